@@ -1,0 +1,3 @@
+from cgsync.cli import main
+
+main()

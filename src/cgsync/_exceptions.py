@@ -1,0 +1,40 @@
+"""Errors that end a command, each with its documented exit code.
+
+Every message is one line that names the thing to fix. Messages never contain secrets.
+"""
+
+from __future__ import annotations
+
+
+class CGSyncError(Exception):
+    """Base class: a failure the command line reports as one line and an exit code."""
+
+    exit_code: int = 1
+
+
+class ConfigError(CGSyncError):
+    """Bad usage or configuration (exit 2)."""
+
+    exit_code = 2
+
+
+class AuthenticationError(CGSyncError):
+    """The token endpoint or the API refused the credentials (exit 3)."""
+
+    exit_code = 3
+
+
+class ApiError(CGSyncError):
+    """The API or its data failed after retries (exit 4)."""
+
+    exit_code = 4
+
+
+class SyncLockedError(CGSyncError):
+    """Another sync of the same pipeline is running (exit 5)."""
+
+    exit_code = 5
+
+
+EXIT_OK = 0
+EXIT_INTERRUPTED = 130

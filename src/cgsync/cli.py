@@ -1,0 +1,29 @@
+"""The `cgsync` command line: the app shell that wires each part's commands together.
+
+Each part owns its commands in its own module; only this shell imports them all.
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="cgsync",
+    help="Keep CustomerGauge survey data exactly in step in your own data lake.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _register() -> None:
+    from cgsync.emulator.cli import emulator_command
+
+    app.command("emulator")(emulator_command)
+
+
+_register()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""A faithful local CustomerGauge API (placeholder: being built)."""
