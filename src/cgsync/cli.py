@@ -20,6 +20,7 @@ def _register() -> None:
     from cgsync.emulator.cli import emulator_command
 
     app.command("emulator")(emulator_command)
+    from cgsync.report.cli import report_command; app.command("report")(report_command)
 
 
 _register()

@@ -1,0 +1,64 @@
+"""The HTML NPS report: figures aggregated from the lake, rendered into one offline page.
+
+    figures = build_report(duckdb_path="cgsync.duckdb", since=date(2026, 1, 1))
+    write_report(figures, "report.html")
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from cgsync._exceptions import ConfigError
+from cgsync.report import settings
+from cgsync.report._figures import compute_figures
+from cgsync.report._html import render_html
+from cgsync.report._lake import open_lake
+from cgsync.report._models import (
+    DetractorComment,
+    Funnel,
+    Headline,
+    NpsScore,
+    PeriodScore,
+    ReportFigures,
+    Segment,
+    SegmentValue,
+)
+
+__all__ = [
+    "DetractorComment",
+    "Funnel",
+    "Headline",
+    "NpsScore",
+    "PeriodScore",
+    "ReportFigures",
+    "Segment",
+    "SegmentValue",
+    "build_report",
+    "render_html",
+    "write_report",
+]
+
+
+def build_report(
+    *,
+    destination: str = settings.DEFAULT_DESTINATION,
+    dataset_name: str = settings.DEFAULT_DATASET,
+    duckdb_path: str | Path = settings.DEFAULT_DUCKDB_PATH,
+    since: date | None = None,
+    until: date | None = None,
+    segment: str | None = None,
+) -> ReportFigures:
+    """Read the lake and compute the report's figures; raises `ConfigError` on a bad lake."""
+    with open_lake(destination, dataset_name, duckdb_path) as lake:
+        return compute_figures(lake, since=since, until=until, segment=segment)
+
+
+def write_report(figures: ReportFigures, out_path: str | Path) -> Path:
+    """Write the self-contained HTML page and return its absolute path."""
+    path = Path(out_path).resolve()
+    try:
+        path.write_text(render_html(figures), encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot write the report to {path}: {exc.strerror}") from None
+    return path

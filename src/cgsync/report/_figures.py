@@ -1,0 +1,263 @@
+"""The report's figures, aggregated in the lake with portable SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
+
+from cgsync._exceptions import ConfigError
+from cgsync.report import settings
+from cgsync.report._lake import Lake
+from cgsync.report._models import (
+    DetractorComment,
+    Funnel,
+    Granularity,
+    Headline,
+    NpsScore,
+    PeriodScore,
+    ReportFigures,
+    Segment,
+    SegmentValue,
+)
+
+_BANDS = (
+    f"SUM(CASE WHEN nps >= {settings.PROMOTER_MIN} THEN 1 ELSE 0 END), "
+    f"SUM(CASE WHEN nps > {settings.DETRACTOR_MAX} AND nps < {settings.PROMOTER_MIN} "
+    "THEN 1 ELSE 0 END), "
+    f"SUM(CASE WHEN nps <= {settings.DETRACTOR_MAX} THEN 1 ELSE 0 END)"
+)
+"""Promoters, passives and detractors of the rows in an aggregate."""
+
+
+@dataclass(frozen=True)
+class _Period:
+    """Whole UTC days from `since` through `until`, both inclusive; either may be open."""
+
+    since: date | None
+    until: date | None
+
+    def where(self, column: str) -> tuple[str, list[datetime]]:
+        """A SQL condition keeping `column` inside the period, and its parameters."""
+        conditions, params = [f"{column} IS NOT NULL"], []
+        if self.since is not None:
+            conditions.append(f"{column} >= %s")
+            params.append(_utc_midnight(self.since))
+        if self.until is not None:
+            conditions.append(f"{column} < %s")
+            params.append(_utc_midnight(self.until + timedelta(days=1)))
+        return " AND ".join(conditions), params
+
+
+def compute_figures(
+    lake: Lake,
+    *,
+    since: date | None = None,
+    until: date | None = None,
+    segment: str | None = None,
+    now: datetime | None = None,
+) -> ReportFigures:
+    """Aggregate every figure of the report for the period from the lake's tables."""
+    if since is not None and until is not None and since > until:
+        raise ConfigError(f"--since {since} is after --until {until}")
+    reader = _FigureReader(lake, _Period(since, until))
+    headline = reader.headline()
+    granularity, over_time = reader.over_time()
+    return ReportFigures(
+        since=since,
+        until=until,
+        generated_at=now or datetime.now(timezone.utc),
+        headline=headline,
+        granularity=granularity,
+        over_time=over_time,
+        segments=reader.segments(segment),
+        funnel=reader.funnel(),
+        detractor_comments=reader.detractor_comments(),
+    )
+
+
+class _FigureReader:
+    def __init__(self, lake: Lake, period: _Period) -> None:
+        self._lake = lake
+        self._period = period
+        response_columns = lake.columns(settings.RESPONSES_TABLE)
+        funnel_columns = lake.columns(settings.FUNNEL_VIEW)
+        if response_columns is None or funnel_columns is None:
+            raise ConfigError(
+                f"the lake has no {settings.RESPONSES_TABLE} table or {settings.FUNNEL_VIEW} view:"
+                " run `cgsync sync` first"
+            )
+        self._response_columns = response_columns
+        self._funnel_columns = funnel_columns
+        self._responses = lake.table(settings.RESPONSES_TABLE)
+        self._funnel = lake.table(settings.FUNNEL_VIEW)
+        self._answered_where, self._answered_params = period.where("date_survey_response")
+        self._answered_where += " AND nps IS NOT NULL"
+        self._sent_where, self._sent_params = period.where("date_sent")
+        self._ensure_not_empty()
+
+    def _ensure_not_empty(self) -> None:
+        ((responses,),) = self._lake.rows(f"SELECT COUNT(*) FROM {self._responses}")
+        ((invitations,),) = self._lake.rows(f"SELECT COUNT(*) FROM {self._funnel}")
+        if not responses and not invitations:
+            raise ConfigError("the lake holds no responses or invitations yet: run `cgsync sync`")
+
+    def headline(self) -> Headline:
+        ((promoters, passives, detractors),) = self._lake.rows(
+            f"SELECT {_BANDS} FROM {self._responses} WHERE {self._answered_where}",
+            *self._answered_params,
+        )
+        ((invitations, answered, failed),) = self._lake.rows(
+            "SELECT COUNT(*), "
+            "SUM(CASE WHEN date_responded IS NOT NULL THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN failed THEN 1 ELSE 0 END) "
+            f"FROM {self._funnel} WHERE {self._sent_where}",
+            *self._sent_params,
+        )
+        return Headline(
+            score=NpsScore(promoters or 0, passives or 0, detractors or 0),
+            invitations=invitations,
+            answered=answered or 0,
+            failed=failed or 0,
+        )
+
+    def over_time(self) -> tuple[Granularity, tuple[PeriodScore, ...]]:
+        """NPS per week or month, the unit chosen from the span; empty buckets included."""
+        ((first, last),) = self._lake.rows(
+            "SELECT MIN(date_survey_response), MAX(date_survey_response) "
+            f"FROM {self._responses} WHERE {self._answered_where}",
+            *self._answered_params,
+        )
+        if first is None:
+            return "week", ()
+        start = self._period.since or _as_date(first)
+        end = self._period.until or _as_date(last)
+        granularity: Granularity = (
+            "week" if (end - start).days <= settings.WEEKLY_MAX_SPAN_DAYS else "month"
+        )
+        rows = self._lake.rows(
+            f"SELECT date_trunc('{granularity}', date_survey_response) AS bucket, {_BANDS} "
+            f"FROM {self._responses} WHERE {self._answered_where} GROUP BY bucket",
+            *self._answered_params,
+        )
+        scores = {_as_date(bucket): NpsScore(p, m, d) for bucket, p, m, d in rows}
+        return granularity, tuple(
+            PeriodScore(bucket, scores.get(bucket, NpsScore()))
+            for bucket in _buckets(granularity, start, end)
+        )
+
+    def segments(self, only: str | None) -> tuple[Segment, ...]:
+        """NPS per value of each `properties__*` column, including values nobody answered."""
+        columns = sorted(
+            {c for c in self._response_columns + self._funnel_columns if _is_segment(c)}
+        )
+        if only is not None:
+            columns = [_resolve_segment(only, columns)]
+        return tuple(self._segment(column) for column in columns)
+
+    def _segment(self, column: str) -> Segment:
+        quoted = self._lake.column(column)
+        parts, params = [], []
+        if column in self._response_columns:
+            parts.append(
+                f"SELECT {quoted} AS value, nps FROM {self._responses} "
+                f"WHERE {self._answered_where}"
+            )
+            params += self._answered_params
+        if column in self._funnel_columns:
+            # Values only invited in the period still get a row, with no responses.
+            parts.append(
+                f"SELECT {quoted} AS value, NULL AS nps FROM {self._funnel} "
+                f"WHERE {self._sent_where}"
+            )
+            params += self._sent_params
+        rows = self._lake.rows(
+            f"SELECT value, {_BANDS} FROM ({' UNION ALL '.join(parts)}) AS segment_rows "
+            "GROUP BY value",
+            *params,
+        )
+        values = [
+            SegmentValue(None if value is None else str(value), NpsScore(p or 0, m or 0, d or 0))
+            for value, p, m, d in rows
+        ]
+        values.sort(key=lambda v: (-v.score.responses, v.value is None, v.value or ""))
+        return Segment(column, tuple(values))
+
+    def funnel(self) -> Funnel:
+        """Each stage counts every invitation that reached it or a later one."""
+        ((sent, opened, clicked, responded, failed),) = self._lake.rows(
+            "SELECT COUNT(*), "
+            "SUM(CASE WHEN date_opened IS NOT NULL OR date_clicked IS NOT NULL "
+            "OR date_responded IS NOT NULL THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN date_clicked IS NOT NULL OR date_responded IS NOT NULL "
+            "THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN date_responded IS NOT NULL THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN failed THEN 1 ELSE 0 END) "
+            f"FROM {self._funnel} WHERE {self._sent_where}",
+            *self._sent_params,
+        )
+        return Funnel(sent, opened or 0, clicked or 0, responded or 0, failed or 0)
+
+    def detractor_comments(self) -> tuple[DetractorComment, ...]:
+        # dlt leaves out a column until some row has a value, so both may be absent.
+        if "comment" not in self._response_columns:
+            return ()
+        account = "account__name" if "account__name" in self._response_columns else "NULL"
+        rows = self._lake.rows(
+            f"SELECT number_customergauge, date_survey_response, {account}, nps, comment "
+            f"FROM {self._responses} WHERE {self._answered_where} "
+            f"AND nps <= {settings.DETRACTOR_MAX} AND comment IS NOT NULL "
+            "AND TRIM(comment) <> '' "
+            "ORDER BY date_survey_response DESC, number_customergauge DESC "
+            f"LIMIT {settings.LATEST_DETRACTOR_COMMENTS}",
+            *self._answered_params,
+        )
+        return tuple(DetractorComment(*row) for row in rows)
+
+
+def _is_segment(column: str) -> bool:
+    return column.startswith(settings.SEGMENT_PREFIX) and "__" not in column.removeprefix(
+        settings.SEGMENT_PREFIX
+    )
+
+
+def _resolve_segment(name: str, columns: Sequence[str]) -> str:
+    """Accept `Account Manager (EU)`, `account_manager_eu` or `properties__account_manager_eu`."""
+    wanted = _snake(name.removeprefix(settings.SEGMENT_PREFIX))
+    for column in columns:
+        if column.removeprefix(settings.SEGMENT_PREFIX) == wanted:
+            return column
+    known = ", ".join(c.removeprefix(settings.SEGMENT_PREFIX) for c in columns) or "none"
+    raise ConfigError(f"unknown --segment {name!r}; the lake has: {known}")
+
+
+def _snake(name: str) -> str:
+    words = "".join(ch.lower() if ch.isalnum() else " " for ch in name).split()
+    return "_".join(words)
+
+
+def _buckets(granularity: Granularity, start: date, end: date) -> list[date]:
+    bucket = _bucket_start(granularity, start)
+    buckets = []
+    while bucket <= end:
+        buckets.append(bucket)
+        if granularity == "week":
+            bucket += timedelta(weeks=1)
+        else:
+            bucket = date(bucket.year + bucket.month // 12, bucket.month % 12 + 1, 1)
+    return buckets
+
+
+def _bucket_start(granularity: Granularity, day: date) -> date:
+    if granularity == "week":
+        return day - timedelta(days=day.weekday())
+    return day.replace(day=1)
+
+
+def _as_date(value: Any) -> date:
+    return value.date() if isinstance(value, datetime) else value
+
+
+def _utc_midnight(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=timezone.utc)

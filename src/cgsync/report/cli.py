@@ -1,0 +1,68 @@
+"""`cgsync report`: write the HTML NPS report, or print its figures as JSON."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from cgsync._exceptions import CGSyncError, ConfigError
+from cgsync.report import build_report, settings, write_report
+
+
+def report_command(
+    out: Annotated[Path, typer.Option(help="Where to write the HTML page.")] = Path(
+        settings.DEFAULT_OUT
+    ),
+    since: Annotated[
+        Optional[str], typer.Option(help="First day of the period, yyyy-mm-dd (UTC).")
+    ] = None,
+    until: Annotated[
+        Optional[str], typer.Option(help="Last day of the period, yyyy-mm-dd (UTC), included.")
+    ] = None,
+    segment: Annotated[
+        Optional[str],
+        typer.Option(help="Show only this segment field, e.g. Country or properties__country."),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the figures as JSON instead of writing the page.")
+    ] = False,
+    destination: Annotated[
+        str, typer.Option(help="dlt destination holding the lake.")
+    ] = settings.DEFAULT_DESTINATION,
+    dataset: Annotated[str, typer.Option(help="Dataset (schema) of the lake.")] = (
+        settings.DEFAULT_DATASET
+    ),
+    duckdb_path: Annotated[
+        Path, typer.Option(help="The lake's DuckDB file, for --destination duckdb.")
+    ] = Path(settings.DEFAULT_DUCKDB_PATH),
+) -> None:
+    """Build a self-contained HTML NPS report from the synced lake."""
+    try:
+        figures = build_report(
+            destination=destination,
+            dataset_name=dataset,
+            duckdb_path=duckdb_path,
+            since=_parse_day("--since", since),
+            until=_parse_day("--until", until),
+            segment=segment,
+        )
+        if as_json:
+            typer.echo(json.dumps(figures.to_dict(), indent=2, ensure_ascii=False))
+        else:
+            typer.echo(write_report(figures, out))
+    except CGSyncError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from None
+
+
+def _parse_day(option: str, text: str | None) -> date | None:
+    if text is None:
+        return None
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").date()
+    except ValueError:
+        raise ConfigError(f"{option} {text!r} is not a date: use yyyy-mm-dd") from None

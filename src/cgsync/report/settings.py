@@ -1,0 +1,27 @@
+"""Constants of the report: thresholds, limits and the lake's names it reads."""
+
+from __future__ import annotations
+
+DEFAULT_DESTINATION = "duckdb"
+DEFAULT_DATASET = "customergauge"
+DEFAULT_DUCKDB_PATH = "cgsync.duckdb"
+DEFAULT_OUT = "report.html"
+
+RESPONSES_TABLE = "responses"
+FUNNEL_VIEW = "survey_funnel"
+SEGMENT_PREFIX = "properties__"
+
+# NPS bands as the industry defines them.
+PROMOTER_MIN = 9
+DETRACTOR_MAX = 6
+
+MIN_TRUSTED_RESPONSES = 30
+"""A segment value answered by fewer respondents is shown, but marked as too few to trust."""
+
+LATEST_DETRACTOR_COMMENTS = 10
+
+WEEKLY_MAX_SPAN_DAYS = 182
+"""Periods up to about half a year are charted by week, longer ones by month."""
+
+SEGMENT_ROWS_SHOWN = 25
+"""Values per segment block in the page (largest first); `--json` carries them all."""

@@ -1,0 +1,176 @@
+"""Small lakes built by hand, with the table and view shapes of docs/contracts.md §3."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+DATASET = "customergauge"
+FAILED_STATUSES = ("bounced", "undeliverable", "blocked")
+
+Row = Mapping[str, Any]
+
+
+def at(text: str) -> datetime:
+    """A UTC timestamp from `"2026-01-07 10:00"`."""
+    return datetime.strptime(text, "%Y-%m-%d %H:%M").replace(tzinfo=timezone.utc)
+
+
+def build_lake(path: Path, responses: Sequence[Row], non_responses: Sequence[Row]) -> Path:
+    """Write `responses`, `non_responses` and the `survey_funnel` view into a DuckDB file.
+
+    Like dlt, a table only has the columns some row gives a value, plus the key.
+    """
+    with duckdb.connect(str(path)) as con:
+        con.execute(f"CREATE SCHEMA {DATASET}")
+        response_columns = _create_table(
+            con, "responses", responses, ["nps", "date_survey_response"]
+        )
+        status_columns = _create_table(
+            con, "non_responses", non_responses, ["status", "date_sent"]
+        )
+        segments = sorted(
+            {c for c in response_columns + status_columns if c.startswith("properties__")}
+        )
+        con.execute(_funnel_view(segments, response_columns, status_columns))
+    return path
+
+
+def _create_table(
+    con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[Row], required: list[str]
+) -> list[str]:
+    columns = ["number_customergauge", *required]
+    for row in rows:
+        columns += [key for key, value in row.items() if value is not None and key not in columns]
+    columns.append("_cgsync_synced_at")
+    definitions = ", ".join(f'"{column}" {_sql_type(column)}' for column in columns)
+    con.execute(f"CREATE TABLE {DATASET}.{table} ({definitions})")
+    synced_at = at("2026-03-01 00:00")
+    values = [[row.get(column) for column in columns[:-1]] + [synced_at] for row in rows]
+    if values:
+        marks = ", ".join("?" for _ in columns)
+        con.executemany(f"INSERT INTO {DATASET}.{table} VALUES ({marks})", values)
+    return columns
+
+
+def _sql_type(column: str) -> str:
+    if column.startswith("date_") or column == "_cgsync_synced_at":
+        return "TIMESTAMPTZ"
+    if column in ("number_customergauge", "nps"):
+        return "BIGINT"
+    return "VARCHAR"
+
+
+def _funnel_view(segments: list[str], response_columns: list[str], status_columns: list[str]) -> str:
+    def pick(column: str) -> str:
+        sources = [f"r.{column}"] * (column in response_columns) + [f"n.{column}"] * (
+            column in status_columns
+        )
+        return f"COALESCE({', '.join(sources)})" if len(sources) > 1 else sources[0]
+
+    def maybe(alias: str, column: str, present: list[str]) -> str:
+        return f"{alias}.{column}" if column in present else "NULL"
+
+    failed = ", ".join(f"'{status}'" for status in FAILED_STATUSES)
+    segment_select = "".join(f", {pick(column)} AS {column}" for column in segments)
+    return f"""
+        CREATE VIEW {DATASET}.survey_funnel AS
+        SELECT COALESCE(n.number_customergauge, r.number_customergauge) AS number_customergauge,
+               CASE WHEN r.number_customergauge IS NULL THEN n.status ELSE 'responded' END
+                   AS status,
+               COALESCE(n.date_sent,
+                        {maybe("r", "date_email_sent", response_columns)})
+                   AS date_sent,
+               {maybe("n", "date_opened", status_columns)} AS date_opened,
+               {maybe("n", "date_clicked", status_columns)} AS date_clicked,
+               r.date_survey_response AS date_responded,
+               COALESCE(n.status IN ({failed}), FALSE) AS failed,
+               r.nps
+               {segment_select}
+        FROM {DATASET}.non_responses AS n
+        FULL OUTER JOIN {DATASET}.responses AS r
+            ON n.number_customergauge = r.number_customergauge
+    """
+
+
+
+def _response(cgid: int, nps: int, answered: str, country: str | None, **extra: object) -> dict:
+    answered_at = at(answered)
+    return {
+        "number_customergauge": cgid,
+        "nps": nps,
+        "date_survey_response": answered_at,
+        "date_email_sent": answered_at - timedelta(days=1),
+        "properties__country": country,
+        **extra,
+    }
+
+
+def _invitation(cgid: int, status: str, sent: str, country: str, **dates: str) -> dict:
+    return {
+        "number_customergauge": cgid,
+        "status": status,
+        "date_sent": at(sent),
+        "properties__country": country,
+        **{column: at(value) for column, value in dates.items()},
+    }
+
+
+# Weeks start on Mondays: 2026-01-05, 2026-01-12 (only detractors), 2026-01-19.
+RESPONSES = [
+    _response(1, 10, "2026-01-05 09:00", "NL", properties__division="Retail",
+              account__name="ACME", comment="Great service"),
+    _response(2, 9, "2026-01-06 09:00", "NL", properties__division="Retail",
+              account__name="Globex"),
+    _response(3, 8, "2026-01-07 09:00", "DE", properties__division="Retail"),
+    _response(4, 3, "2026-01-07 10:00", "NL", properties__division="Retail",
+              account__name="ACME", comment="Too slow"),
+    _response(5, 6, "2026-01-09 12:00", "DE", properties__division="Retail", comment="   "),
+    _response(6, 0, "2026-01-13 08:00", "DE", account__name="Initech",
+              comment="Broken invoice link"),
+    _response(7, 5, "2026-01-14 08:00", "NL"),
+    _response(8, 10, "2026-01-19 08:00", "GB"),
+    _response(9, 9, "2026-01-20 08:00", "NL"),
+    _response(10, 2, "2026-01-21 08:00", "GB", account__name="Umbrella & Co",
+              comment="<script>alert(1)</script>"),
+]
+
+# 1-3 are answered invitations the lake still lists; US (12, 13) is invited but never answers;
+# 14 and 15 failed, so their nps is NULL in survey_funnel.
+NON_RESPONSES = [
+    _invitation(1, "survey-clicked", "2026-01-04 09:00", "NL",
+                date_opened="2026-01-04 10:00", date_clicked="2026-01-05 08:59"),
+    _invitation(2, "survey-clicked", "2026-01-05 09:00", "NL",
+                date_opened="2026-01-05 10:00", date_clicked="2026-01-06 08:59"),
+    _invitation(3, "survey-opened", "2026-01-06 09:00", "DE", date_opened="2026-01-06 10:00"),
+    _invitation(11, "survey-sent", "2026-01-06 10:00", "NL"),
+    _invitation(12, "survey-opened", "2026-01-06 11:00", "US", date_opened="2026-01-07 11:00"),
+    _invitation(13, "survey-clicked", "2026-01-14 09:00", "US",
+                date_opened="2026-01-14 10:00", date_clicked="2026-01-14 10:05"),
+    _invitation(14, "bounced", "2026-01-13 09:00", "DE"),
+    _invitation(15, "blocked", "2026-01-20 09:00", "NL"),
+]
+
+
+MakeLake = Callable[[Sequence[Row], Sequence[Row]], Path]
+
+
+@pytest.fixture
+def make_lake(tmp_path: Path) -> MakeLake:
+    """Build a lake from rows: `make_lake(responses, non_responses)` -> its DuckDB file."""
+
+    def make(responses: Sequence[Row], non_responses: Sequence[Row]) -> Path:
+        return build_lake(tmp_path / "cgsync.duckdb", responses, non_responses)
+
+    return make
+
+
+@pytest.fixture
+def lake_path(make_lake: MakeLake) -> Path:
+    """The small fixed lake whose figures the tests work out by hand."""
+    return make_lake(RESPONSES, NON_RESPONSES)

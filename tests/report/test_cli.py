@@ -1,0 +1,104 @@
+"""`cgsync report` as a user runs it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cgsync.cli import app
+
+runner = CliRunner()
+
+
+def test_writes_the_page_and_prints_its_path(lake_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "nps.html"
+    result = runner.invoke(app, ["report", "--duckdb-path", str(lake_path), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == str(out.resolve())
+    assert "<h1>CustomerGauge NPS report</h1>" in out.read_text()
+
+
+def test_json_prints_the_figures_for_the_period(lake_path: Path, tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        ["report", "--duckdb-path", str(lake_path), "--json",
+         "--since", "2026-01-12", "--until", "2026-01-18", "--segment", "Country"],
+    )
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)
+    assert (figures["since"], figures["until"]) == ("2026-01-12", "2026-01-18")
+    assert figures["headline"]["nps"] == -100  # 6 and 7, both detractors
+    assert [s["name"] for s in figures["segments"]] == ["country"]
+    assert not list(tmp_path.glob("*.html"))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--since", "12/01/2026"], "error: --since '12/01/2026' is not a date: use yyyy-mm-dd"),
+        (["--until", "2026-02-30"], "error: --until '2026-02-30' is not a date: use yyyy-mm-dd"),
+        (["--segment", "Region"],
+         "error: unknown --segment 'Region'; the lake has: country, division"),
+        (["--dataset", "crm"],
+         "error: the lake has no dataset 'crm': run `cgsync sync` first or pass the right --dataset"),
+    ],
+)
+def test_bad_input_is_one_line_on_stderr_with_exit_2(
+    lake_path: Path, args: list[str], message: str
+) -> None:
+    result = runner.invoke(app, ["report", "--duckdb-path", str(lake_path), *args])
+    assert result.exit_code == 2
+    assert result.stderr == message + "\n"
+    assert result.stdout == ""
+
+
+def test_a_missing_lake_is_one_line_and_is_not_created(tmp_path: Path) -> None:
+    missing = tmp_path / "cgsync.duckdb"
+    result = runner.invoke(app, ["report", "--duckdb-path", str(missing)])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: no lake at {missing}: run `cgsync sync` first or pass --duckdb-path\n"
+    )
+    assert not missing.exists()
+
+
+def test_an_empty_lake_is_one_line(make_lake) -> None:
+    result = runner.invoke(app, ["report", "--duckdb-path", str(make_lake([], []))])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: the lake holds no responses or invitations yet: run `cgsync sync`\n"
+    )
+
+
+def test_a_lake_without_the_tables_is_one_line(tmp_path: Path) -> None:
+    import duckdb
+
+    path = tmp_path / "other.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE SCHEMA customergauge")
+    result = runner.invoke(app, ["report", "--duckdb-path", str(path)])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: the lake has no responses table or survey_funnel view: run `cgsync sync` first\n"
+    )
+
+
+def test_a_file_that_is_no_duckdb_lake_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "cgsync.duckdb"
+    path.write_text("not a database")
+    result = runner.invoke(app, ["report", "--duckdb-path", str(path)])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: cannot open the lake on duckdb: ")
+    assert result.stderr.count("\n") == 1
+
+
+def test_an_unwritable_out_path_is_one_line(lake_path: Path, tmp_path: Path) -> None:
+    out = tmp_path / "missing-dir" / "report.html"
+    result = runner.invoke(app, ["report", "--duckdb-path", str(lake_path), "--out", str(out)])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: cannot write the report to {out}: No such file or directory\n"
+    )

@@ -1,0 +1,151 @@
+"""Figures of the fixed lake (conftest.py), worked out by hand."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from cgsync import ConfigError
+from cgsync.report import NpsScore, build_report
+
+
+def test_headline_counts_bands_and_invitations(lake_path: Path) -> None:
+    figures = build_report(duckdb_path=lake_path)
+    headline = figures.headline
+    # promoters 1,2,8,9; passive 3; detractors 4,5,6,7,10: 40% - 50% = -10
+    assert headline.score == NpsScore(promoters=4, passives=1, detractors=5)
+    assert headline.score.nps == -10
+    # 15 distinct CGIDs invited (1-10 answered, 11-15 not); 14 and 15 failed
+    assert (headline.invitations, headline.answered, headline.failed) == (15, 10, 2)
+    assert headline.response_rate == pytest.approx(10 / 15)
+    assert headline.failure_rate == pytest.approx(2 / 15)
+
+
+def test_nps_over_time_by_week_with_a_week_of_only_detractors(lake_path: Path) -> None:
+    figures = build_report(duckdb_path=lake_path)
+    assert figures.granularity == "week"
+    assert [(p.start, p.score.responses, p.score.nps) for p in figures.over_time] == [
+        (date(2026, 1, 5), 5, 0.0),  # 2 promoters, 2 detractors of 5
+        (date(2026, 1, 12), 2, -100.0),  # 6 (0) and 7 (5): only detractors
+        (date(2026, 1, 19), 3, pytest.approx(100 / 3)),  # 2 promoters, 1 detractor of 3
+    ]
+
+
+def test_long_spans_are_charted_by_month_with_empty_months(make_lake) -> None:
+    def answer(cgid: int, nps: int, day: datetime) -> dict:
+        return {"number_customergauge": cgid, "nps": nps, "date_survey_response": day}
+
+    lake = make_lake(
+        [
+            answer(1, 10, datetime(2026, 1, 15, tzinfo=timezone.utc)),
+            answer(2, 0, datetime(2026, 8, 10, tzinfo=timezone.utc)),
+        ],
+        [],
+    )
+    figures = build_report(duckdb_path=lake)
+    assert figures.granularity == "month"  # 207 days > 182
+    assert [p.start.month for p in figures.over_time] == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert [p.score.nps for p in figures.over_time] == [100, *[None] * 6, -100]
+
+
+def test_segments_count_each_value_and_keep_values_nobody_answered(lake_path: Path) -> None:
+    figures = build_report(duckdb_path=lake_path)
+    by_name = {s.name: [(v.value, v.score.responses, v.score.nps) for v in s.values]
+               for s in figures.segments}
+    assert by_name["country"] == [
+        ("NL", 5, 20.0),  # 1,2,9 promote, 4,7 detract: 60% - 40%
+        ("DE", 3, pytest.approx(-200 / 3)),  # 3 passive, 5,6 detract: 0% - 66.7%
+        ("GB", 2, 0.0),  # 8 promotes, 10 detracts
+        ("US", 0, None),  # invited (12, 13), never answered
+    ]
+    assert by_name["division"] == [
+        ("Retail", 5, 0.0),  # 1,2 promote, 4,5 detract
+        (None, 5, -20.0),  # 6-10: 8,9 promote, 6,7,10 detract: 40% - 60%
+    ]
+    assert all(v.too_few for s in figures.segments for v in s.values)
+
+
+def test_segment_values_under_30_responses_are_marked_too_few(make_lake) -> None:
+    answered = datetime(2026, 2, 2, tzinfo=timezone.utc)
+    rows = [
+        {"number_customergauge": cgid, "nps": 9, "date_survey_response": answered,
+         "properties__touchpoint": "Onboarding" if cgid < 30 else "Support"}
+        for cgid in range(59)
+    ]
+    figures = build_report(duckdb_path=make_lake(rows, []))
+    (touchpoint,) = figures.segments
+    assert [(v.value, v.score.responses, v.too_few) for v in touchpoint.values] == [
+        ("Onboarding", 30, False),
+        ("Support", 29, True),
+    ]
+
+
+@pytest.mark.parametrize("name", ["Division", "division", "properties__division"])
+def test_one_segment_can_be_chosen_by_field_or_column_name(lake_path: Path, name: str) -> None:
+    figures = build_report(duckdb_path=lake_path, segment=name)
+    assert [s.column for s in figures.segments] == ["properties__division"]
+
+
+def test_an_unknown_segment_names_the_known_ones(lake_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown --segment 'Region'; the lake has: country, division"):
+        build_report(duckdb_path=lake_path, segment="Region")
+
+
+def test_funnel_stages_include_later_stages_and_failures(lake_path: Path) -> None:
+    funnel = build_report(duckdb_path=lake_path).funnel
+    # opened: 10 responders + 12 (opened) + 13 (clicked); clicked: 10 responders + 13
+    assert (funnel.sent, funnel.opened, funnel.clicked, funnel.responded, funnel.failed) == (
+        15, 12, 11, 10, 2,
+    )
+
+
+def test_latest_detractor_comments_skip_blank_and_missing_ones(lake_path: Path) -> None:
+    comments = build_report(duckdb_path=lake_path).detractor_comments
+    assert [(c.number_customergauge, c.account, c.nps, c.comment) for c in comments] == [
+        (10, "Umbrella & Co", 2, "<script>alert(1)</script>"),
+        (6, "Initech", 0, "Broken invoice link"),
+        (4, "ACME", 3, "Too slow"),  # 5 is blank, 7 has none, 1 is a promoter
+    ]
+    assert comments[0].responded_at == datetime(2026, 1, 21, 8, tzinfo=timezone.utc)
+
+
+def test_period_keeps_responses_by_answer_date_and_invitations_by_send_date(
+    lake_path: Path,
+) -> None:
+    figures = build_report(duckdb_path=lake_path, since=date(2026, 1, 12), until=date(2026, 1, 18))
+    # answered in the week: 6 (0) and 7 (5)
+    assert figures.headline.score == NpsScore(promoters=0, passives=0, detractors=2)
+    # sent in the week: 6, 7, 8 (answered 19th) and 13, 14 (bounced)
+    assert (figures.headline.invitations, figures.headline.answered) == (5, 3)
+    assert figures.headline.failed == 1
+    assert [(p.start, p.score.nps) for p in figures.over_time] == [(date(2026, 1, 12), -100.0)]
+    assert [c.number_customergauge for c in figures.detractor_comments] == [6]
+
+
+def test_a_period_without_data_has_no_nps(lake_path: Path) -> None:
+    figures = build_report(duckdb_path=lake_path, since=date(2025, 1, 1), until=date(2025, 1, 31))
+    assert figures.headline.score.responses == 0
+    assert figures.headline.score.nps is None
+    assert figures.headline.response_rate is None
+
+
+def test_since_after_until_is_refused(lake_path: Path) -> None:
+    with pytest.raises(ConfigError, match="--since 2026-02-01 is after --until 2026-01-01"):
+        build_report(duckdb_path=lake_path, since=date(2026, 2, 1), until=date(2026, 1, 1))
+
+
+def test_to_dict_is_what_json_scripts_read(lake_path: Path) -> None:
+    data = build_report(duckdb_path=lake_path, segment="country").to_dict()
+    assert data["headline"]["nps"] == -10
+    assert data["headline"]["response_rate"] == pytest.approx(2 / 3)
+    assert data["over_time"][1] == {
+        "start": "2026-01-12", "nps": -100.0, "responses": 2,
+        "promoters": 0, "passives": 0, "detractors": 2,
+    }
+    assert data["segments"][0]["values"][-1] == {
+        "value": "US", "nps": None, "responses": 0, "promoters": 0, "passives": 0,
+        "detractors": 0, "too_few": True,
+    }
+    assert data["detractor_comments"][0]["responded_at"] == "2026-01-21T08:00:00+00:00"
