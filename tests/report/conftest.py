@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import os
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -21,40 +23,42 @@ def at(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%d %H:%M").replace(tzinfo=timezone.utc)
 
 
-def build_lake(path: Path, responses: Sequence[Row], non_responses: Sequence[Row]) -> Path:
-    """Write `responses`, `non_responses` and the `survey_funnel` view into a DuckDB file.
+def build_lake(
+    cursor: Any,
+    dataset: str,
+    responses: Sequence[Row],
+    non_responses: Sequence[Row],
+    responses_table: str = "responses",
+) -> None:
+    """Write `responses`, `non_responses` and the `survey_funnel` view through a DB-API cursor.
 
     Like dlt, a table only has the columns some row gives a value, plus the key.
     """
-    with duckdb.connect(str(path)) as con:
-        con.execute(f"CREATE SCHEMA {DATASET}")
-        response_columns = _create_table(
-            con, "responses", responses, ["nps", "date_survey_response"]
-        )
-        status_columns = _create_table(
-            con, "non_responses", non_responses, ["status", "date_sent"]
-        )
-        segments = sorted(
-            {c for c in response_columns + status_columns if c.startswith("properties__")}
-        )
-        con.execute(_funnel_view(segments, response_columns, status_columns))
-    return path
+    cursor.execute(f"CREATE SCHEMA {dataset}")
+    response_columns = _create_table(
+        cursor, f"{dataset}.{responses_table}", responses, ["nps", "date_survey_response"]
+    )
+    status_columns = _create_table(
+        cursor, f"{dataset}.non_responses", non_responses, ["status", "date_sent"]
+    )
+    segments = sorted({c for c in response_columns + status_columns if c.startswith("properties__")})
+    cursor.execute(
+        _funnel_view(dataset, responses_table, segments, response_columns, status_columns)
+    )
 
 
-def _create_table(
-    con: duckdb.DuckDBPyConnection, table: str, rows: Sequence[Row], required: list[str]
-) -> list[str]:
+def _create_table(cursor: Any, table: str, rows: Sequence[Row], required: list[str]) -> list[str]:
     columns = ["number_customergauge", *required]
     for row in rows:
         columns += [key for key, value in row.items() if value is not None and key not in columns]
     columns.append("_cgsync_synced_at")
     definitions = ", ".join(f'"{column}" {_sql_type(column)}' for column in columns)
-    con.execute(f"CREATE TABLE {DATASET}.{table} ({definitions})")
+    cursor.execute(f"CREATE TABLE {table} ({definitions})")
     synced_at = at("2026-03-01 00:00")
     values = [[row.get(column) for column in columns[:-1]] + [synced_at] for row in rows]
     if values:
-        marks = ", ".join("?" for _ in columns)
-        con.executemany(f"INSERT INTO {DATASET}.{table} VALUES ({marks})", values)
+        marks = ", ".join("%s" for _ in columns)
+        cursor.executemany(f"INSERT INTO {table} VALUES ({marks})", values)
     return columns
 
 
@@ -66,7 +70,13 @@ def _sql_type(column: str) -> str:
     return "VARCHAR"
 
 
-def _funnel_view(segments: list[str], response_columns: list[str], status_columns: list[str]) -> str:
+def _funnel_view(
+    dataset: str,
+    responses_table: str,
+    segments: list[str],
+    response_columns: list[str],
+    status_columns: list[str],
+) -> str:
     def pick(column: str) -> str:
         sources = [f"r.{column}"] * (column in response_columns) + [f"n.{column}"] * (
             column in status_columns
@@ -79,7 +89,7 @@ def _funnel_view(segments: list[str], response_columns: list[str], status_column
     failed = ", ".join(f"'{status}'" for status in FAILED_STATUSES)
     segment_select = "".join(f", {pick(column)} AS {column}" for column in segments)
     return f"""
-        CREATE VIEW {DATASET}.survey_funnel AS
+        CREATE VIEW {dataset}.survey_funnel AS
         SELECT COALESCE(n.number_customergauge, r.number_customergauge) AS number_customergauge,
                CASE WHEN r.number_customergauge IS NULL THEN n.status ELSE 'responded' END
                    AS status,
@@ -92,8 +102,8 @@ def _funnel_view(segments: list[str], response_columns: list[str], status_column
                COALESCE(n.status IN ({failed}), FALSE) AS failed,
                r.nps
                {segment_select}
-        FROM {DATASET}.non_responses AS n
-        FULL OUTER JOIN {DATASET}.responses AS r
+        FROM {dataset}.non_responses AS n
+        FULL OUTER JOIN {dataset}.{responses_table} AS r
             ON n.number_customergauge = r.number_customergauge
     """
 
@@ -157,15 +167,20 @@ NON_RESPONSES = [
 ]
 
 
-MakeLake = Callable[[Sequence[Row], Sequence[Row]], Path]
+MakeLake = Callable[..., Path]
 
 
 @pytest.fixture
 def make_lake(tmp_path: Path) -> MakeLake:
     """Build a lake from rows: `make_lake(responses, non_responses)` -> its DuckDB file."""
 
-    def make(responses: Sequence[Row], non_responses: Sequence[Row]) -> Path:
-        return build_lake(tmp_path / "cgsync.duckdb", responses, non_responses)
+    def make(
+        responses: Sequence[Row], non_responses: Sequence[Row], responses_table: str = "responses"
+    ) -> Path:
+        path = tmp_path / "cgsync.duckdb"
+        with duckdb.connect(str(path)) as con:
+            build_lake(_DuckDbCursor(con), DATASET, responses, non_responses, responses_table)
+        return path
 
     return make
 
@@ -174,3 +189,37 @@ def make_lake(tmp_path: Path) -> MakeLake:
 def lake_path(make_lake: MakeLake) -> Path:
     """The small fixed lake whose figures the tests work out by hand."""
     return make_lake(RESPONSES, NON_RESPONSES)
+
+
+@pytest.fixture
+def postgres_lake(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The fixed lake in PostgreSQL (CGSYNC_TEST_POSTGRES_DSN), in a dataset of its own."""
+    dsn = os.environ.get("CGSYNC_TEST_POSTGRES_DSN")
+    if not dsn:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CGSYNC_TEST_POSTGRES_DSN is not set: .ci/run starts PostgreSQL")
+        pytest.skip("set CGSYNC_TEST_POSTGRES_DSN to a PostgreSQL database (bash .ci/postgres.sh)")
+    import psycopg2
+
+    dataset = f"report_test_{uuid.uuid4().hex[:12]}"
+    monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", dsn)
+    with psycopg2.connect(dsn) as con, con.cursor() as cursor:
+        build_lake(cursor, dataset, RESPONSES, NON_RESPONSES)
+    try:
+        yield dataset
+    finally:
+        with psycopg2.connect(dsn) as con, con.cursor() as cursor:
+            cursor.execute(f"DROP SCHEMA {dataset} CASCADE")
+
+
+class _DuckDbCursor:
+    """DuckDB's connection with the `%s` parameters psycopg2 uses."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self._con = con
+
+    def execute(self, query: str) -> None:
+        self._con.execute(query)
+
+    def executemany(self, query: str, rows: list[list[Any]]) -> None:
+        self._con.executemany(query.replace("%s", "?"), rows)

@@ -21,6 +21,18 @@ def test_writes_the_page_and_prints_its_path(lake_path: Path, tmp_path: Path) ->
     assert "<h1>CustomerGauge NPS report</h1>" in out.read_text()
 
 
+def test_the_lake_is_named_after_the_pipeline_like_the_sync_does(
+    lake_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(lake_path.parent)  # holds cgsync.duckdb
+    assert runner.invoke(app, ["report", "--json"]).exit_code == 0
+    result = runner.invoke(app, ["report", "--pipeline-name", "crm"])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: no lake at crm.duckdb: run `cgsync sync` first or pass --duckdb-path\n"
+    )
+
+
 def test_json_prints_the_figures_for_the_period(lake_path: Path, tmp_path: Path) -> None:
     result = runner.invoke(
         app,

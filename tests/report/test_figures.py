@@ -149,3 +149,11 @@ def test_to_dict_is_what_json_scripts_read(lake_path: Path) -> None:
         "detractors": 0, "too_few": True,
     }
     assert data["detractor_comments"][0]["responded_at"] == "2026-01-21T08:00:00+00:00"
+
+
+def test_answers_are_read_from_the_v6_table_when_there_is_no_v7_one(make_lake) -> None:
+    answered = datetime(2026, 2, 2, tzinfo=timezone.utc)
+    rows = [{"number_customergauge": 1, "nps": 10, "date_survey_response": answered},
+            {"number_customergauge": 2, "nps": 4, "date_survey_response": answered}]
+    figures = build_report(duckdb_path=make_lake(rows, [], responses_table="responses_v6"))
+    assert figures.headline.score == NpsScore(promoters=1, passives=0, detractors=1)

@@ -44,13 +44,18 @@ def build_report(
     *,
     destination: str = settings.DEFAULT_DESTINATION,
     dataset_name: str = settings.DEFAULT_DATASET,
-    duckdb_path: str | Path = settings.DEFAULT_DUCKDB_PATH,
+    duckdb_path: str | Path | None = None,
+    pipeline_name: str = settings.DEFAULT_PIPELINE_NAME,
     since: date | None = None,
     until: date | None = None,
     segment: str | None = None,
 ) -> ReportFigures:
-    """Read the lake and compute the report's figures; raises `ConfigError` on a bad lake."""
-    with open_lake(destination, dataset_name, duckdb_path) as lake:
+    """Read the lake and compute the report's figures; raises `ConfigError` on a bad lake.
+
+    Like `cgsync sync`, the DuckDB lake is `./<pipeline_name>.duckdb` unless `duckdb_path` says.
+    """
+    path = Path(duckdb_path if duckdb_path is not None else f"{pipeline_name}.duckdb")
+    with open_lake(destination, dataset_name, path) as lake:
         return compute_figures(lake, since=since, until=until, segment=segment)
 
 

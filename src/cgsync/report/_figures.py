@@ -81,16 +81,16 @@ class _FigureReader:
     def __init__(self, lake: Lake, period: _Period) -> None:
         self._lake = lake
         self._period = period
-        response_columns = lake.columns(settings.RESPONSES_TABLE)
+        responses, response_columns = _first_table(lake, settings.RESPONSE_TABLES)
         funnel_columns = lake.columns(settings.FUNNEL_VIEW)
         if response_columns is None or funnel_columns is None:
             raise ConfigError(
-                f"the lake has no {settings.RESPONSES_TABLE} table or {settings.FUNNEL_VIEW} view:"
-                " run `cgsync sync` first"
+                f"the lake has no {settings.RESPONSE_TABLES[0]} table or {settings.FUNNEL_VIEW}"
+                " view: run `cgsync sync` first"
             )
         self._response_columns = response_columns
         self._funnel_columns = funnel_columns
-        self._responses = lake.table(settings.RESPONSES_TABLE)
+        self._responses = lake.table(responses)
         self._funnel = lake.table(settings.FUNNEL_VIEW)
         self._answered_where, self._answered_params = period.where("date_survey_response")
         self._answered_where += " AND nps IS NOT NULL"
@@ -214,6 +214,14 @@ class _FigureReader:
             *self._answered_params,
         )
         return tuple(DetractorComment(*row) for row in rows)
+
+
+def _first_table(lake: Lake, names: Sequence[str]) -> tuple[str, tuple[str, ...] | None]:
+    """The first of `names` the lake has, with its columns."""
+    for name in names:
+        if (columns := lake.columns(name)) is not None:
+            return name, columns
+    return names[0], None
 
 
 def _is_segment(column: str) -> bool:

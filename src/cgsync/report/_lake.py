@@ -50,13 +50,9 @@ class Lake:
 
 
 @contextmanager
-def open_lake(
-    destination: str = "duckdb",
-    dataset_name: str = "customergauge",
-    duckdb_path: str | Path = "cgsync.duckdb",
-) -> Iterator[Lake]:
+def open_lake(destination: str, dataset_name: str, duckdb_path: Path) -> Iterator[Lake]:
     """Open the dataset read-only; a lake that cannot be opened is a one-line `ConfigError`."""
-    dataset = dlt.dataset(_destination(destination, Path(duckdb_path)), dataset_name)
+    dataset = dlt.dataset(_destination(destination, duckdb_path), dataset_name)
     try:
         sql_client = dataset.sql_client
         sql_client.open_connection()

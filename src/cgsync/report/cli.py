@@ -36,9 +36,13 @@ def report_command(
     dataset: Annotated[str, typer.Option(help="Dataset (schema) of the lake.")] = (
         settings.DEFAULT_DATASET
     ),
+    pipeline_name: Annotated[
+        str, typer.Option(help="The sync's pipeline name; names the DuckDB lake by default.")
+    ] = settings.DEFAULT_PIPELINE_NAME,
     duckdb_path: Annotated[
-        Path, typer.Option(help="The lake's DuckDB file, for --destination duckdb.")
-    ] = Path(settings.DEFAULT_DUCKDB_PATH),
+        Optional[Path],
+        typer.Option(help="The lake's DuckDB file.  [default: ./<pipeline-name>.duckdb]"),
+    ] = None,
 ) -> None:
     """Build a self-contained HTML NPS report from the synced lake."""
     try:
@@ -46,6 +50,7 @@ def report_command(
             destination=destination,
             dataset_name=dataset,
             duckdb_path=duckdb_path,
+            pipeline_name=pipeline_name,
             since=_parse_day("--since", since),
             until=_parse_day("--until", until),
             segment=segment,

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 DEFAULT_DESTINATION = "duckdb"
 DEFAULT_DATASET = "customergauge"
-DEFAULT_DUCKDB_PATH = "cgsync.duckdb"
+DEFAULT_PIPELINE_NAME = "cgsync"
 DEFAULT_OUT = "report.html"
 
-RESPONSES_TABLE = "responses"
+RESPONSE_TABLES = ("responses", "responses_v6")
+"""Where the sync keeps answers, in its order of preference: the v7 table, else the v6 one."""
 FUNNEL_VIEW = "survey_funnel"
 SEGMENT_PREFIX = "properties__"
 
