@@ -1,1 +1,35 @@
-"""A faithful local CustomerGauge API (placeholder: being built)."""
+"""A faithful local CustomerGauge API: token endpoint, v7 and v6 listings, a clock, faults.
+
+from cgsync.emulator import EmulatorConfig, start_emulator
+
+with start_emulator(EmulatorConfig(records=2_000, seed=7)) as emu:
+    emu.base_url, emu.clock.advance(timedelta(hours=6)), emu.truth()
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cgsync.emulator._config import EmulatorConfig
+    from cgsync.emulator._faults import FaultSettings
+    from cgsync.emulator._population import Truth
+    from cgsync.emulator._server import Emulator, start_emulator
+
+__all__ = ["Emulator", "EmulatorConfig", "FaultSettings", "Truth", "start_emulator"]
+
+# Imported on first use: the CLI imports this package at start-up and must stay quick.
+_HOMES = {
+    "Emulator": "cgsync.emulator._server",
+    "start_emulator": "cgsync.emulator._server",
+    "EmulatorConfig": "cgsync.emulator._config",
+    "FaultSettings": "cgsync.emulator._faults",
+    "Truth": "cgsync.emulator._population",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        return getattr(importlib.import_module(_HOMES[name]), name)
+    raise AttributeError(f"module 'cgsync.emulator' has no attribute {name!r}")

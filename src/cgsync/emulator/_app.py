@@ -1,0 +1,395 @@
+"""The public API: the token endpoint and the three data listings."""
+
+import asyncio
+import base64
+import binascii
+from collections.abc import Awaitable, Callable
+from datetime import date, timedelta
+from enum import Enum
+from typing import Annotated, Any
+from urllib.parse import parse_qsl
+
+import orjson
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from cgsync.emulator import settings
+from cgsync.emulator._cursors import V6Cursor
+from cgsync.emulator._errors import (
+    InvalidParameters,
+    Respond,
+    json_response,
+    laravel_message,
+    laravel_name,
+    unauthenticated,
+)
+from cgsync.emulator._faults import FaultDecision, FaultKind
+from cgsync.emulator._listings import Filters, Period
+from cgsync.emulator._population import NEVER
+from cgsync.emulator._state import EmulatorState
+
+_DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
+_MAX_CURSOR = 2**53
+_EARLIEST_DAY = date(1900, 1, 1)
+_LATEST_DAY = date(2999, 12, 31)
+
+NonResponseExpansion = Enum(  # type: ignore[misc]
+    "NonResponseExpansion", {name: name for name in settings.EXPANSIONS_V7_NON_RESPONSES}, type=str
+)
+ResponseExpansion = Enum(  # type: ignore[misc]
+    "ResponseExpansion", {name: name for name in settings.EXPANSIONS_V7_RESPONSES}, type=str
+)
+NonResponsePeriodField = Enum(  # type: ignore[misc]
+    "NonResponsePeriodField",
+    {name: name for name in settings.PERIOD_FIELDS_NON_RESPONSES},
+    type=str,
+)
+ResponsePeriodField = Enum(  # type: ignore[misc]
+    "ResponsePeriodField", {name: name for name in settings.PERIOD_FIELDS_RESPONSES}, type=str
+)
+OutboundFilter = Enum(  # type: ignore[misc]
+    "OutboundFilter", {name: name for name in settings.OUTBOUND_FILTERS}, type=str
+)
+
+PerPageV7 = Annotated[
+    int, Query(ge=1, le=settings.V7_MAX_PER_PAGE, description="Records per page, 1 to 1000.")
+]
+CursorV7 = Annotated[
+    int | None, Query(ge=0, le=_MAX_CURSOR, description="`cursor.next` of the previous page.")
+]
+PeriodStart = Annotated[
+    str | None, Query(alias="period[start]", pattern=_DATE_PATTERN, description="yyyy-mm-dd")
+]
+PeriodEnd = Annotated[
+    str | None, Query(alias="period[end]", pattern=_DATE_PATTERN, description="yyyy-mm-dd")
+]
+CgidFilter = Annotated[
+    int | None,
+    Query(
+        alias=settings.CGID_FILTER_PARAM,
+        ge=0,
+        le=_MAX_CURSOR,
+        description="CGID filter (assumed name).",
+    ),
+]
+Outbound = Annotated[
+    OutboundFilter | None,
+    Query(
+        alias=settings.OUTBOUND_FILTER_PARAM,
+        description="Outbound filter reference (assumed name).",
+    ),
+]
+
+
+def _filters_of(period_fields: type[Enum]) -> Callable[..., Awaitable[Filters]]:
+    """The dependency reading a v7 listing's filters; `period_fields` are the allowed fields."""
+
+    async def filters(
+        request: Request,
+        period_field: Annotated[period_fields | None, Query(alias="period[field]")] = None,  # type: ignore[valid-type]
+        period_start: PeriodStart = None,
+        period_end: PeriodEnd = None,
+        cgid: CgidFilter = None,
+        outbound: Outbound = None,
+    ) -> Filters:
+        state: EmulatorState = request.app.state.emulator
+        return _filters(state, period_field, period_start, period_end, cgid, outbound)
+
+    return filters
+
+
+def _filters(
+    state: EmulatorState,
+    period_field: Enum | None,
+    period_start: str | None,
+    period_end: str | None,
+    cgid: int | None,
+    outbound: Enum | None,
+) -> Filters:
+    period = _period(state, period_field, period_start, period_end)
+    index = None if cgid is None else max(cgid - settings.CGID_OFFSET - 1, -1)
+    outbound_filter = None
+    if outbound is not None:
+        field, reference = settings.OUTBOUND_FILTERS[outbound.value]
+        column = field.lower()
+        values = settings.COUNTRIES if column == "country" else settings.TOUCHPOINTS
+        outbound_filter = (column, values.index(reference))
+    return Filters(period=period, index=index, outbound=outbound_filter)
+
+
+def _period(
+    state: EmulatorState, field: Enum | None, start: str | None, end: str | None
+) -> Period | None:
+    given = {"period.field": field, "period.start": start, "period.end": end}
+    if all(value is None for value in given.values()):
+        return None
+    errors: dict[str, list[str]] = {
+        name: [f"The {name} field is required when period is present."]
+        for name, value in given.items()
+        if value is None
+    }
+    days: dict[str, date] = {}
+    for name, text in (("period.start", start), ("period.end", end)):
+        if text is not None:
+            try:
+                days[name] = date.fromisoformat(text)
+            except ValueError:
+                errors[name] = [f"The {name} is not a valid date."]
+    if len(days) == 2 and days["period.end"] < days["period.start"]:
+        errors["period.end"] = ["The period.end must be a date after or equal to period.start."]
+    if errors:
+        raise InvalidParameters(errors)
+    assert field is not None
+    low_day = min(max(days["period.start"], _EARLIEST_DAY), _LATEST_DAY)
+    high_day = min(max(days["period.end"], _EARLIEST_DAY), _LATEST_DAY) + timedelta(days=1)
+    low = state.population.relative(state.local_time.day_start(low_day))
+    high = state.population.relative(state.local_time.day_start(high_day))
+    return Period(field.value, low, min(high, NEVER))
+
+
+async def gate(request: Request) -> FaultDecision:
+    """Injected faults first (as a proxy in front of the API would), then the token."""
+    state: EmulatorState = request.app.state.emulator
+    decision = state.faults.decide()
+    if decision.latency_ms:
+        await asyncio.sleep(decision.latency_ms / 1000)
+    if decision.kind is FaultKind.TOO_MANY_REQUESTS:
+        raise Respond(
+            json_response(
+                {"message": "Too Many Attempts."},
+                429,
+                {"Retry-After": str(decision.retry_after_seconds)},
+            )
+        )
+    if decision.kind is FaultKind.SERVER_ERROR:
+        raise Respond(json_response({"message": "Server Error"}, decision.status_code))
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not state.tokens.is_valid(token.strip()):
+        raise Respond(unauthenticated())
+    return decision
+
+
+Gate = Annotated[FaultDecision, Depends(gate)]
+NonResponseFilters = Annotated[Filters, Depends(_filters_of(NonResponsePeriodField))]
+ResponseFilters = Annotated[Filters, Depends(_filters_of(ResponsePeriodField))]
+
+
+def create_app(state: EmulatorState) -> FastAPI:
+    """The emulator's ASGI app, serving both the auth host and the API host."""
+    from cgsync.emulator._admin import admin_router
+
+    app = FastAPI(
+        title="CustomerGauge API emulator",
+        version="7",
+        docs_url=None,
+        redoc_url=None,
+        default_response_class=Response,
+    )
+    app.add_exception_handler(Respond, _respond)  # type: ignore[arg-type]
+    app.add_exception_handler(InvalidParameters, _invalid)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_failed)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_middleware(_CountRequests, state=state)
+    app.state.emulator = state
+
+    @app.post(
+        settings.TOKEN_PATH,
+        summary="OAuth2 client-credentials token",
+        openapi_extra={
+            "requestBody": {
+                "content": {
+                    "application/x-www-form-urlencoded": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "grant_type": {"type": "string"},
+                                "client_id": {"type": "string"},
+                                "client_secret": {"type": "string"},
+                            },
+                        }
+                    }
+                }
+            }
+        },
+    )
+    async def token(request: Request) -> Response:
+        # The real server merges the query string and the form body.
+        fields = dict(request.query_params)
+        fields.update(parse_qsl((await request.body()).decode("utf-8", "replace")))
+        client_id, client_secret = _basic_credentials(request.headers.get("authorization", ""))
+        client_id = fields.get("client_id", client_id)
+        client_secret = fields.get("client_secret", client_secret)
+        if not state.tokens.credentials_match(client_id, client_secret):
+            return json_response({"error": "invalid_client"}, 401)
+        grant_type = fields.get("grant_type")
+        if grant_type is None:
+            return json_response({"error": "invalid_request"}, 400)
+        if grant_type != "client_credentials":
+            return json_response({"error": "unsupported_grant_type"}, 400)
+        ttl = state.faults.settings.token_ttl_seconds
+        return json_response(
+            {"access_token": state.tokens.issue(ttl), "token_type": "Bearer", "expires_in": ttl}
+        )
+
+    @app.get(settings.V7_NON_RESPONSES_PATH, summary="Non-responses, by internal key")
+    async def v7_non_responses(
+        decision: Gate,
+        filters: NonResponseFilters,
+        per_page: PerPageV7 = settings.DEFAULT_PER_PAGE,
+        cursor: CursorV7 = None,
+        expansions: Annotated[list[NonResponseExpansion], Query(alias="with[]")] = [],  # noqa: B006
+    ) -> Response:
+        t = state.now()
+        page = state.listings.non_responses(t, cursor or 0, per_page, filters)
+        columns = state.population.columns(state.population.ensure(t), page.indexes)
+        statuses = state.population.statuses(columns, t)
+        data = state.renderer.non_responses(columns, statuses, t, {e.value for e in expansions})
+        next_cursor = int(page.indexes[-1]) + 1 if len(data) else (cursor or 0)
+        return _deliver({"data": data, "cursor": {"next": next_cursor}}, decision)
+
+    @app.get(settings.V7_RESPONSES_PATH, summary="Responses, in the order they were answered")
+    async def v7_responses(
+        decision: Gate,
+        filters: ResponseFilters,
+        per_page: PerPageV7 = settings.DEFAULT_PER_PAGE,
+        cursor: CursorV7 = None,
+        expansions: Annotated[list[ResponseExpansion], Query(alias="with[]")] = [],  # noqa: B006
+    ) -> Response:
+        t = state.now()
+        page = state.listings.responses(t, cursor or 0, per_page, filters)
+        columns = state.population.columns(state.population.ensure(t), page.indexes)
+        data = state.renderer.responses(columns, {e.value for e in expansions})
+        next_cursor = int(page.positions[-1]) + 1 if len(data) else (cursor or 0)
+        return _deliver({"data": data, "cursor": {"next": next_cursor}}, decision)
+
+    async def v6_responses(
+        decision: Gate,
+        per_page: Annotated[
+            int, Query(ge=1, le=settings.V6_MAX_PER_PAGE, description="Records per page, 1 to 400.")
+        ] = settings.DEFAULT_PER_PAGE,
+        cursor: Annotated[
+            str | None, Query(description="Opaque cursor from the previous page.")
+        ] = None,
+    ) -> Response:
+        try:
+            position = V6Cursor.decode(cursor) if cursor is not None else None
+        except ValueError:
+            raise InvalidParameters({"cursor": ["The cursor is invalid."]}) from None
+        t = state.now()
+        backwards = position is not None and not position.points_to_next
+        after = 0
+        if position is not None:
+            index = position.cgid - settings.CGID_OFFSET - 1
+            after = max(0, index if backwards else index + 1)
+        page = state.listings.responses_by_cgid(t, after, per_page + 1, backwards)
+        has_more = len(page.indexes) > per_page
+        indexes = page.indexes[:per_page]
+        if backwards:
+            indexes = indexes[::-1]
+        columns = state.population.columns(state.population.ensure(t), indexes)
+        data = state.renderer.responses(columns, settings.EXPANSIONS_V7_RESPONSES)
+        return _deliver({"data": data, "cursor": _v6_links(data, position, has_more)}, decision)
+
+    for path in settings.V6_RESPONSES_PATHS:
+        app.get(path, summary="Responses, by CGID (v6)")(v6_responses)
+
+    app.include_router(admin_router(state))
+    return app
+
+
+def _v6_links(
+    data: list[dict[str, Any]], cursor: V6Cursor | None, has_more: bool
+) -> dict[str, str | None]:
+    """Laravel's CursorPaginator rules for the next and previous cursors."""
+    if not data:
+        return {"next": None, "previous": None}
+    forward = cursor is None or cursor.points_to_next
+    next_cursor = (
+        None
+        if forward and not has_more
+        else V6Cursor(data[-1]["number_customergauge"], True).encode()
+    )
+    previous_cursor = (
+        None
+        if cursor is None or (not cursor.points_to_next and not has_more)
+        else V6Cursor(data[0]["number_customergauge"], False).encode()
+    )
+    return {"next": next_cursor, "previous": previous_cursor}
+
+
+def _basic_credentials(header: str) -> tuple[str, str]:
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return "", ""
+    try:
+        client_id, _, client_secret = base64.b64decode(encoded.strip()).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return "", ""
+    return client_id, client_secret
+
+
+def _deliver(payload: dict[str, Any], decision: FaultDecision) -> Response:
+    body = orjson.dumps(payload)
+    cut = int(len(body) * decision.cut_fraction)
+    if decision.kind is FaultKind.TRUNCATE:
+        return Response(body[:cut], media_type="application/json")
+    if decision.kind is FaultKind.DROP:
+        return _DroppedResponse(body, cut)
+    return Response(body, media_type="application/json")
+
+
+class _DroppedResponse(Response):
+    """Announces the whole body, sends part of it, then lets the server close the connection."""
+
+    def __init__(self, body: bytes, cut: int) -> None:
+        super().__init__(body, media_type="application/json")
+        self._cut = cut
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        await send(
+            {"type": "http.response.body", "body": self.body[: self._cut], "more_body": True}
+        )
+        # Returning without the last body message makes the server drop the connection.
+
+
+class _CountRequests:
+    def __init__(self, app: ASGIApp, state: EmulatorState) -> None:
+        self._app = app
+        self._stats = state.stats
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            self._stats.count(scope["path"])
+        await self._app(scope, receive, send)
+
+
+async def _respond(request: Request, exc: Respond) -> Response:
+    return exc.response
+
+
+async def _invalid(request: Request, exc: InvalidParameters) -> Response:
+    return exc.response()
+
+
+async def _validation_failed(request: Request, exc: RequestValidationError) -> Response:
+    errors: dict[str, list[str]] = {}
+    for error in exc.errors():
+        name = laravel_name(error.get("loc", ()))
+        errors.setdefault(name, []).append(laravel_message(name, error))
+    return InvalidParameters(errors).response()
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    if exc.status_code == 404:
+        return json_response({"message": "Not Found"}, 404)
+    if exc.status_code == 405:
+        return json_response(
+            {"message": f"The {request.method} method is not supported for this route."},
+            405,
+            exc.headers,
+        )
+    return json_response({"message": str(exc.detail)}, exc.status_code, exc.headers)

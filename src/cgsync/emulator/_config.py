@@ -1,0 +1,54 @@
+"""The emulator's configuration."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from cgsync.emulator import settings
+from cgsync.emulator._faults import FaultSettings
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    """Everything that shapes an emulator; the data is a pure function of it."""
+
+    records: int = settings.DEFAULT_RECORDS
+    """Invitations already sent when the clock starts."""
+    seed: int = settings.DEFAULT_SEED
+    timezone: str = settings.DEFAULT_TIMEZONE
+    """The CustomerGauge system's time zone (IANA name); every date is printed in it."""
+    start: datetime = settings.DEFAULT_START
+    """Where the simulated clock starts (aware)."""
+    history_days: int = settings.DEFAULT_HISTORY_DAYS
+    """The `records` invitations are spread over this many days before `start`."""
+    speed: float = 0.0
+    """Simulated seconds per real second; 0 keeps the clock still until advanced."""
+    client_id: str = settings.DEFAULT_CLIENT_ID
+    client_secret: str = field(default=settings.DEFAULT_CLIENT_SECRET, repr=False)
+    faults: FaultSettings = field(default_factory=FaultSettings)
+
+    def __post_init__(self) -> None:
+        if self.records < 0:
+            raise ValueError(f"records must be 0 or more, got {self.records}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be 0 or more, got {self.seed}")
+        if self.history_days < 1:
+            raise ValueError(f"history_days must be 1 or more, got {self.history_days}")
+        if self.speed < 0:
+            raise ValueError(f"speed must be 0 or more, got {self.speed}")
+        if self.start.tzinfo is None:
+            raise ValueError("start must be an aware datetime (give it a time zone)")
+        if not self.client_id or not self.client_secret:
+            raise ValueError("client_id and client_secret must not be empty")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"timezone {self.timezone!r} is not an IANA time zone name") from None
+        object.__setattr__(self, "start", self.start.astimezone(UTC))
+
+    def replace(self, **changes: object) -> EmulatorConfig:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]

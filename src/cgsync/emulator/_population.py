@@ -1,0 +1,333 @@
+"""The survey records: every record's whole life is drawn once from the seed.
+
+Record `index` (0-based; its internal key is index + 1) has a fixed fate: when it is sent, when it
+was created and ordered, whether and when it is opened, clicked, answered or fails. What the API
+shows at clock time T is a pure function of these and T, so the only mutable state is the clock.
+
+Records are drawn in blocks of `BLOCK_SIZE` keys, each block from `default_rng([seed, block, n])`,
+so any number of them is reproducible. Two streams per block:
+
+- stream 0, *resident*: the columns that listings and filters need for every record (times as
+  int32 seconds since `origin`, two segment codes), kept in memory for all generated records;
+- stream 1, *detail*: everything else a served record needs (names, nps, open/click/failure
+  times, ...), drawn again when a page needs it and kept in a small cache.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+
+from cgsync.emulator import settings
+from cgsync.emulator._config import EmulatorConfig
+
+B = settings.BLOCK_SIZE
+NEVER = np.iinfo(np.int32).max
+"""The time of something that never happens."""
+_ORIGIN_MARGIN_DAYS = 90
+_DETAIL_CACHE_BLOCKS = 16
+
+
+@dataclass(frozen=True)
+class Resident:
+    """The columns kept for every generated record; a snapshot, replaced whole on growth."""
+
+    arrival: np.ndarray
+    """int32 send time; non-decreasing in the index, so "sent by T" is a prefix."""
+    creation: np.ndarray
+    order: np.ndarray
+    responded: np.ndarray
+    """int32 answer time, NEVER for records that never answer."""
+    country: np.ndarray
+    """int8 index into settings.COUNTRIES, -1 when the record lacks the field."""
+    touchpoint: np.ndarray
+    response_indexes: np.ndarray
+    """Indexes of all answering records by (answer time, index): the v7 response order."""
+    response_times: np.ndarray
+    """Answer times in that order (sorted)."""
+
+    @property
+    def size(self) -> int:
+        return len(self.arrival)
+
+
+@dataclass(frozen=True)
+class Truth:
+    """What the API holds at one moment."""
+
+    responses: frozenset[int]
+    """CGIDs of every response."""
+    non_responses: dict[int, str]
+    """CGID -> current status of every non-response (failures included)."""
+    date_sent: dict[int, datetime]
+    """CGID -> send time (UTC) of every invitation sent so far."""
+
+
+class Population:
+    """All records of one emulator, generated lazily as the clock needs them."""
+
+    def __init__(self, config: EmulatorConfig) -> None:
+        self.seed = config.seed
+        start = int(config.start.timestamp())
+        history = config.history_days * settings.DAY
+        self.origin = start - history - _ORIGIN_MARGIN_DAYS * settings.DAY
+        """Unix second that the int32 times count from."""
+        self._spacing = history / max(config.records, 1)
+        self._first_arrival = start - self.origin - config.records * self._spacing
+        self._lock = threading.Lock()
+        self._detail_block = functools.lru_cache(maxsize=_DETAIL_CACHE_BLOCKS)(self._draw_detail)
+        initial_blocks = config.records // B + 1
+        self._storage = _Storage(reserve=2 * initial_blocks + 16)
+        self.resident = self._grow(initial_blocks)
+
+    # -- time ---------------------------------------------------------------------------------
+
+    def relative(self, unix_seconds: int) -> int:
+        """A Unix second as a population time, clipped to the int32 range."""
+        return int(min(max(unix_seconds - self.origin, -NEVER), NEVER))
+
+    def ensure(self, t: int) -> Resident:
+        """The resident columns, grown until every record sent by time `t` exists."""
+        resident = self.resident
+        if t < resident.arrival[-1]:
+            return resident
+        with self._lock:
+            resident = self.resident
+            missing = (t - int(resident.arrival[-1])) / self._spacing
+            self.resident = self._grow(math.ceil(missing / B) + 1)
+            return self.resident
+
+    def _grow(self, blocks: int) -> Resident:
+        previous = self.resident if self._storage.size else None
+        first = self._storage.size // B
+        for block in range(first, first + blocks):
+            self._storage.append(self._draw_resident(block))
+        return self._storage.snapshot(previous)
+
+    # -- queries ------------------------------------------------------------------------------
+
+    def sent_count(self, resident: Resident, t: int) -> int:
+        return int(np.searchsorted(resident.arrival, t, side="right"))
+
+    def visible_responses(self, resident: Resident, t: int) -> int:
+        return int(np.searchsorted(resident.response_times, t, side="right"))
+
+    def columns(self, resident: Resident, indexes: np.ndarray) -> dict[str, np.ndarray]:
+        """Every column of the given records, in the given order."""
+        out = {
+            "index": indexes,
+            "arrival": resident.arrival[indexes],
+            "creation": resident.creation[indexes],
+            "order": resident.order[indexes],
+            "responded": resident.responded[indexes],
+            "country": resident.country[indexes],
+            "touchpoint": resident.touchpoint[indexes],
+        }
+        blocks = indexes // B
+        unique = np.unique(blocks) if len(indexes) else np.zeros(1, dtype=np.int64)
+        for block in unique.tolist():
+            detail = self._detail_block(block)
+            if len(unique) == 1:
+                offsets = indexes - block * B
+                out.update({name: column[offsets] for name, column in detail.items()})
+                break
+            selected = blocks == block
+            offsets = indexes[selected] - block * B
+            for name, column in detail.items():
+                if name not in out:
+                    out[name] = np.empty((len(indexes), *column.shape[1:]), dtype=column.dtype)
+                out[name][selected] = column[offsets]
+        return out
+
+    def statuses(self, columns: dict[str, np.ndarray], t: int) -> np.ndarray:
+        """Status code (index into settings.STATUSES) of non-responses at time `t`."""
+        return np.where(
+            columns["failed"] <= t,
+            3 + columns["failure"],
+            np.where(columns["clicked"] <= t, 2, np.where(columns["opened"] <= t, 1, 0)),
+        )
+
+    def truth(self, t: int) -> Truth:
+        resident = self.ensure(t)
+        sent = self.sent_count(resident, t)
+        indexes = np.arange(sent)
+        answered = resident.responded[:sent] <= t
+        cgids = indexes + (settings.CGID_OFFSET + 1)
+        open_indexes = indexes[~answered]
+        statuses = [
+            settings.STATUSES[code]
+            for code in self.statuses(self.columns(resident, open_indexes), t).tolist()
+        ]
+        sent_at = (resident.arrival[:sent].astype(np.int64) + self.origin).tolist()
+        return Truth(
+            responses=frozenset(cgids[answered].tolist()),
+            non_responses=dict(zip(cgids[~answered].tolist(), statuses, strict=True)),
+            date_sent={
+                cgid: datetime.fromtimestamp(second, UTC)
+                for cgid, second in zip(cgids.tolist(), sent_at, strict=True)
+            },
+        )
+
+    # -- generation ---------------------------------------------------------------------------
+
+    def _draw_resident(self, block: int) -> dict[str, np.ndarray]:
+        rng = np.random.default_rng([self.seed, block, 0])
+        index = np.arange(block * B, (block + 1) * B, dtype=np.float64)
+        arrival = np.floor(self._first_arrival + (index + rng.random(B)) * self._spacing)
+        late = rng.random(B) < settings.LATE_RATE
+        backdate = np.where(
+            late,
+            rng.integers(settings.DAY, settings.MAX_BACKDATE, B, endpoint=True),
+            rng.integers(0, 600, B),
+        )
+        creation = arrival - backdate
+        order = creation - rng.integers(0, settings.MAX_ORDER_LEAD, B, endpoint=True)
+        answers = rng.random(B) < settings.RESPONSE_RATE
+        delay = np.clip(
+            np.exp(rng.normal(math.log(settings.DAY), 1.4, B)), 600, settings.MAX_RESPONSE_DELAY
+        )
+        responded = np.where(answers, np.floor(arrival + delay), NEVER)
+        return {
+            "arrival": _int32(arrival),
+            "creation": _int32(creation),
+            "order": _int32(order),
+            "responded": _int32(responded),
+            "country": _categorical(rng, settings.COUNTRY_WEIGHTS),
+            "touchpoint": _categorical(rng, settings.TOUCHPOINT_WEIGHTS),
+        }
+
+    def _draw_detail(self, block: int) -> dict[str, np.ndarray]:
+        resident = self.resident
+        rows = slice(block * B, (block + 1) * B)
+        arrival = resident.arrival[rows].astype(np.int64)
+        responded = resident.responded[rows].astype(np.int64)
+        answers = responded != NEVER
+        rng = np.random.default_rng([self.seed, block, 1])
+
+        # Answering records opened and clicked before answering.
+        answer_open = arrival + (responded - arrival) * rng.uniform(0.02, 0.5, B)
+        answer_click = answer_open + (responded - answer_open) * rng.uniform(0.1, 0.95, B)
+        fails = (rng.random(B) < settings.FAILURE_RATE) & ~answers
+        failed = np.where(
+            fails, arrival + rng.integers(60, settings.MAX_FAILURE_DELAY, B, endpoint=True), NEVER
+        )
+        failure = rng.integers(0, len(settings.FAILURE_STATUSES), B, dtype=np.int8)
+        opens = (rng.random(B) < settings.OPEN_RATE) & ~fails
+        clicks = opens & (rng.random(B) < settings.CLICK_RATE)
+        open_at = arrival + np.clip(np.exp(rng.normal(math.log(6 * 3600), 1.5, B)), 30, 60 * 86400)
+        click_at = open_at + np.clip(np.exp(rng.normal(math.log(600), 1.5, B)), 5, 10 * 86400)
+        opened = np.where(answers, answer_open, np.where(opens, open_at, NEVER))
+        clicked = np.where(answers, answer_click, np.where(clicks, click_at, NEVER))
+
+        detail = {
+            "email_sent": _int32(arrival + rng.integers(0, 300, B)),
+            "opened": _int32(np.floor(opened)),
+            "clicked": _int32(np.floor(clicked)),
+            "failed": _int32(failed),
+            "failure": failure,
+            "nps": _weighted(rng, settings.NPS_WEIGHTS).astype(np.int8),
+            "comment_start": np.where(
+                rng.random(B) < 0.6, rng.integers(0, len(settings.COMMENT_WORDS), B), -1
+            ).astype(np.int16),
+            "comment_words": rng.integers(1, 13, B, dtype=np.int8),
+            "language": _weighted(rng, settings.LANGUAGE_WEIGHTS).astype(np.int8),
+            "first_name": rng.integers(0, len(settings.FIRST_NAMES), B, dtype=np.int16),
+            "last_name": _maybe(rng, rng.integers(0, len(settings.LAST_NAMES), B), 0.03),
+            "company": rng.integers(0, len(settings.COMPANIES), B, dtype=np.int16),
+            "account_number": _maybe(rng, rng.integers(1, 100_000, B), 0.1),
+            "customer_number": rng.integers(1, 10_000_000, B, dtype=np.int64),
+            "order_number": _maybe(rng, rng.integers(1, 100_000_000, B), 0.1),
+            "phone": _maybe(rng, rng.integers(10**9, 10**10, B), 0.15),
+            "email_domain": rng.integers(0, len(settings.EMAIL_DOMAINS), B, dtype=np.int8),
+            "link": rng.integers(0, 2**62, B, dtype=np.int64),
+            "follow_up": (rng.random(B) < 0.1),
+            "follow_up_details": _maybe(
+                rng, rng.integers(0, len(settings.FOLLOW_UP_DETAILS), B), 0.3
+            ),
+            "tags": rng.random((B, len(settings.TAGS))) < 0.2,
+            "drivers": np.where(
+                rng.random((B, len(settings.DRIVERS))) < 0.3,
+                rng.integers(0, len(settings.SENTIMENTS), (B, len(settings.DRIVERS))),
+                -1,
+            ).astype(np.int8),
+            "answers": rng.integers(-1, len(settings.ANSWERS), (B, len(settings.QUESTIONS))).astype(
+                np.int8
+            ),
+        }
+        for field, values in settings.OTHER_SEGMENT_VALUES.items():
+            weights = np.full(len(values), 1 / len(values))
+            detail[f"segment:{field}"] = _categorical(rng, tuple(weights.tolist()))
+        return detail
+
+
+class _Storage:
+    """Growable resident columns. Arrays get spare capacity that costs no memory until written
+    (the kernel maps untouched pages lazily), and snapshots are views, so growth never copies
+    what a reader might be looking at."""
+
+    def __init__(self, reserve: int) -> None:
+        self.size = 0
+        self._reserve = reserve * B
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def append(self, block: dict[str, np.ndarray]) -> None:
+        end = self.size + B
+        if not self._arrays or end > len(self._arrays["arrival"]):
+            capacity = max(2 * end, self._reserve)
+            grown = {}
+            for name, values in block.items():
+                grown[name] = np.empty(capacity, dtype=values.dtype)
+                if name in self._arrays:
+                    grown[name][: self.size] = self._arrays[name][: self.size]
+            self._arrays = grown
+        for name, values in block.items():
+            self._arrays[name][self.size : end] = values
+        self.size = end
+
+    def snapshot(self, previous: Resident | None) -> Resident:
+        """The columns so far, with the v7 response order extended from `previous`."""
+        columns = {name: values[: self.size] for name, values in self._arrays.items()}
+        base = 0 if previous is None else previous.size
+        new_indexes = np.flatnonzero(columns["responded"][base:] != NEVER).astype(np.int32) + base
+        new_times = columns["responded"][new_indexes]
+        if previous is None:
+            order = np.argsort(new_times, kind="stable")
+            response_indexes, response_times = new_indexes[order], new_times[order]
+        else:
+            # New records arrive after every old one, so they answer after every old arrival: the
+            # order up to the last old arrival is final; only the rest is sorted again.
+            last_arrival = previous.arrival[-1]
+            settled = int(np.searchsorted(previous.response_times, last_arrival, "right"))
+            tail_indexes = np.concatenate([previous.response_indexes[settled:], new_indexes])
+            tail_times = np.concatenate([previous.response_times[settled:], new_times])
+            order = np.lexsort((tail_indexes, tail_times))
+            response_indexes = np.concatenate(
+                [previous.response_indexes[:settled], tail_indexes[order]]
+            )
+            response_times = np.concatenate([previous.response_times[:settled], tail_times[order]])
+        return Resident(**columns, response_indexes=response_indexes, response_times=response_times)
+
+
+def _int32(values: np.ndarray) -> np.ndarray:
+    return np.minimum(values, NEVER).astype(np.int32)
+
+
+def _categorical(rng: np.random.Generator, weights: tuple[float, ...]) -> np.ndarray:
+    """Codes drawn by weight; -1 (the record lacks the field) at MISSING_SEGMENT_RATE."""
+    return _maybe(rng, _weighted(rng, weights), settings.MISSING_SEGMENT_RATE).astype(np.int8)
+
+
+def _weighted(rng: np.random.Generator, weights: tuple[float, ...]) -> np.ndarray:
+    """Codes 0..len(weights)-1 drawn by weight (faster than Generator.choice with p)."""
+    edges = np.cumsum(weights) / sum(weights)
+    return np.minimum(np.searchsorted(edges, rng.random(B), side="right"), len(weights) - 1)
+
+
+def _maybe(rng: np.random.Generator, values: np.ndarray, missing_rate: float) -> np.ndarray:
+    """`values` with -1 at `missing_rate` of the places."""
+    return np.where(rng.random(len(values)) < missing_rate, -1, values)

@@ -1,0 +1,105 @@
+"""Serving the app with uvicorn: in a background thread (tests, demo) or in the foreground (CLI)."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import uvicorn
+
+from cgsync.emulator import settings
+from cgsync.emulator._app import create_app
+from cgsync.emulator._clock import SimulatedClock
+from cgsync.emulator._config import EmulatorConfig
+from cgsync.emulator._faults import Faults
+from cgsync.emulator._population import Truth
+from cgsync.emulator._state import EmulatorState
+
+_API_PREFIXES = ("/v6/", "/v7/")
+_START_TIMEOUT_SECONDS = 30
+
+
+class _HideDroppedResponses(logging.Filter):
+    """A dropped connection is an injected fault, not an error worth a log line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "without completing response" not in record.getMessage()
+
+
+class Emulator:
+    """A running emulator: its URLs, credentials and a handle on its clock, truth and faults."""
+
+    def __init__(self, state: EmulatorState, base_url: str) -> None:
+        self._state = state
+        self.base_url = base_url
+        self.token_url = base_url + settings.TOKEN_PATH
+        self.client_id = state.config.client_id
+        self.client_secret = state.config.client_secret
+        self.config = state.config
+
+    @property
+    def clock(self) -> SimulatedClock:
+        return self._state.clock
+
+    @property
+    def faults(self) -> Faults:
+        return self._state.faults
+
+    def truth(self) -> Truth:
+        """Every response and non-response (with its status) at the current clock time."""
+        return self._state.truth()
+
+    def stats(self) -> dict[str, Any]:
+        """Request counts: `token_calls`, `api_calls` and `by_path`."""
+        return self._state.stats.snapshot(settings.TOKEN_PATH, _API_PREFIXES)
+
+    def __repr__(self) -> str:
+        return f"Emulator(base_url={self.base_url!r}, records={self.config.records})"
+
+
+def build_server(state: EmulatorState, log_level: str = "warning") -> uvicorn.Server:
+    logging.getLogger("uvicorn.error").addFilter(_HideDroppedResponses())
+    config = uvicorn.Config(
+        create_app(state),
+        log_level=log_level,
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=1,
+    )
+    return uvicorn.Server(config)
+
+
+@contextmanager
+def start_emulator(config: EmulatorConfig | None = None) -> Iterator[Emulator]:
+    """Run an emulator on a free port of 127.0.0.1 in a background thread until the block ends."""
+    state = EmulatorState(config or EmulatorConfig())
+    server = build_server(state)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name=f"cgsync-emulator-{port}", daemon=True
+    )
+    thread.start()
+    try:
+        _wait_started(server, thread)
+        yield Emulator(state, f"http://127.0.0.1:{port}")
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def _wait_started(server: uvicorn.Server, thread: threading.Thread) -> None:
+    ready = threading.Event()
+    for _ in range(_START_TIMEOUT_SECONDS * 100):
+        if server.started or not thread.is_alive():
+            break
+        ready.wait(0.01)
+    if not server.started:
+        raise RuntimeError("the emulator did not start; see the log above")

@@ -1,0 +1,57 @@
+"""Everything one emulator holds in memory, shared by its app, its admin API and its handle."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from typing import Any
+
+from cgsync.emulator._auth import TokenStore
+from cgsync.emulator._clock import SimulatedClock
+from cgsync.emulator._config import EmulatorConfig
+from cgsync.emulator._faults import Faults
+from cgsync.emulator._listings import Listings
+from cgsync.emulator._population import Population, Truth
+from cgsync.emulator._records import RecordRenderer
+from cgsync.emulator._zone import LocalTime
+
+
+class RequestStats:
+    """Request counts by path."""
+
+    def __init__(self) -> None:
+        self._by_path: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def count(self, path: str) -> None:
+        with self._lock:
+            self._by_path[path] += 1
+
+    def snapshot(self, token_path: str, api_prefixes: tuple[str, ...]) -> dict[str, Any]:
+        with self._lock:
+            by_path = dict(self._by_path)
+        return {
+            "token_calls": by_path.get(token_path, 0),
+            "api_calls": sum(n for path, n in by_path.items() if path.startswith(api_prefixes)),
+            "by_path": by_path,
+        }
+
+
+class EmulatorState:
+    def __init__(self, config: EmulatorConfig) -> None:
+        self.config = config
+        self.clock = SimulatedClock(config.start, config.speed)
+        self.population = Population(config)
+        self.listings = Listings(self.population)
+        self.local_time = LocalTime(config.timezone, config.start)
+        self.renderer = RecordRenderer(self.local_time, self.population.origin)
+        self.tokens = TokenStore(config.client_id, config.client_secret)
+        self.faults = Faults(config.seed, config.faults, self.tokens.expire_all)
+        self.stats = RequestStats()
+
+    def now(self) -> int:
+        """The clock in population seconds."""
+        return self.population.relative(self.clock.timestamp())
+
+    def truth(self) -> Truth:
+        return self.population.truth(self.now())

@@ -1,0 +1,62 @@
+"""Local times of the CustomerGauge system's zone, vectorised over numpy arrays."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+_SEARCH_YEARS_BEFORE = 5
+_SEARCH_YEARS_AFTER = 40
+
+
+class LocalTime:
+    """Converts Unix seconds to the zone's wall-clock text, DST included.
+
+    The zone's UTC-offset transitions are found once (a day-by-day scan refined to the second),
+    so converting an array is one searchsorted plus an add.
+    """
+
+    def __init__(self, zone_name: str, around: datetime) -> None:
+        self.zone = ZoneInfo(zone_name)
+        first = int((around - timedelta(days=365 * _SEARCH_YEARS_BEFORE)).timestamp())
+        last = int((around + timedelta(days=365 * _SEARCH_YEARS_AFTER)).timestamp())
+        starts = [np.iinfo(np.int64).min]
+        offsets = [self._offset(first)]
+        for day in range(first, last, 86_400):
+            if self._offset(day + 86_400) != offsets[-1]:
+                moment = self._first_second_with_new_offset(day, day + 86_400, offsets[-1])
+                starts.append(moment)
+                offsets.append(self._offset(moment))
+        self._starts = np.array(starts, dtype=np.int64)
+        self._offsets = np.array(offsets, dtype=np.int64)
+
+    def local_seconds(self, unix_seconds: np.ndarray) -> np.ndarray:
+        """Wall-clock seconds (as if the zone were UTC) for each instant."""
+        seconds = unix_seconds.astype(np.int64, copy=False)
+        return seconds + self._offsets[np.searchsorted(self._starts, seconds, side="right") - 1]
+
+    def format(self, unix_seconds: np.ndarray) -> list[str]:
+        """`YYYY-MM-DD HH:MM:SS` in the zone for each instant."""
+        wall = self.local_seconds(unix_seconds).astype("datetime64[s]")
+        return [text.replace("T", " ") for text in np.datetime_as_string(wall, unit="s").tolist()]
+
+    def day_start(self, day: date) -> int:
+        """The Unix second at which the local `day` begins."""
+        midnight = datetime(day.year, day.month, day.day, tzinfo=self.zone)
+        return int(midnight.astimezone(UTC).timestamp())
+
+    def _offset(self, unix_second: int) -> int:
+        moment = datetime.fromtimestamp(unix_second, UTC).astimezone(self.zone)
+        offset = moment.utcoffset()
+        return int(offset.total_seconds()) if offset is not None else 0
+
+    def _first_second_with_new_offset(self, low: int, high: int, old_offset: int) -> int:
+        while high - low > 1:
+            middle = (low + high) // 2
+            if self._offset(middle) == old_offset:
+                low = middle
+            else:
+                high = middle
+        return high

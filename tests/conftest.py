@@ -1,0 +1,26 @@
+"""Fixtures shared by every part's tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from typing import Any
+
+import pytest
+
+from cgsync.emulator import Emulator, EmulatorConfig, start_emulator
+
+StartEmulator = Callable[..., Emulator]
+
+
+@pytest.fixture
+def emulator() -> Iterator[StartEmulator]:
+    """A factory: `emulator(records=2_000, seed=7, ...)` starts an emulator (any EmulatorConfig
+    field; 2,000 records unless told) on a free local port and stops it after the test."""
+    with ExitStack() as running:
+
+        def start(**config: Any) -> Emulator:
+            config.setdefault("records", 2_000)
+            return running.enter_context(start_emulator(EmulatorConfig(**config)))
+
+        yield start
