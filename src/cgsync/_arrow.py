@@ -1,0 +1,412 @@
+"""Pages of API records to Arrow tables: flattened, pivoted, typed, column by column.
+
+The main table has one row per record: nested objects flattened with `__`
+(`contact__first_name`), segment properties pivoted to `properties__<snake_case(field)>`
+string columns, dates parsed in the system's time zone and stored as UTC timestamps, and a
+`_cgsync_synced_at` column. Unknown fields become new columns (nested ones flattened, lists as
+JSON text). Tags, drivers and questions become child tables keyed by `number_customergauge`
+and `position` (0-based, the item's place in the record's list).
+
+Columns are built with one comprehension per column, never one dict per record: this is the
+hot path of the sync.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from itertools import chain, repeat
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cgsync._exceptions import ApiError, ConfigError
+from cgsync.settings import DATE_FORMAT, PRIMARY_KEY, SYNCED_AT_COLUMN
+
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+PROPERTIES_KEY = "properties"
+PROPERTY_PREFIX = "properties__"
+SEPARATOR = "__"
+
+Columns = dict[str, list[Any] | pa.Array]
+
+# Dates a system may send for "no date": stored as NULL.
+_NO_DATE = frozenset({"", "0000-00-00 00:00:00", "0000-00-00"})
+_FALLBACK_DATE_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d")
+
+_SHARED_FIELDS = [
+    pa.field(PRIMARY_KEY, pa.int64(), nullable=False),
+    pa.field("number_customer", pa.string()),
+    pa.field("number_order", pa.string()),
+    pa.field("email", pa.string()),
+    pa.field("phone", pa.string()),
+    pa.field("language", pa.string()),
+    pa.field("contact__first_name", pa.string()),
+    pa.field("contact__last_name", pa.string()),
+    pa.field("account__name", pa.string()),
+    pa.field("account__number", pa.string()),
+    pa.field("date_creation", TIMESTAMP),
+    pa.field("date_order", TIMESTAMP),
+    pa.field("date_email_sent", TIMESTAMP),
+]
+
+RESPONSE_SCHEMA = pa.schema(
+    [
+        *_SHARED_FIELDS,
+        pa.field("date_survey_response", TIMESTAMP),
+        pa.field("nps", pa.int64()),
+        pa.field("comment", pa.string()),
+        pa.field("follow_up__requested", pa.bool_()),
+        pa.field("follow_up__details", pa.string()),
+        pa.field(SYNCED_AT_COLUMN, TIMESTAMP, nullable=False),
+    ]
+)
+NON_RESPONSE_SCHEMA = pa.schema(
+    [
+        *_SHARED_FIELDS,
+        pa.field("status", pa.string()),
+        pa.field("date_sent", TIMESTAMP),
+        pa.field("date_opened", TIMESTAMP),
+        pa.field("date_clicked", TIMESTAMP),
+        pa.field("link", pa.string()),
+        pa.field(SYNCED_AT_COLUMN, TIMESTAMP, nullable=False),
+    ]
+)
+_CHILD_KEY_FIELDS = [
+    pa.field(PRIMARY_KEY, pa.int64(), nullable=False),
+    pa.field("position", pa.int64(), nullable=False),
+]
+CHILD_SCHEMAS: dict[str, pa.Schema] = {
+    "tags": pa.schema([*_CHILD_KEY_FIELDS, pa.field("value", pa.string())]),
+    "drivers": pa.schema(
+        [
+            *_CHILD_KEY_FIELDS,
+            pa.field("id", pa.int64()),
+            pa.field("name", pa.string()),
+            pa.field("sentiment", pa.string()),
+        ]
+    ),
+    "questions": pa.schema(
+        [
+            *_CHILD_KEY_FIELDS,
+            pa.field("id", pa.int64()),
+            pa.field("question", pa.string()),
+            pa.field("answer", pa.string()),
+        ]
+    ),
+}
+SCHEMAS: dict[str, pa.Schema] = {"response": RESPONSE_SCHEMA, "non_response": NON_RESPONSE_SCHEMA}
+CHILDREN: dict[str, tuple[str, ...]] = {"response": tuple(CHILD_SCHEMAS), "non_response": ()}
+
+
+@dataclass
+class ArrowPage:
+    """One page as Arrow: the main table and its child tables ("tags", "drivers", "questions")."""
+
+    table: pa.Table
+    children: dict[str, pa.Table] = field(default_factory=dict)
+
+    @property
+    def num_rows(self) -> int:
+        return self.table.num_rows
+
+
+def records_to_arrow(
+    records: Sequence[dict[str, Any]],
+    record_kind: str,
+    *,
+    source_timezone: str,
+    synced_at: datetime,
+) -> ArrowPage:
+    """Convert one page of `record_kind` ("response" or "non_response") records to Arrow.
+
+    Dates are read in `source_timezone` (IANA; ambiguous and nonexistent local times take the
+    earliest instant) and stored in UTC. A malformed record raises ApiError naming the field.
+    """
+    try:
+        schema = SCHEMAS[record_kind]
+    except KeyError:
+        raise ValueError(
+            f"unknown record kind {record_kind!r}: use one of {', '.join(SCHEMAS)}"
+        ) from None
+    check_timezone(source_timezone)
+    if synced_at.tzinfo is None:
+        raise ValueError("synced_at must be timezone-aware")
+    count = len(records)
+    columns: Columns = {}
+    child_lists: dict[str, list[Any]] = {}
+    properties: Columns = {}
+    for key in sorted(set().union(*records)):
+        values = [record.get(key) for record in records]
+        if key == PROPERTIES_KEY:
+            properties = _pivot_properties(values)
+        elif key in CHILDREN[record_kind]:
+            child_lists[key] = values
+        else:
+            _flatten(key if key in _names(schema) else snake_case(key), values, schema, columns)
+    columns[SYNCED_AT_COLUMN] = pa.repeat(pa.scalar(synced_at, type=TIMESTAMP), count)
+    table = _build_table(columns, schema, count, source_timezone)
+    for name, values in properties.items():
+        table = table.append_column(pa.field(name, pa.string()), _array(name, values, pa.string()))
+    cgids = table.column(PRIMARY_KEY).combine_chunks()
+    if cgids.null_count:
+        raise ApiError(f"malformed page: {cgids.null_count} record(s) without {PRIMARY_KEY}")
+    children = {
+        name: _child_table(name, cgids, child_lists.get(name, [None] * count), source_timezone)
+        for name in CHILDREN[record_kind]
+    }
+    return ArrowPage(table=table, children=children)
+
+
+def check_timezone(name: str) -> str:
+    """Return `name` if it is an IANA time zone, else raise ConfigError."""
+    if not _is_timezone(name):
+        raise ConfigError(
+            f"unknown time zone {name!r} for --source-timezone: use an IANA name "
+            "such as UTC or Europe/Amsterdam"
+        )
+    return name
+
+
+@lru_cache(maxsize=64)
+def _is_timezone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+_NON_ALPHANUMERIC = re.compile(r"[^a-zA-Z0-9]+")
+_CAMEL_BREAK_1 = re.compile(r"([^_])([A-Z][a-z]+)")
+_CAMEL_BREAK_2 = re.compile(r"([a-z0-9])([A-Z])")
+_REDUCE_ALPHABET = str.maketrans("+*@|", "xxal")
+
+
+@lru_cache(maxsize=4096)
+def snake_case(name: str) -> str:
+    """A field name as a column name that dlt's snake_case naming convention keeps unchanged.
+
+    Like dlt, but punctuation at either end is dropped instead of becoming `x`:
+    "Account Manager (EU)" -> "account_manager_eu", "Key Contact" -> "key_contact".
+    """
+    words = _NON_ALPHANUMERIC.sub("_", name.translate(_REDUCE_ALPHABET))
+    words = _CAMEL_BREAK_2.sub(r"\1_\2", _CAMEL_BREAK_1.sub(r"\1_\2", words)).lower()
+    identifier = "_".join(word for word in words.split("_") if word)
+    if not identifier:
+        return "_"
+    return f"_{identifier}" if identifier[0].isdigit() else identifier
+
+
+def _flatten(name: str, values: list[Any], schema: pa.Schema, out: Columns) -> None:
+    """Add `values` to `out` as column `name`, or as `name__key` columns if they are objects."""
+    if name in _names(schema):
+        out[name] = values
+        return
+    kinds = set(map(type, values))
+    kinds.discard(type(None))
+    if kinds != {dict}:
+        if kinds & {dict, list}:
+            out[name] = [None if value is None else _json_text(value) for value in values]
+        elif kinds:
+            out[name] = values
+        return  # all null: no type to give it yet; the column appears when a value does
+    keys = set().union(*filter(None, values))
+    struct_type = _struct_type(schema, name, keys)
+    if struct_type is not None:
+        try:
+            nested = pa.array(values, type=struct_type).flatten()
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            pass  # a value of another type: coerced (or refused) key by key below
+        else:
+            out.update(zip((f"{name}{SEPARATOR}{key}" for key in struct_type.names), nested))
+            return
+    for key in sorted(keys, key=str):
+        nested_values = [value.get(key) if value else None for value in values]
+        _flatten(f"{name}{SEPARATOR}{snake_case(str(key))}", nested_values, schema, out)
+
+
+def _struct_type(schema: pa.Schema, name: str, keys: set[str]) -> pa.StructType | None:
+    """The Arrow type of objects `name` whose keys are all known scalar columns `name__key`."""
+    known = _names(schema)
+    columns = [f"{name}{SEPARATOR}{key}" for key in keys]
+    if not all(column in known for column in columns):
+        return None
+    return pa.struct([(key, schema.field(column).type) for key, column in zip(keys, columns)])
+
+
+@lru_cache(maxsize=16)
+def _names(schema: pa.Schema) -> frozenset[str]:
+    return frozenset(schema.names)
+
+
+def _pivot_properties(values: list[Any]) -> dict[str, list[Any]]:
+    """`[{"field": f, "reference": r}, ...]` per record -> one column per field."""
+    count = len(values)
+    by_field: dict[str, list[Any]] = {}
+    for row, properties in enumerate(values):
+        if not properties:
+            continue
+        if type(properties) is not list:
+            raise ApiError(f"malformed page: properties is {type(properties).__name__}, not a list")
+        for item in properties:
+            try:
+                column = by_field.get(item["field"])
+                if column is None:
+                    column = by_field[item["field"]] = [None] * count
+                column[row] = item.get("reference")
+            except (TypeError, KeyError, AttributeError):
+                raise ApiError(f"malformed page: property {item!r} has no field") from None
+    columns: dict[str, list[Any]] = {}
+    for field_name in sorted(by_field, key=str):
+        name = PROPERTY_PREFIX + snake_case(str(field_name))
+        column = by_field[field_name]
+        if name in columns:  # two fields with one snake_case name: the first non-null wins
+            column = [a if a is not None else b for a, b in zip(columns[name], column)]
+        columns[name] = column
+    return columns
+
+
+def _child_table(
+    name: str, cgids: pa.Array, lists: list[Any], source_timezone: str
+) -> pa.Table:
+    """Rows of one child list (`tags`, `drivers`, `questions`) with the parent key and position."""
+    schema = CHILD_SCHEMAS[name]
+    if not set(map(type, lists)) <= {list, type(None)}:
+        raise ApiError(f"malformed page: {name} of a record is not a list")
+    items = list(chain.from_iterable(filter(None, lists)))
+    item_type = _child_item_type(schema, items)
+    if item_type is not None:
+        try:
+            array = pa.array(lists, type=pa.list_(item_type))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            pass  # a value of another type: coerced (or refused) by the general path below
+        else:
+            return _child_table_from_lists(array, cgids, schema)
+    lengths = [len(items_of_one) if items_of_one else 0 for items_of_one in lists]
+    columns: Columns = {
+        PRIMARY_KEY: list(chain.from_iterable(map(repeat, cgids.to_pylist(), lengths))),
+        "position": list(chain.from_iterable(map(range, lengths))),
+    }
+    if schema.names[-1] == "value":
+        columns["value"] = items
+    else:
+        if not all(type(item) is dict for item in items):
+            raise ApiError(f"malformed page: {name} holds an item that is not an object")
+        for key in sorted(set().union(*items), key=str):
+            values = [item.get(key) for item in items]
+            _flatten(snake_case(str(key)), values, schema, columns)
+    return _build_table(columns, schema, len(items), source_timezone)
+
+
+def _child_item_type(schema: pa.Schema, items: list[Any]) -> pa.DataType | None:
+    """The Arrow type of a child list's items if they hold only known fields, else None."""
+    item_fields = [field for field in schema if field.name not in (PRIMARY_KEY, "position")]
+    if [field.name for field in item_fields] == ["value"]:
+        return item_fields[0].type
+    if not all(type(item) is dict for item in items) or not set().union(*items) <= {
+        field.name for field in item_fields
+    }:
+        return None
+    return pa.struct(item_fields)
+
+
+def _child_table_from_lists(array: pa.ListArray, cgids: pa.Array, schema: pa.Schema) -> pa.Table:
+    parents = pc.list_parent_indices(array)
+    offsets = array.offsets.to_numpy()
+    positions = np.arange(len(parents), dtype=np.int64) - offsets[parents.to_numpy()]
+    items = array.flatten()
+    values = items.flatten() if pa.types.is_struct(items.type) else [items]
+    return pa.Table.from_arrays(
+        [cgids.take(parents), pa.array(positions), *values], schema=schema
+    )
+
+
+def _build_table(columns: Columns, schema: pa.Schema, count: int, source_timezone: str) -> pa.Table:
+    """Known columns in schema order with their types (absent ones all null), then the rest."""
+    arrays: list[pa.Array] = []
+    fields: list[pa.Field] = []
+    for known in schema:
+        values = columns.get(known.name)
+        if values is None:
+            arrays.append(pa.nulls(count, known.type))
+        elif known.type == TIMESTAMP:
+            arrays.append(_timestamps(known.name, values, source_timezone))
+        else:
+            arrays.append(_array(known.name, values, known.type))
+        fields.append(known)
+    for name in sorted(columns.keys() - _names(schema)):
+        array = _array(name, columns[name], None)
+        arrays.append(array)
+        fields.append(pa.field(name, array.type))
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def _array(name: str, values: list[Any] | pa.Array, type_: pa.DataType | None) -> pa.Array:
+    """Values as an Arrow array of `type_` (None: inferred), coercing only when the fast path fails."""
+    if isinstance(values, pa.Array):
+        return values if type_ is None or values.type == type_ else values.cast(type_)
+    try:
+        return pa.array(values, type=type_, from_pandas=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        pass
+    if type_ is None or pa.types.is_string(type_):
+        return pa.array([None if value is None else _text(value) for value in values], pa.string())
+    return pa.array([_coerce(name, value, type_) for value in values], type_)
+
+
+def _coerce(name: str, value: Any, type_: pa.DataType) -> Any:
+    if value is None:
+        return None
+    if pa.types.is_integer(type_):
+        if type(value) is int:
+            return value
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            return int(value)
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    if pa.types.is_boolean(type_) and value in (0, 1, "0", "1", "true", "false"):  # True == 1
+        return value in (1, "1", "true")
+    raise ApiError(f"malformed page: {name} has the value {value!r}, not {type_}")
+
+
+def _timestamps(name: str, values: list[Any] | pa.Array, source_timezone: str) -> pa.Array:
+    """Local date strings -> UTC timestamps; "no date" markers -> null; anything else -> ApiError."""
+    if isinstance(values, pa.Array) and pa.types.is_timestamp(values.type):
+        return values.cast(TIMESTAMP)
+    text = _array(name, values, pa.string())
+    parsed = pc.strptime(text, format=DATE_FORMAT, unit="s", error_is_null=True)
+    if parsed.null_count > text.null_count:
+        parsed = _parse_leftovers(name, text, parsed)
+    if source_timezone != "UTC":
+        parsed = pc.assume_timezone(
+            parsed, timezone=source_timezone, ambiguous="earliest", nonexistent="earliest"
+        )
+    return parsed.cast(TIMESTAMP)
+
+
+def _parse_leftovers(name: str, text: pa.Array, parsed: pa.Array) -> pa.Array:
+    for date_format in _FALLBACK_DATE_FORMATS:
+        alternative = pc.strptime(text, format=date_format, unit="s", error_is_null=True)
+        parsed = pc.coalesce(parsed, alternative)
+    unparsed = pc.filter(text, pc.and_(pc.is_null(parsed), pc.is_valid(text)))
+    bad = [value for value in unparsed.to_pylist() if value.strip() not in _NO_DATE]
+    if bad:
+        raise ApiError(f"malformed page: {name} has the value {bad[0]!r}, not a date")
+    return parsed
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else _json_text(value)
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
+

@@ -1,0 +1,299 @@
+"""The HTTP client: one keep-alive `httpx.Client`, bearer tokens, bounded retries, parsed pages."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from types import TracebackType
+from typing import Any
+
+import httpx
+import orjson
+
+from cgsync._auth import TokenProvider, TokenUnavailable, describe_error
+from cgsync._endpoints import Endpoint
+from cgsync._exceptions import ApiError, AuthenticationError, ConfigError
+from cgsync.settings import (
+    API_URL_TEMPLATE,
+    AUTH_URL_TEMPLATE,
+    CURSOR_PARAM,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_REGION,
+    DEFAULT_TIMEOUT,
+    ENV_API_URL,
+    ENV_REGION,
+    PER_PAGE_PARAM,
+    REGIONS,
+    RETRY_BASE_DELAY,
+    RETRY_MAX_ATTEMPTS,
+    RETRY_MAX_DELAY,
+    RETRY_MAX_TOTAL,
+)
+
+logger = logging.getLogger("cgsync")
+USER_AGENT = f"cgsync/{version('cgsync')}"
+
+Cursor = int | str
+QueryParams = Mapping[str, str | Sequence[str]]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter, bounded by attempts and by total seconds."""
+
+    max_attempts: int = RETRY_MAX_ATTEMPTS
+    base_delay: float = RETRY_BASE_DELAY
+    max_delay: float = RETRY_MAX_DELAY
+    max_total: float = RETRY_MAX_TOTAL
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        """Seconds to wait after failed attempt number `attempt` (1-based)."""
+        if retry_after is not None:
+            return retry_after
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2 ** (attempt - 1)))
+
+
+@dataclass(frozen=True)
+class ClientStats:
+    """A snapshot of the client's counters."""
+
+    api_calls: int = 0
+    """Requests sent to the API, retries and 401 replays included."""
+    token_calls: int = 0
+    retries: Mapping[str, int] = field(default_factory=dict)
+    """Retries by kind of failure."""
+
+    @property
+    def total_retries(self) -> int:
+        return sum(self.retries.values())
+
+
+@dataclass
+class Page:
+    """One page of a sync endpoint."""
+
+    records: list[dict[str, Any]]
+    cursor: Cursor | None
+    """The cursor that fetched this page (None: the first page)."""
+    next_cursor: Cursor | None
+    """`cursor.next` as returned (v6: None on the last page)."""
+
+    @property
+    def resume_cursor(self) -> Cursor | None:
+        """The cursor to store once this page is in the lake: the next one, else this one."""
+        return self.next_cursor if self.next_cursor is not None else self.cursor
+
+
+class _Retryable(Exception):
+    def __init__(self, kind: str, reason: str, retry_after: str | None = None) -> None:
+        super().__init__(reason)
+        self.kind = kind
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+def resolve_urls(
+    region: str | None = None, *, auth_url: str | None = None, api_url: str | None = None
+) -> tuple[str, str]:
+    """The token URL and API base for a region, unless overridden (the emulator, a proxy)."""
+    region = (region or DEFAULT_REGION).strip().lower()
+    if region not in REGIONS and not (auth_url and api_url):
+        raise ConfigError(f"unknown region {region!r} in {ENV_REGION}: use one of {', '.join(REGIONS)}")
+    return (
+        (auth_url or AUTH_URL_TEMPLATE.format(region=region)).rstrip("/"),
+        (api_url or API_URL_TEMPLATE.format(region=region)).rstrip("/"),
+    )
+
+
+class ApiClient:
+    """A CustomerGauge API client for the sync endpoints; use it as a context manager.
+
+    Thread-safe: pages may be fetched from several threads; they share the connection pool
+    and the token. Transient failures are retried per `retry` and logged on the "cgsync"
+    logger; when the bound is reached, ApiError names the URL and the last reason.
+    """
+
+    def __init__(
+        self,
+        *,
+        client_id: str,
+        client_secret: str,
+        auth_url: str,
+        api_url: str,
+        region: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy = RetryPolicy(),
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.api_url = api_url.rstrip("/")
+        self.retry = retry
+        self._http = httpx.Client(
+            timeout=httpx.Timeout(timeout, connect=min(timeout, DEFAULT_CONNECT_TIMEOUT)),
+            headers={"Accept": "application/json", "User-Agent": USER_AGENT},
+            transport=transport,
+            event_hooks={"request": [self._count_request]},
+        )
+        self._auth = TokenProvider(
+            client_id=client_id,
+            client_secret=client_secret,
+            token_url=auth_url,
+            http=self._http,
+            region=region,
+        )
+        self._token_url = httpx.URL(auth_url)
+        self._lock = threading.Lock()
+        self._api_calls = 0
+        self._retries: Counter[str] = Counter()
+
+    def __repr__(self) -> str:
+        return f"ApiClient(api_url={self.api_url!r}, auth={self._auth!r})"
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    @property
+    def stats(self) -> ClientStats:
+        with self._lock:
+            return ClientStats(
+                api_calls=self._api_calls,
+                token_calls=self._auth.token_calls,
+                retries=dict(self._retries),
+            )
+
+    def get_page(
+        self,
+        endpoint: Endpoint,
+        *,
+        cursor: Cursor | None,
+        per_page: int,
+        params: QueryParams | None = None,
+    ) -> Page:
+        """Fetch the page of `endpoint` at `cursor` (None: the first page), retrying failures."""
+        query: dict[str, str | Sequence[str]] = {
+            **(params or {}),
+            PER_PAGE_PARAM: str(endpoint.check_per_page(per_page)),
+        }
+        if cursor is not None:
+            query[CURSOR_PARAM] = str(cursor)
+        url = self.api_url + endpoint.path
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return self._fetch_page(url, query, cursor)
+            except _Retryable as failure:
+                last = failure
+            with self._lock:
+                self._retries[last.kind] += 1
+            delay = self.retry.delay(attempt, _seconds(last.retry_after))
+            if (
+                attempt >= self.retry.max_attempts
+                or time.monotonic() - started + delay > self.retry.max_total
+            ):
+                raise ApiError(f"{url} failed after {attempt} attempts: {last.reason}")
+            logger.warning(
+                "%s (cursor %s): %s; retry %d of %d in %.1fs",
+                endpoint.path, cursor, last.reason, attempt, self.retry.max_attempts - 1, delay,
+            )  # fmt: skip
+            time.sleep(delay)
+
+    def _fetch_page(self, url: str, query: QueryParams, cursor: Cursor | None) -> Page:
+        try:
+            response = self._http.get(url, params=query, auth=self._auth)
+        except TokenUnavailable as exc:
+            raise _Retryable("token endpoint", exc.reason, exc.retry_after) from None
+        except httpx.TimeoutException as exc:
+            raise _Retryable("timeout", describe_error(exc)) from None
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+            raise _Retryable("dropped connection", describe_error(exc)) from None
+        except httpx.TransportError as exc:
+            raise _Retryable("connection", describe_error(exc)) from None
+        status = response.status_code
+        if status == 429:
+            raise _Retryable("rate limited", "429 Too Many Requests", response.headers.get("Retry-After"))
+        if status >= 500:
+            raise _Retryable("server error", f"{status} {response.reason_phrase}".strip())
+        if status != 200:
+            raise self._refusal(url, response)
+        try:
+            body = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            raise _Retryable("malformed body", f"non-JSON body ({len(response.content)} bytes)") from None
+        data = body.get("data") if isinstance(body, dict) else None
+        next_cursor = body.get("cursor") if isinstance(body, dict) else None
+        if (
+            not isinstance(data, list)
+            or not isinstance(next_cursor, dict)
+            or "next" not in next_cursor
+            or not all(type(record) is dict for record in data)
+        ):
+            raise _Retryable("malformed body", "body without a data list and a cursor")
+        return Page(records=data, cursor=cursor, next_cursor=next_cursor["next"])
+
+    def _refusal(self, url: str, response: httpx.Response) -> Exception:
+        """The error for a 4xx answer that retrying cannot fix."""
+        status = response.status_code
+        message = _api_message(response)
+        if status in (400, 422):
+            return ConfigError(f"the API refused the parameters of {url} ({status}): {message}")
+        if status == 403:
+            return AuthenticationError(
+                f"the API refused client id {self._auth.client_id!r} access to {url} (403): {message}"
+            )
+        if status == 404:
+            return ApiError(f"{url} answered 404 ({message}): check {ENV_API_URL}")
+        return ApiError(f"{url} answered {status}: {message}")
+
+    def _count_request(self, request: httpx.Request) -> None:
+        # An event hook sees the 401 replays of the auth flow too; the token URL is not the API.
+        if request.url.path == self._token_url.path and request.url.host == self._token_url.host:
+            return
+        with self._lock:
+            self._api_calls += 1
+
+
+def _seconds(retry_after: str | None) -> float | None:
+    """Seconds from a Retry-After header in delta-seconds form (dates are treated as absent)."""
+    if retry_after is None:
+        return None
+    try:
+        return max(0.0, float(retry_after))
+    except ValueError:
+        return None
+
+
+def _api_message(response: httpx.Response) -> str:
+    """The `message` (and `errors`) of an API error body, shortened to one line."""
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        body = None
+    if not isinstance(body, dict):
+        return response.reason_phrase or "no message"
+    message = str(body.get("message") or response.reason_phrase or "no message")
+    errors = body.get("errors")
+    if isinstance(errors, dict):
+        details = "; ".join(
+            f"{name}: {', '.join(map(str, problems)) if isinstance(problems, list) else problems}"
+            for name, problems in errors.items()
+        )
+        message = f"{message} {details}"
+    return " ".join(message.split())[:300]

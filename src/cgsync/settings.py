@@ -1,0 +1,57 @@
+"""Constants of the sync: hosts, environment variables, defaults and assumptions, kept in one place."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+# Hosts. A system's region is the middle of its login URL `cvm.{region}.customergauge.com`.
+REGIONS: tuple[str, ...] = ("eu", "us", "au")
+DEFAULT_REGION = "eu"
+AUTH_URL_TEMPLATE = "https://auth.{region}.customergauge.com/oauth2/token"
+API_URL_TEMPLATE = "https://api.{region}.customergauge.com"
+
+# Environment variables (command-line flags override them).
+ENV_CLIENT_ID = "CUSTOMERGAUGE_CLIENT_ID"
+ENV_CLIENT_SECRET = "CUSTOMERGAUGE_CLIENT_SECRET"
+ENV_REGION = "CUSTOMERGAUGE_REGION"
+ENV_AUTH_URL = "CUSTOMERGAUGE_AUTH_URL"
+ENV_API_URL = "CUSTOMERGAUGE_API_URL"
+
+# Query parameters. The CGID and outbound filter names are not published by the vendor:
+# these are assumptions (docs/contracts.md §1), kept here so that one edit fixes them.
+PER_PAGE_PARAM = "per_page"
+CURSOR_PARAM = "cursor"
+EXPANSION_PARAM = "with[]"
+PERIOD_FIELD_PARAM = "period[field]"
+PERIOD_START_PARAM = "period[start]"
+PERIOD_END_PARAM = "period[end]"
+CGID_FILTER_PARAM = "number_customergauge"
+OUTBOUND_FILTER_PARAM = "outbound_filter"
+
+# Record shapes. Failure statuses are an assumption (docs/contracts.md §1).
+DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+FAILURE_STATUSES: frozenset[str] = frozenset({"bounced", "undeliverable", "blocked"})
+PRIMARY_KEY = "number_customergauge"
+SYNCED_AT_COLUMN = "_cgsync_synced_at"
+DEFAULT_SOURCE_TIMEZONE = "UTC"
+
+# The lake.
+DEFAULT_DATASET = "customergauge"
+DEFAULT_DUCKDB_FILE = "cgsync.duckdb"
+DEFAULT_RESOURCES: tuple[str, ...] = ("responses", "non_responses")
+
+# Sync windows and checkpoints.
+DEFAULT_REFRESH_WINDOW = timedelta(hours=72)
+DEFAULT_V6_LOOKBACK = timedelta(days=30)
+DEFAULT_CHECKPOINT_PAGES = 100
+
+# Tokens live one hour; renew this long before `expires_in` runs out (at most a tenth of it).
+TOKEN_RENEW_MARGIN = timedelta(seconds=60)
+
+# HTTP timeouts (seconds) and retries: exponential backoff with full jitter, bounded twice.
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_CONNECT_TIMEOUT = 10.0
+RETRY_MAX_ATTEMPTS = 8
+RETRY_BASE_DELAY = 0.5
+RETRY_MAX_DELAY = 30.0
+RETRY_MAX_TOTAL = 300.0
