@@ -1,0 +1,196 @@
+"""ApiClient: query parameters, keep-alive, retries of every transient failure, clear refusals."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from socket import socket
+
+import pytest
+from scripted_server import CLIENT_SECRET, Reply, ScriptedServer, connect, page
+
+from cgsync import ApiError, AuthenticationError, ConfigError
+from cgsync._client import ApiClient, RetryPolicy, resolve_urls
+from cgsync._endpoints import ENDPOINTS
+
+RESPONSES = ENDPOINTS["responses"]
+V6 = ENDPOINTS["responses_v6"]
+RECORDS = [{"number_customergauge": 1}, {"number_customergauge": 2}]
+
+
+@pytest.fixture
+def server() -> Iterator[ScriptedServer]:
+    with ScriptedServer() as server:
+        server.route(RESPONSES.path, lambda request: page(RECORDS, 2))
+        yield server
+
+
+def test_a_page_carries_its_records_and_cursors(server: ScriptedServer) -> None:
+    server.script(V6.path, page(RECORDS, "eyJuIjoxfQ"), page([], None))
+    with connect(server) as client:
+        first = client.get_page(V6, cursor=None, per_page=400)
+        last = client.get_page(V6, cursor="eyJuIjoxfQ", per_page=400)
+
+    assert (first.records, first.cursor, first.next_cursor) == (RECORDS, None, "eyJuIjoxfQ")
+    assert first.resume_cursor == "eyJuIjoxfQ"
+    assert (last.cursor, last.next_cursor, last.resume_cursor) == ("eyJuIjoxfQ", None, "eyJuIjoxfQ")
+
+
+def test_parameters_reach_the_api(server: ScriptedServer) -> None:
+    params = {"with[]": ["tags", "properties"], "period[field]": "date_creation"}
+    with connect(server) as client:
+        client.get_page(RESPONSES, cursor=None, per_page=1000, params=params)
+        client.get_page(RESPONSES, cursor=1234, per_page=5, params=params)
+
+    first, second = (request.query for request in server.requests_to(RESPONSES.path))
+    assert first == {"with[]": ["tags", "properties"], "period[field]": ["date_creation"],
+                     "per_page": ["1000"]}  # fmt: skip
+    assert second["cursor"] == ["1234"] and second["per_page"] == ["5"]
+
+
+def test_per_page_out_of_range_is_refused_before_any_call(server: ScriptedServer) -> None:
+    with connect(server) as client, pytest.raises(ConfigError, match="use 1 to 400"):
+        client.get_page(V6, cursor=None, per_page=1000)
+    assert server.requests == []
+
+
+def test_pages_share_one_kept_alive_connection(server: ScriptedServer) -> None:
+    with connect(server) as client:
+        for _ in range(3):
+            client.get_page(RESPONSES, cursor=None, per_page=10)
+
+    assert len({request.client_port for request in server.requests_to(RESPONSES.path)}) == 1
+
+
+@pytest.mark.parametrize(
+    ("failure", "kind"),
+    [
+        (Reply(503, {"message": "Service Unavailable"}), "server error"),
+        (Reply(500), "server error"),
+        (Reply(429, {"message": "Too Many Attempts."}), "rate limited"),
+        (Reply(action="drop"), "dropped connection"),
+        (Reply(action="truncate", body={"data": [], "cursor": {"next": 1}}), "dropped connection"),
+        (Reply(200, b'{"data": [{"number_customergauge": 1}, {"numb'), "malformed body"),
+        (Reply(200, b"<html>Bad Gateway</html>"), "malformed body"),
+        (Reply(200, {"message": "ok"}), "malformed body"),
+        (Reply(200, {"data": [1, 2], "cursor": {"next": 3}}), "malformed body"),
+        (Reply(action="stall", stall_seconds=0.6), "timeout"),
+    ],
+)
+def test_transient_failures_are_retried_and_logged(
+    server: ScriptedServer, caplog: pytest.LogCaptureFixture, failure: Reply, kind: str
+) -> None:
+    server.script(RESPONSES.path, failure, failure)
+    with caplog.at_level(logging.WARNING, logger="cgsync"), connect(server, timeout=0.3) as client:
+        result = client.get_page(RESPONSES, cursor=7, per_page=10)
+
+        assert result.records == RECORDS
+        assert client.stats.retries == {kind: 2}
+        assert client.stats.api_calls == 3
+    retries = [record.getMessage() for record in caplog.records]
+    assert len(retries) == 2
+    assert "retry 1 of 3" in retries[0] and "retry 2 of 3" in retries[1]
+    assert all(RESPONSES.path in message and "cursor 7" in message for message in retries)
+
+
+def test_retry_after_is_honoured(server: ScriptedServer, caplog: pytest.LogCaptureFixture) -> None:
+    server.script(RESPONSES.path, Reply(429, headers={"Retry-After": "1"}))
+    with caplog.at_level(logging.WARNING, logger="cgsync"), connect(server) as client:
+        client.get_page(RESPONSES, cursor=None, per_page=10)
+
+    [retry] = caplog.records
+    assert "429 Too Many Requests" in retry.getMessage() and "in 1.0s" in retry.getMessage()
+
+
+def test_retry_after_beyond_the_budget_gives_up_at_once(server: ScriptedServer) -> None:
+    server.script(RESPONSES.path, Reply(429, headers={"Retry-After": "3600"}))
+    with connect(server) as client, pytest.raises(ApiError, match="after 1 attempts: 429"):
+        client.get_page(RESPONSES, cursor=None, per_page=10)
+
+
+def test_after_the_last_attempt_the_error_names_the_url_and_reason(server: ScriptedServer) -> None:
+    server.script(RESPONSES.path, *[Reply(502)] * 4)
+    with connect(server) as client, pytest.raises(ApiError) as raised:
+        client.get_page(RESPONSES, cursor=None, per_page=10)
+
+    assert str(raised.value) == (
+        f"{server.url}{RESPONSES.path} failed after 4 attempts: 502 Bad Gateway"
+    )
+    assert len(server.requests_to(RESPONSES.path)) == 4
+
+
+def test_an_unreachable_host_is_an_api_error_naming_the_url() -> None:
+    with socket() as placeholder:
+        placeholder.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{placeholder.getsockname()[1]}"
+        nobody = ApiClient(
+            client_id="acme", client_secret=CLIENT_SECRET, auth_url=url + "/oauth2/token",
+            api_url=url, retry=RetryPolicy(max_attempts=3, base_delay=0.001),
+        )  # fmt: skip
+        with nobody as client, pytest.raises(ApiError) as raised:
+            client.get_page(RESPONSES, cursor=None, per_page=10)
+
+    assert str(raised.value).startswith(f"{url}{RESPONSES.path} failed after 3 attempts: ")
+    assert "ConnectError" in str(raised.value)
+
+
+def test_invalid_parameters_are_a_config_error_with_the_api_message(server: ScriptedServer) -> None:
+    server.script(
+        RESPONSES.path,
+        Reply(422, {"message": "The given data was invalid.",
+                    "errors": {"period.start": ["The period.start is not a valid date."]}}),
+    )  # fmt: skip
+    with connect(server) as client, pytest.raises(ConfigError) as raised:
+        client.get_page(RESPONSES, cursor=None, per_page=10)
+
+    assert "The given data was invalid. period.start: The period.start is not a valid date." in str(
+        raised.value
+    )
+    assert len(server.requests_to(RESPONSES.path)) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "text"),
+    [(404, ApiError, "answered 404"), (403, AuthenticationError, "acme-sync"), (418, ApiError, "418")],
+)
+def test_other_refusals_are_not_retried(
+    server: ScriptedServer, status: int, error: type[Exception], text: str
+) -> None:
+    server.script(RESPONSES.path, Reply(status, {"message": "No."}))
+    with connect(server) as client, pytest.raises(error, match=text):
+        client.get_page(RESPONSES, cursor=None, per_page=10)
+    assert len(server.requests_to(RESPONSES.path)) == 1
+
+
+def test_the_secret_never_shows_in_logs_or_errors(
+    server: ScriptedServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.script("/oauth2/token", Reply(503), Reply(action="drop"))
+    server.script(RESPONSES.path, Reply(401), Reply(500), Reply(action="truncate", body=b"{}"))
+    server.script(RESPONSES.path, *[Reply(500)] * 4)
+    errors: list[str] = []
+    with caplog.at_level(logging.DEBUG), connect(server) as client:
+        for _ in range(2):
+            try:
+                client.get_page(RESPONSES, cursor=None, per_page=10)
+            except ApiError as exc:
+                errors.append(f"{exc!r} {exc} {exc.__cause__!r} {exc.__context__!r}")
+        errors.append(repr(client))
+
+    assert len(errors) == 3 and caplog.records
+    assert CLIENT_SECRET not in caplog.text
+    assert not any(CLIENT_SECRET in text for text in errors)
+
+
+def test_region_selects_the_hosts() -> None:
+    assert resolve_urls("us") == (
+        "https://auth.us.customergauge.com/oauth2/token",
+        "https://api.us.customergauge.com",
+    )
+    assert resolve_urls(None) == resolve_urls("eu")
+    assert resolve_urls("eu", auth_url="http://127.0.0.1:9/oauth2/token/", api_url="http://x/") == (
+        "http://127.0.0.1:9/oauth2/token",
+        "http://x",
+    )
+    with pytest.raises(ConfigError, match="unknown region 'mars'.*use one of eu, us, au"):
+        resolve_urls("mars")
