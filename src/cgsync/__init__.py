@@ -10,6 +10,8 @@ from cgsync._exceptions import (
 
 __version__ = "0.1.0"
 
+from cgsync.source import customergauge_source  # noqa: E402  (the source needs __version__)
+
 __all__ = [
     "ApiError",
     "AuthenticationError",
@@ -17,4 +19,5 @@ __all__ = [
     "ConfigError",
     "SyncLockedError",
     "__version__",
+    "customergauge_source",
 ]

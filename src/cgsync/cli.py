@@ -20,6 +20,11 @@ def _register() -> None:
     from cgsync.emulator.cli import emulator_command
 
     app.command("emulator")(emulator_command)
+    from cgsync._sync_cli import demo_command, status_command, sync_command
+
+    app.command("sync")(sync_command)
+    app.command("status")(status_command)
+    app.command("demo")(demo_command)
     from cgsync.report.cli import report_command; app.command("report")(report_command)
 
 

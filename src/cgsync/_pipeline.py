@@ -1,0 +1,450 @@
+"""The sync runner: a dlt pipeline run in checkpoints, under a lock, then the views.
+
+One `run_sync` is one sync. It runs the pipeline in a loop; each run extracts at most
+`checkpoint_pages` pages per resource and commits their data together with the resource state
+(the cursors) in one load package. The loop ends when every resource reports its cycle
+complete. A killed sync therefore loses at most one checkpoint of API work; the next one first
+loads what the killed one left extracted, then resumes from the stored cursors.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import dlt
+from dlt.common.configuration.exceptions import ConfigFieldMissingException
+from dlt.common.destination import Destination
+from dlt.common.pipeline import get_dlt_pipelines_dir
+from dlt.pipeline.exceptions import PipelineStepFailed
+
+from cgsync import _views
+from cgsync._client import ApiClient, resolve_urls
+from cgsync._endpoints import parse_resources
+from cgsync._exceptions import ApiError, CGSyncError, ConfigError, SyncLockedError
+from cgsync.settings import (
+    DEFAULT_CHECKPOINT_PAGES,
+    DEFAULT_DATASET,
+    DEFAULT_REFRESH_WINDOW,
+    DEFAULT_RESOURCES,
+    DEFAULT_SOURCE_TIMEZONE,
+    DEFAULT_V6_LOOKBACK,
+    ENV_CLIENT_ID,
+    ENV_CLIENT_SECRET,
+)
+from cgsync.source import SOURCE_NAME, Filters, customergauge_source, walk_state
+
+DEFAULT_PIPELINE_NAME = "cgsync"
+LAST_RUN_FILE = "cgsync_last_run.json"
+SQL_DESTINATIONS = ("duckdb", "postgres", "motherduck", "mssql", "snowflake", "redshift")
+
+PageCallback = Callable[[str, int], None]
+
+
+@dataclass(frozen=True)
+class Lake:
+    """Where a sync writes: a dlt pipeline (its name, state and lock) and its destination."""
+
+    destination: str | Destination = "duckdb"
+    """A dlt destination name (DuckDB by name writes `./<pipeline_name>.duckdb`) or object."""
+    dataset: str = DEFAULT_DATASET
+    pipeline_name: str = DEFAULT_PIPELINE_NAME
+    pipelines_dir: str | None = None
+    """dlt's working directory for pipelines (None: dlt's default)."""
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    """Everything that configures one sync; the command line builds it from flags and env."""
+
+    client_id: str | None = None
+    client_secret: str | None = None
+    region: str | None = None
+    auth_url: str | None = None
+    api_url: str | None = None
+    endpoints: tuple[str, ...] = DEFAULT_RESOURCES
+    expansions: tuple[str, ...] | None = None
+    per_page: int | None = None
+    filters: Filters = Filters()
+    source_timezone: str = DEFAULT_SOURCE_TIMEZONE
+    refresh_window: timedelta = DEFAULT_REFRESH_WINDOW
+    v6_lookback: timedelta = DEFAULT_V6_LOOKBACK
+    checkpoint_pages: int = DEFAULT_CHECKPOINT_PAGES
+    full_refresh: bool = False
+    lake: Lake = Lake()
+
+    def __repr__(self) -> str:  # never the secret
+        return f"SyncOptions(lake={self.lake!r}, endpoints={self.endpoints!r})"
+
+
+@dataclass
+class ResourceSummary:
+    """What one resource did in one sync."""
+
+    pages: int = 0
+    records: int = 0
+    seconds: float = 0.0
+    cursor: Any = None
+
+    @property
+    def records_per_second(self) -> float:
+        return self.records / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class SyncSummary:
+    """The outcome of one sync, printed as a table or as JSON."""
+
+    pipeline_name: str
+    destination: str
+    dataset: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    outcome: str = "running"
+    error: str | None = None
+    checkpoints: int = 0
+    resources: dict[str, ResourceSummary] = field(default_factory=dict)
+    api_calls: int = 0
+    token_calls: int = 0
+    retries: dict[str, int] = field(default_factory=dict)
+    row_counts: dict[str, int] = field(default_factory=dict)
+    open_non_responses: int | None = None
+
+    @property
+    def seconds(self) -> float:
+        end = self.finished_at or datetime.now(UTC)
+        return (end - self.started_at).total_seconds()
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["started_at"] = self.started_at.isoformat()
+        data["finished_at"] = self.finished_at.isoformat() if self.finished_at else None
+        data["seconds"] = round(self.seconds, 3)
+        for name, resource in self.resources.items():
+            data["resources"][name]["records_per_second"] = round(resource.records_per_second, 1)
+        return data
+
+
+def build_pipeline(lake: Lake) -> dlt.Pipeline:
+    """The dlt pipeline that writes to `lake`."""
+    try:
+        return dlt.pipeline(
+            pipeline_name=lake.pipeline_name,
+            destination=lake.destination,
+            dataset_name=lake.dataset,
+            pipelines_dir=lake.pipelines_dir,
+        )
+    except Exception as exc:  # unknown destination names and the like
+        raise ConfigError(
+            f"cannot set up --destination {lake.destination}: {_one_line(exc)}"
+        ) from None
+
+
+def table_format(pipeline: dlt.Pipeline) -> str | None:
+    """`delta` on the filesystem destination, where merge needs a table format."""
+    return "delta" if _destination_kind(pipeline) == "filesystem" else None
+
+
+@contextmanager
+def pipeline_lock(lake: Lake) -> Iterator[Path]:
+    """Hold the pipeline's OS file lock, or raise SyncLockedError at once."""
+    directory = Path(lake.pipelines_dir or get_dlt_pipelines_dir())
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f".{lake.pipeline_name}.cgsync.lock"
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SyncLockedError(
+                f"another sync of pipeline {lake.pipeline_name!r} is running (lock {path})"
+            ) from None
+        try:
+            yield path
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def run_sync(options: SyncOptions, *, on_page: PageCallback | None = None) -> SyncSummary:
+    """Run one sync to completion: checkpoints until every resource is done, then the views.
+
+    Raises a CGSyncError (with its exit code) on failure; the last checkpoint stays.
+    """
+    chosen = parse_resources(options.endpoints)
+    client_id, client_secret = _credentials(options)
+    token_url, api_url = resolve_urls(
+        options.region, auth_url=options.auth_url, api_url=options.api_url
+    )
+    client = ApiClient(
+        client_id=client_id,
+        client_secret=client_secret,
+        auth_url=token_url,
+        api_url=api_url,
+        region=options.region,
+    )
+    # The source validates its arguments when called: before the lock and before any request.
+    customergauge_source(**_source_arguments(options), client=client)
+    pipeline = build_pipeline(options.lake)
+    summary = SyncSummary(
+        pipeline_name=options.lake.pipeline_name,
+        destination=_destination_kind(pipeline),
+        dataset=options.lake.dataset,
+        started_at=datetime.now(UTC),
+        resources={endpoint.resource: ResourceSummary() for endpoint in chosen},
+    )
+    counter = _PageCounter(summary, on_page)
+    try:
+        with pipeline_lock(options.lake):
+            with client:
+                try:
+                    _checkpoint_loop(pipeline, options, client, summary, counter)
+                finally:
+                    stats = client.stats
+                    summary.api_calls, summary.token_calls = stats.api_calls, stats.token_calls
+                    summary.retries = dict(stats.retries)
+            _finish(pipeline, summary)
+    except KeyboardInterrupt:
+        _record(pipeline, summary, "interrupted", "interrupted")
+        raise
+    except SyncLockedError:
+        raise  # another sync owns the pipeline and its last-run file
+    except CGSyncError as exc:
+        _record(pipeline, summary, "failed", str(exc))
+        raise
+    _record(pipeline, summary, "ok")
+    return summary
+
+
+def _checkpoint_loop(
+    pipeline: dlt.Pipeline,
+    options: SyncOptions,
+    client: ApiClient,
+    summary: SyncSummary,
+    counter: _PageCounter,
+) -> None:
+    fmt = table_format(pipeline)
+    with _dlt_errors(pipeline):
+        # Restores the state from the destination if need be, and loads what a killed sync
+        # left extracted (its data and its cursors) before anything is fetched.
+        pipeline.run()
+        pending = list(summary.resources)
+        full_refresh = options.full_refresh
+        while pending:
+            source = customergauge_source(
+                **_source_arguments(
+                    options,
+                    endpoints=pending,
+                    full_refresh=full_refresh,
+                    table_format=fmt,
+                    client=client,
+                    on_page=counter,
+                )
+            )
+            pipeline.run(source)
+            summary.checkpoints += 1
+            full_refresh = False
+            state = pipeline.state.get("sources", {}).get(SOURCE_NAME, {})
+            for name in list(pending):
+                walk = walk_state(state, name, options.filters.key)
+                summary.resources[name].cursor = walk.get("cursor")
+                if walk.get("complete"):
+                    pending.remove(name)
+
+
+class _PageCounter:
+    """Counts pages and records per resource, then hands them on to the progress display."""
+
+    def __init__(self, summary: SyncSummary, forward: PageCallback | None) -> None:
+        self._summary = summary
+        self._forward = forward
+        self._started: dict[str, float] = {}
+
+    def __call__(self, resource: str, records: int) -> None:
+        now = time.monotonic()
+        started = self._started.setdefault(resource, now)
+        counts = self._summary.resources[resource]
+        counts.pages += 1
+        counts.records += records
+        counts.seconds = now - started
+        if self._forward is not None:
+            self._forward(resource, records)
+
+
+def _finish(pipeline: dlt.Pipeline, summary: SyncSummary) -> None:
+    """Regenerate the views (SQL destinations), then count rows and open non-responses."""
+    columns = _table_columns(pipeline)
+    with _dlt_errors(pipeline):
+        if _destination_kind(pipeline) != "filesystem":
+            with pipeline.sql_client() as sql:
+                for statement in _views.view_statements(
+                    sql.make_qualified_table_name, sql.escape_column_name, columns
+                ):
+                    sql.execute_sql(statement)
+        summary.row_counts, summary.open_non_responses = lake_counts(pipeline, columns)
+
+
+def lake_counts(
+    pipeline: dlt.Pipeline, columns: Mapping[str, Any] | None = None
+) -> tuple[dict[str, int], int | None]:
+    """Rows per data table, and the number of open non-responses (None: no such tables).
+
+    On the filesystem destination dlt's SQL client queries the Delta tables through DuckDB.
+    """
+    columns = _table_columns(pipeline) if columns is None else columns
+    if not columns:
+        return {}, None
+    with pipeline.sql_client() as sql:
+        table = sql.make_qualified_table_name
+
+        def count(query: str) -> int:
+            return int(sql.execute_sql(f"SELECT COUNT(*) FROM ({query}) AS counted")[0][0])
+
+        counts = {name: count(f"SELECT 1 FROM {table(name)}") for name in sorted(columns)}
+        responses = _views.responses_table(columns)
+        if responses is None or _views.NON_RESPONSES not in columns:
+            return counts, None
+        query = _views.open_non_responses_sql(table, sql.escape_column_name, responses)
+        return counts, count(query)
+
+
+def read_status(lake: Lake) -> dict[str, Any]:
+    """What `cgsync status` shows: cursors, the last run, row counts, open non-responses."""
+    pipeline = build_pipeline(lake)
+    with _dlt_errors(pipeline):
+        pipeline.sync_destination()
+        counts, open_count = lake_counts(pipeline)
+    resources = pipeline.state.get("sources", {}).get(SOURCE_NAME, {}).get("resources", {})
+    return {
+        "pipeline_name": lake.pipeline_name,
+        "destination": _destination_kind(pipeline),
+        "dataset": lake.dataset,
+        "cursors": {
+            name: {key: _public_walk(walk) for key, walk in state.get("walks", {}).items()}
+            for name, state in resources.items()
+        },
+        "last_run": _read_last_run(pipeline),
+        "row_counts": counts,
+        "open_non_responses": open_count,
+    }
+
+
+def _public_walk(walk: Mapping[str, Any]) -> dict[str, Any]:
+    shown = {"cursor": walk.get("cursor"), "complete": walk.get("complete", False)}
+    if walk.get("ladder"):
+        shown["ladder_rungs"] = len(walk["ladder"])
+    return shown
+
+
+def _record(pipeline: dlt.Pipeline, summary: SyncSummary, outcome: str, error: str | None = None) -> None:
+    """Finish `summary` and keep it as the pipeline's last run (for `cgsync status`)."""
+    summary.finished_at = datetime.now(UTC)
+    summary.outcome = outcome
+    summary.error = error
+    path = Path(pipeline.working_dir) / LAST_RUN_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(summary.to_dict(), default=str, indent=2))
+
+
+def _read_last_run(pipeline: dlt.Pipeline) -> dict[str, Any] | None:
+    path = Path(pipeline.working_dir) / LAST_RUN_FILE
+    if not path.exists():
+        return None
+    run = json.loads(path.read_text())
+    return {key: run.get(key) for key in ("started_at", "finished_at", "outcome", "error", "seconds")}
+
+
+def _table_columns(pipeline: dlt.Pipeline) -> dict[str, list[str]]:
+    """The data tables this source has loaded, with their column names."""
+    if not pipeline.default_schema_name:
+        return {}
+    schema = pipeline.default_schema
+    return {
+        name: list(schema.get_table_columns(name))
+        for name in schema.data_table_names(seen_data_only=True)
+    }
+
+
+def _source_arguments(options: SyncOptions, **overrides: Any) -> dict[str, Any]:
+    """The source's arguments for `options`, with `overrides`."""
+    arguments = dict(
+        endpoints=list(options.endpoints),
+        expansions=list(options.expansions) if options.expansions is not None else None,
+        per_page=options.per_page,
+        **asdict(options.filters),
+        source_timezone=options.source_timezone,
+        refresh_window=options.refresh_window,
+        v6_lookback=options.v6_lookback,
+        checkpoint_pages=options.checkpoint_pages,
+    )
+    return {**arguments, **overrides}
+
+
+def _credentials(options: SyncOptions) -> tuple[str, str]:
+    """The client id and secret: from the options, else from dlt's config and secrets."""
+    client_id = options.client_id or _dlt_secret("client_id")
+    client_secret = options.client_secret or _dlt_secret("client_secret")
+    if not client_id or not client_secret:
+        raise ConfigError(
+            f"missing credentials: set {ENV_CLIENT_ID} and {ENV_CLIENT_SECRET} "
+            f"(or sources.{SOURCE_NAME}.client_id/client_secret in .dlt/secrets.toml)"
+        )
+    return client_id, client_secret
+
+
+def _dlt_secret(name: str) -> str | None:
+    value = dlt.secrets.get(f"sources.{SOURCE_NAME}.{name}")
+    return str(value) if value else None
+
+
+def _destination_kind(pipeline: dlt.Pipeline) -> str:
+    """`duckdb`, `postgres`, `filesystem`, ... (the destination type's short name)."""
+    return pipeline.destination.destination_type.rsplit(".", 1)[-1]
+
+
+@contextmanager
+def _dlt_errors(pipeline: dlt.Pipeline) -> Iterator[None]:
+    """Turn dlt's wrapped failures into the CGSyncError inside, else into a one-line error."""
+    try:
+        yield
+    except CGSyncError:
+        raise
+    except (PipelineStepFailed, ConfigFieldMissingException, OSError) as exc:
+        cause = _cgsync_cause(exc)
+        if cause is not None:
+            raise cause from None
+        if isinstance(exc, ConfigFieldMissingException):
+            raise ConfigError(f"destination configuration: {_one_line(exc)}") from None
+        raise ApiError(
+            f"{getattr(exc, 'step', 'sync')} into {_destination_kind(pipeline)} failed: "
+            f"{_one_line(exc)}"
+        ) from None
+    except Exception as exc:
+        cause = _cgsync_cause(exc)
+        if cause is None:
+            raise
+        raise cause from None
+
+
+def _cgsync_cause(exc: BaseException) -> CGSyncError | None:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, CGSyncError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _one_line(exc: BaseException) -> str:
+    cause = exc
+    while isinstance(cause, PipelineStepFailed) and cause.__cause__ is not None:
+        cause = cause.__cause__
+    text = " ".join(str(cause).split())
+    return text[:300] or type(cause).__name__

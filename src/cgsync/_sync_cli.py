@@ -1,0 +1,316 @@
+"""`cgsync sync`, `cgsync status` and `cgsync demo`.
+
+Progress and errors go to stderr; stdout carries only the summary (a table, or JSON with
+`--json`), so that cron mails and scripts stay clean. Exit codes: 0 done, 2 bad usage or
+configuration, 3 authentication refused, 4 API or data error, 5 locked, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from cgsync._exceptions import EXIT_INTERRUPTED, CGSyncError, ConfigError
+from cgsync._pipeline import Lake, SyncOptions, SyncSummary, read_status, run_sync
+from cgsync.source import Filters
+from cgsync.settings import (
+    DEFAULT_CHECKPOINT_PAGES,
+    DEFAULT_DATASET,
+    DEFAULT_SOURCE_TIMEZONE,
+    ENV_API_URL,
+    ENV_AUTH_URL,
+    ENV_CLIENT_ID,
+    ENV_CLIENT_SECRET,
+    ENV_REGION,
+)
+
+DEMO_DATABASE = "cgsync-demo.duckdb"
+DEMO_PIPELINE = "cgsync_demo"
+DEMO_RECORDS = 20_000
+DEMO_ADVANCE = timedelta(hours=6)
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "": 3600}
+
+stderr = Console(stderr=True)
+
+Destination = Annotated[
+    str,
+    typer.Option(help="A dlt destination name: duckdb (./<pipeline-name>.duckdb), postgres, filesystem..."),
+]
+Dataset = Annotated[str, typer.Option(help="The dataset (schema) of the lake tables.")]
+PipelineName = Annotated[str, typer.Option(help="The dlt pipeline name (one lock, one state).")]
+PipelinesDir = Annotated[
+    str | None, typer.Option(help="dlt's working directory for pipelines (default: dlt's).")
+]
+JsonOutput = Annotated[bool, typer.Option("--json", help="Print a machine-readable summary.")]
+
+
+def sync_command(
+    client_id: Annotated[str | None, typer.Option(envvar=ENV_CLIENT_ID, help="Connected App client id.")] = None,
+    client_secret: Annotated[
+        str | None,
+        typer.Option(envvar=ENV_CLIENT_SECRET, help="Connected App client secret.", show_default=False),
+    ] = None,
+    region: Annotated[str | None, typer.Option(envvar=ENV_REGION, help="eu, us or au (default eu).")] = None,
+    auth_url: Annotated[str | None, typer.Option(envvar=ENV_AUTH_URL, help="Token URL override.")] = None,
+    api_url: Annotated[str | None, typer.Option(envvar=ENV_API_URL, help="API base URL override.")] = None,
+    endpoints: Annotated[
+        str, typer.Option(help="Comma-separated resources: responses, non_responses, responses_v6.")
+    ] = "responses,non_responses",
+    with_: Annotated[
+        str | None,
+        typer.Option("--with", help="Comma-separated expansions (default: all): tags, drivers, questions, properties."),
+    ] = None,
+    per_page: Annotated[int | None, typer.Option(help="Page size (default: the endpoint's largest).")] = None,
+    period_field: Annotated[str | None, typer.Option(help="Date field of the period filter.")] = None,
+    since: Annotated[str | None, typer.Option(help="Period start, yyyy-mm-dd.")] = None,
+    until: Annotated[str | None, typer.Option(help="Period end, yyyy-mm-dd.")] = None,
+    cgid: Annotated[int | None, typer.Option(help="Only this CGID.")] = None,
+    outbound_filter: Annotated[str | None, typer.Option(help="An outbound filter reference.")] = None,
+    source_timezone: Annotated[
+        str, typer.Option(help="The CustomerGauge system's time zone (IANA).")
+    ] = DEFAULT_SOURCE_TIMEZONE,
+    refresh_window: Annotated[
+        str, typer.Option(help="Re-read non-responses sent this long before the newest (0: off).")
+    ] = "72h",
+    v6_lookback: Annotated[str, typer.Option(help="How far back each periodic v6 walk starts.")] = "30d",
+    checkpoint_pages: Annotated[
+        int, typer.Option(help="Pages per resource per checkpoint.")
+    ] = DEFAULT_CHECKPOINT_PAGES,
+    full_refresh: Annotated[bool, typer.Option(help="Forget the stored cursors and reload.")] = False,
+    destination: Destination = "duckdb",
+    dataset: Dataset = DEFAULT_DATASET,
+    pipeline_name: PipelineName = "cgsync",
+    pipelines_dir: PipelinesDir = None,
+    json_output: JsonOutput = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress, no table (for cron).")] = False,
+) -> None:
+    """Sync CustomerGauge responses and non-responses into the lake (initial or periodic)."""
+    with _exit_codes():
+        options = SyncOptions(
+            client_id=client_id,
+            client_secret=client_secret,
+            region=region,
+            auth_url=auth_url,
+            api_url=api_url,
+            endpoints=tuple(endpoints.split(",")),
+            expansions=_split(with_),
+            per_page=per_page,
+            filters=Filters(
+                period_field=period_field,
+                since=_parse_date(since, "--since"),
+                until=_parse_date(until, "--until"),
+                cgid=cgid,
+                outbound_filter=outbound_filter,
+            ),
+            source_timezone=source_timezone,
+            refresh_window=parse_duration(refresh_window, "--refresh-window"),
+            v6_lookback=parse_duration(v6_lookback, "--v6-lookback"),
+            checkpoint_pages=checkpoint_pages,
+            full_refresh=full_refresh,
+            lake=Lake(destination, dataset, pipeline_name, pipelines_dir),
+        )
+        summary = _run_with_progress(options, show=not quiet)
+        _report(summary, json_output=json_output, quiet=quiet)
+
+
+def status_command(
+    destination: Destination = "duckdb",
+    dataset: Dataset = DEFAULT_DATASET,
+    pipeline_name: PipelineName = "cgsync",
+    pipelines_dir: PipelinesDir = None,
+    json_output: JsonOutput = False,
+) -> None:
+    """Show the stored cursors, the last run, row counts and open non-responses."""
+    with _exit_codes():
+        status = read_status(Lake(destination, dataset, pipeline_name, pipelines_dir))
+        if json_output:
+            typer.echo(json.dumps(status, default=str))
+            return
+        _print_status(status)
+
+
+def demo_command(
+    records: Annotated[int, typer.Option(help="Invitations in the emulator.")] = DEMO_RECORDS,
+    json_output: JsonOutput = False,
+) -> None:
+    """Sync a built-in emulator into ./cgsync-demo.duckdb: initial run, 6 hours, periodic run."""
+    from cgsync.emulator import EmulatorConfig, start_emulator  # only the demo needs it
+
+    with _exit_codes(), tempfile.TemporaryDirectory(prefix="cgsync-demo-") as pipelines_dir:
+        Path(DEMO_DATABASE).unlink(missing_ok=True)
+        config = EmulatorConfig(records=records)
+        with start_emulator(config) as emulator:
+            import dlt
+
+            options = SyncOptions(
+                client_id=emulator.client_id,
+                client_secret=emulator.client_secret,
+                auth_url=emulator.token_url,
+                api_url=emulator.base_url,
+                source_timezone=config.timezone,
+                lake=Lake(
+                    destination=dlt.destinations.duckdb(DEMO_DATABASE),
+                    pipeline_name=DEMO_PIPELINE,
+                    pipelines_dir=pipelines_dir,
+                ),
+            )
+            stderr.print(f"[bold]initial sync[/] of {emulator.base_url} into {DEMO_DATABASE}")
+            initial = _run_with_progress(options, show=not json_output)
+            emulator.clock.advance(DEMO_ADVANCE)
+            stderr.print(f"[bold]periodic sync[/] after the clock moved {DEMO_ADVANCE} ahead")
+            periodic = _run_with_progress(options, show=not json_output)
+        if json_output:
+            typer.echo(json.dumps({"initial": initial.to_dict(), "periodic": periodic.to_dict()}))
+        else:
+            _print_summary(initial, title="initial sync")
+            _print_summary(periodic, title="periodic sync")
+    shutil.rmtree(pipelines_dir, ignore_errors=True)
+
+
+def parse_duration(text: str, flag: str) -> timedelta:
+    """`72h`, `3d`, `90m`, `30s`, or a bare number of hours; `0` is zero."""
+    match = _DURATION.match(text)
+    if match is None:
+        raise ConfigError(f"{flag} {text!r} is not a duration: use e.g. 72h, 3d, 90m or 0")
+    number, unit = match.groups()
+    return timedelta(seconds=float(number) * _UNIT_SECONDS[unit])
+
+
+def _parse_date(text: str | None, flag: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"{flag} {text!r} is not a date: use yyyy-mm-dd") from None
+
+
+def _split(text: str | None) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+@contextmanager
+def _exit_codes() -> Iterator[None]:
+    """One line on stderr and the documented exit code for every failure we know."""
+    try:
+        yield
+    except CGSyncError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted: the last checkpoint is kept; run again to resume", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+def _run_with_progress(options: SyncOptions, *, show: bool) -> SyncSummary:
+    _configure_logging(quiet=not show)
+    if not show:
+        return run_sync(options)
+    progress = Progress(
+        TextColumn("{task.description:<14}"),
+        TextColumn("{task.fields[pages]:>7,} pages"),
+        TextColumn("{task.completed:>11,.0f} records"),
+        TextColumn("{task.fields[rate]:>9,.0f} records/s"),
+        TimeElapsedColumn(),
+        console=stderr,
+        transient=False,
+    )
+    tasks: dict[str, TaskID] = {}
+
+    def on_page(resource: str, records: int) -> None:
+        if resource not in tasks:
+            tasks[resource] = progress.add_task(resource, total=None, pages=0, rate=0.0)
+        task_id = tasks[resource]
+        task = progress.tasks[task_id]
+        elapsed = task.elapsed or 0.0
+        rate = (task.completed + records) / elapsed if elapsed > 0 else 0.0
+        progress.update(task_id, advance=records, pages=task.fields["pages"] + 1, rate=rate)
+
+    with progress:
+        return run_sync(options, on_page=on_page)
+
+
+def _configure_logging(*, quiet: bool) -> None:
+    """Retries and other warnings of the sync on stderr (only errors with --quiet)."""
+    logger = logging.getLogger("cgsync")
+    logger.setLevel(logging.ERROR if quiet else logging.WARNING)
+    if not any(isinstance(handler, RichHandler) for handler in logger.handlers):
+        logger.addHandler(RichHandler(console=stderr, show_path=False))
+
+
+def _report(summary: SyncSummary, *, json_output: bool, quiet: bool) -> None:
+    if json_output:
+        typer.echo(json.dumps(summary.to_dict(), default=str))
+    elif not quiet:
+        _print_summary(summary, title="sync")
+
+
+def _print_summary(summary: SyncSummary, *, title: str) -> None:
+    console = Console()
+    table = Table(title=f"{title}: {summary.outcome} in {summary.seconds:.1f}s, {summary.checkpoints} checkpoint(s)")
+    for column in ("resource", "pages", "records", "records/s", "rows in lake"):
+        table.add_column(column, justify="left" if column == "resource" else "right")
+    for name, resource in summary.resources.items():
+        table.add_row(
+            name,
+            f"{resource.pages:,}",
+            f"{resource.records:,}",
+            f"{resource.records_per_second:,.0f}",
+            f"{summary.row_counts.get(name, 0):,}",
+        )
+    console.print(table)
+    retries = ", ".join(f"{kind} {count}" for kind, count in summary.retries.items()) or "none"
+    console.print(
+        f"API calls {summary.api_calls:,}, token calls {summary.token_calls}, retries: {retries}; "
+        f"open non-responses: {_or_dash(summary.open_non_responses)}"
+    )
+
+
+def _print_status(status: dict[str, Any]) -> None:
+    console = Console()
+    console.print(
+        f"pipeline [bold]{status['pipeline_name']}[/] -> {status['destination']} "
+        f"dataset {status['dataset']}"
+    )
+    last = status["last_run"]
+    if last is None:
+        console.print("last run: none recorded on this machine")
+    else:
+        error = f" ({last['error']})" if last.get("error") else ""
+        console.print(f"last run: {last['finished_at']} {last['outcome']}{error}")
+    cursors = Table(title="stored cursors")
+    for column in ("resource", "walk", "cursor", "complete"):
+        cursors.add_column(column)
+    for resource, walks in status["cursors"].items():
+        for key, walk in walks.items():
+            cursors.add_row(resource, key, str(walk["cursor"]), "yes" if walk["complete"] else "no")
+    console.print(cursors)
+    counts = Table(title="rows")
+    counts.add_column("table")
+    counts.add_column("rows", justify="right")
+    for name, count in status["row_counts"].items():
+        counts.add_row(name, f"{count:,}")
+    console.print(counts)
+    console.print(f"open non-responses: {_or_dash(status['open_non_responses'])}")
+
+
+def _or_dash(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"

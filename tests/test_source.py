@@ -1,0 +1,291 @@
+"""The dlt source on its own: cursors, checkpoints, the refresh window, the v6 ladder.
+
+These tests drive `customergauge_source` with a small in-memory API (`ListingApi`), so that
+each request it makes can be checked; the emulator-backed tests are in test_exactness.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import dlt
+import pytest
+
+from cgsync import ConfigError, customergauge_source
+from cgsync._client import Page
+from cgsync._endpoints import Endpoint
+
+AMSTERDAM = "Europe/Amsterdam"
+
+
+def invitation(cgid: int, sent: datetime, status: str = "survey-sent") -> dict[str, Any]:
+    return {
+        "number_customergauge": cgid,
+        "status": status,
+        "date_creation": f"{sent:%Y-%m-%d %H:%M:%S}",
+        "date_sent": f"{sent:%Y-%m-%d %H:%M:%S}",
+        "contact": {"first_name": "Ann", "last_name": None},
+        "properties": [{"field": "Country", "reference": "NL"}],
+    }
+
+
+def answer(cgid: int, created: datetime, tags: list[str] | None = None) -> dict[str, Any]:
+    return {
+        "number_customergauge": cgid,
+        "nps": cgid % 11,
+        "date_creation": f"{created:%Y-%m-%d %H:%M:%S}",
+        "date_survey_response": f"{created + timedelta(hours=1):%Y-%m-%d %H:%M:%S}",
+        "follow_up": {"requested": False, "details": None},
+        "tags": tags if tags is not None else ["Pricing"],
+    }
+
+
+class ListingApi:
+    """Serves listings like the API: v7 by position with integer cursors, v6 by CGID.
+
+    A v7 `period[...]` filter on `date_sent` selects by day (inclusive); every request is
+    kept in `requests` as (resource, cursor, params).
+    """
+
+    def __init__(self, listings: Mapping[str, list[dict[str, Any]]]) -> None:
+        self.listings = {name: list(records) for name, records in listings.items()}
+        self.requests: list[tuple[str, Any, dict[str, Any]]] = []
+
+    def get_page(
+        self, endpoint: Endpoint, *, cursor: Any, per_page: int, params: Mapping[str, Any]
+    ) -> Page:
+        self.requests.append((endpoint.resource, cursor, dict(params)))
+        records = self.listings[endpoint.resource]
+        if endpoint.version == 6:
+            after = int(cursor.removeprefix("after:")) if cursor else -1
+            ordered = sorted(
+                (r for r in records if r["number_customergauge"] > after),
+                key=lambda r: r["number_customergauge"],
+            )
+            data = ordered[:per_page]
+            more = len(ordered) > per_page
+            next_cursor = f"after:{data[-1]['number_customergauge']}" if more else None
+            return Page(records=data, cursor=cursor, next_cursor=next_cursor)
+        if "period[field]" in params:
+            field = params["period[field]"]
+            start, end = params["period[start]"], params["period[end]"]
+            records = [r for r in records if start <= r[field][:10] <= end]
+        position = cursor or 0
+        data = records[position : position + per_page]
+        return Page(records=data, cursor=cursor, next_cursor=position + len(data))
+
+    def cursors(self, resource: str) -> list[Any]:
+        return [cursor for name, cursor, _ in self.requests if name == resource]
+
+
+@pytest.fixture
+def pipeline(tmp_path: Any) -> dlt.Pipeline:
+    return dlt.pipeline(
+        "test_source",
+        destination=dlt.destinations.duckdb(str(tmp_path / "lake.duckdb")),
+        dataset_name="customergauge",
+        pipelines_dir=str(tmp_path / "pipelines"),
+    )
+
+
+def walks(pipeline: dlt.Pipeline, resource: str) -> dict[str, Any]:
+    return pipeline.state["sources"]["customergauge"]["resources"][resource]["walks"]
+
+
+def rows(pipeline: dlt.Pipeline, query: str) -> list[tuple[Any, ...]]:
+    with pipeline.sql_client() as sql:
+        return [tuple(row) for row in sql.execute_sql(query)]
+
+
+START = datetime(2024, 3, 1, 9, 0)
+
+
+def test_a_checkpoint_stores_the_cursor_of_its_last_page_and_the_next_run_resumes(
+    pipeline: dlt.Pipeline,
+) -> None:
+    api = ListingApi({"non_responses": [invitation(i, START) for i in range(1, 26)]})
+
+    def source() -> Any:
+        return customergauge_source(
+            endpoints=["non_responses"], per_page=10, checkpoint_pages=2, client=api
+        )
+
+    pipeline.run(source())
+    assert walks(pipeline, "non_responses")["all"]["cursor"] == 20
+    assert walks(pipeline, "non_responses")["all"]["complete"] is False
+    assert rows(pipeline, "select count(*) from non_responses") == [(20,)]
+
+    api.requests.clear()
+    pipeline.run(source())
+    assert walks(pipeline, "non_responses")["all"]["complete"] is True
+    assert api.cursors("non_responses") == [20, 25]
+    assert rows(pipeline, "select count(*) from non_responses") == [(25,)]
+
+
+def test_a_periodic_run_starts_from_the_stored_cursor_and_reads_only_new_records(
+    pipeline: dlt.Pipeline,
+) -> None:
+    api = ListingApi({"responses": [answer(i, START) for i in range(1, 6)]})
+    pipeline.run(customergauge_source(endpoints=["responses"], client=api))
+    api.listings["responses"].append(answer(99, START))
+    api.requests.clear()
+
+    pipeline.run(customergauge_source(endpoints=["responses"], client=api))
+
+    assert api.cursors("responses") == [5, 6]
+    assert rows(pipeline, "select max(number_customergauge), count(*) from responses") == [(99, 6)]
+
+
+def test_child_tables_replace_the_rows_of_a_refetched_response(pipeline: dlt.Pipeline) -> None:
+    api = ListingApi({"responses": [answer(1, START, tags=["Price", "Speed", "Staff"])]})
+    pipeline.run(customergauge_source(endpoints=["responses"], client=api))
+    api.listings["responses"] = [answer(1, START, tags=["Price"])]
+
+    pipeline.run(customergauge_source(endpoints=["responses"], client=api, full_refresh=True))
+
+    assert rows(pipeline, "select number_customergauge, position, value from responses__tags") == [
+        (1, 0, "Price")
+    ]
+
+
+def test_the_refresh_window_rereads_recent_invitations_in_the_systems_days(
+    pipeline: dlt.Pipeline,
+) -> None:
+    # 23:30 in Amsterdam is 22:30 UTC: the window is counted in Amsterdam's days.
+    sent = [START + timedelta(days=day, hours=14, minutes=30) for day in range(10)]
+    api = ListingApi({"non_responses": [invitation(i, d) for i, d in enumerate(sent, start=1)]})
+
+    def source() -> Any:
+        return customergauge_source(
+            endpoints=["non_responses"], source_timezone=AMSTERDAM, client=api
+        )
+
+    pipeline.run(source())
+    first = [params for _, _, params in api.requests]
+    assert all("period[field]" not in params for params in first), "the initial walk reads all"
+
+    api.listings["non_responses"][8]["status"] = "bounced"  # sent 2024-03-09
+    api.listings["non_responses"][2]["status"] = "bounced"  # sent 2024-03-03: outside
+    api.requests.clear()
+    pipeline.run(source())
+
+    refresh = [params for _, _, params in api.requests if "period[field]" in params]
+    assert refresh[0] == {
+        "period[field]": "date_sent",
+        "period[start]": "2024-03-07",
+        "period[end]": "2024-03-11",
+        "with[]": ["properties"],
+    }
+    statuses = dict(rows(pipeline, "select number_customergauge, status from non_responses"))
+    assert statuses[9] == "bounced"
+    assert statuses[3] == "survey-sent"
+
+
+def test_refresh_window_zero_turns_the_refresh_off(pipeline: dlt.Pipeline) -> None:
+    api = ListingApi({"non_responses": [invitation(1, START)]})
+    for _ in range(2):
+        pipeline.run(
+            customergauge_source(
+                endpoints=["non_responses"], refresh_window=timedelta(0), client=api
+            )
+        )
+    assert all("period[field]" not in params for _, _, params in api.requests)
+
+
+def test_each_filter_combination_keeps_its_own_cursor(pipeline: dlt.Pipeline) -> None:
+    api = ListingApi({"responses": [answer(i, START) for i in range(1, 4)]})
+    pipeline.run(customergauge_source(endpoints=["responses"], client=api))
+    pipeline.run(
+        customergauge_source(endpoints=["responses"], outbound_filter="country-nl", client=api)
+    )
+
+    assert walks(pipeline, "responses") == {
+        "all": {"cursor": 3, "complete": True, "phase": "done"},
+        "outbound:country-nl": {"cursor": 3, "complete": True, "phase": "done"},
+    }
+    filtered = [params for _, _, params in api.requests if "outbound_filter" in params]
+    assert [params["outbound_filter"] for params in filtered] == ["country-nl", "country-nl"]
+
+
+def v6_answers(days: int) -> list[dict[str, Any]]:
+    """One answer a day; CGIDs in steps of 10 in the order of creation."""
+    return [answer((day + 1) * 10, START + timedelta(days=day)) for day in range(days)]
+
+
+def test_v6_keeps_the_cursor_of_its_last_page_when_next_is_null(pipeline: dlt.Pipeline) -> None:
+    api = ListingApi({"responses_v6": v6_answers(12)})
+    pipeline.run(customergauge_source(endpoints=["responses_v6"], per_page=5, client=api))
+
+    walk = walks(pipeline, "responses_v6")["all"]
+    assert api.cursors("responses_v6") == [None, "after:50", "after:100"]
+    assert walk["cursor"] == "after:100"
+    assert [cursor for cursor, _ in walk["ladder"]] == [None, "after:50", "after:100"]
+
+
+def test_v6_periodic_runs_start_from_the_rung_older_than_the_lookback(
+    pipeline: dlt.Pipeline,
+) -> None:
+    api = ListingApi({"responses_v6": v6_answers(30)})
+
+    def source(**arguments: Any) -> Any:
+        return customergauge_source(
+            endpoints=["responses_v6"],
+            per_page=5,
+            v6_lookback=timedelta(days=10),
+            client=api,
+            **arguments,
+        )
+
+    pipeline.run(source())
+    # Late answers land behind the stored cursor (CGID order): one to an invitation created
+    # on day 21, within the lookback of the newest (day 29), one to an invitation of day 5.
+    api.listings["responses_v6"] += [
+        answer(215, START + timedelta(days=21)),
+        answer(55, START + timedelta(days=5)),
+    ]
+    api.requests.clear()
+
+    pipeline.run(source())
+
+    # The last page wholly older than day 19 is CGIDs 110-150, fetched by "after:100".
+    assert api.cursors("responses_v6")[0] == "after:100"
+    cgids = {cgid for (cgid,) in rows(pipeline, "select number_customergauge from responses_v6")}
+    assert 215 in cgids, "the answer within the lookback is caught"
+    assert 55 not in cgids, "the answer older than the lookback needs --full-refresh"
+
+    pipeline.run(source(full_refresh=True))
+    cgids = {cgid for (cgid,) in rows(pipeline, "select number_customergauge from responses_v6")}
+    assert 55 in cgids
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"per_page": 1001}, "per_page 1001 is out of range for responses: use 1 to 1000"),
+        ({"per_page": 500, "endpoints": ["responses_v6"]}, "use 1 to 400"),
+        ({"endpoints": ["answers"]}, "unknown resource 'answers'"),
+        ({"source_timezone": "Mars/Olympus"}, "--source-timezone"),
+        ({"expansions": ["gossip"]}, "--with gossip"),
+        ({"since": date(2024, 1, 1)}, "--since and --until go together"),
+        ({"since": date(2024, 2, 1), "until": date(2024, 1, 1)}, "is after --until"),
+        ({"period_field": "date_sent"}, "--period-field needs --since and --until"),
+        ({"checkpoint_pages": 0}, "--checkpoint-pages must be at least 1"),
+        ({"refresh_window": timedelta(hours=-1)}, "--refresh-window must not be negative"),
+    ],
+)
+def test_bad_arguments_are_refused_before_any_request(
+    arguments: dict[str, Any], message: str
+) -> None:
+    api = ListingApi({})
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        customergauge_source(client=api, **arguments)
+    assert api.requests == []
+
+
+def test_missing_credentials_name_the_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SOURCES__CUSTOMERGAUGE__CLIENT_ID", raising=False)
+    monkeypatch.delenv("SOURCES__CUSTOMERGAUGE__CLIENT_SECRET", raising=False)
+    with pytest.raises(ConfigError, match="CUSTOMERGAUGE_CLIENT_ID and CUSTOMERGAUGE_CLIENT_SECRET"):
+        customergauge_source()
