@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -11,6 +12,9 @@ from cgsync.emulator import Emulator
 NON_RESPONSES = "/v7/rest/sync/non-responses"
 RESPONSES = "/v7/rest/sync/responses"
 V6_RESPONSES = "/v6/rest/responses"
+
+StartEmulator = Callable[..., Emulator]
+"""The type of the shared `emulator` fixture."""
 
 
 class ApiClient:
@@ -70,3 +74,7 @@ class ApiClient:
 
 def cgids(records: list[dict[str, Any]]) -> list[int]:
     return [record["number_customergauge"] for record in records]
+
+
+Connect = Callable[[Emulator], ApiClient]
+"""The type of the `connect` fixture."""

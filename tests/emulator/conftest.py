@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
 from cgsync.emulator import Emulator, EmulatorConfig, start_emulator
 
-from ._api import ApiClient
+from ._api import ApiClient, Connect
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def api(shared_emulator: Emulator) -> Iterator[ApiClient]:
 
 
 @pytest.fixture
-def connect() -> Iterator[Callable[[Emulator], ApiClient]]:
+def connect() -> Iterator[Connect]:
     """`connect(emulator)` -> an ApiClient, closed after the test."""
     clients: list[ApiClient] = []
 

@@ -1,8 +1,146 @@
-"""`cgsync emulator` (placeholder: being built)."""
+"""`cgsync emulator`: serve a local CustomerGauge API until Ctrl-C."""
+
+from __future__ import annotations
+
+import socket
+from datetime import UTC, datetime
+from typing import Annotated
 
 import typer
 
+from cgsync.emulator import settings
+from cgsync.emulator._config import EmulatorConfig
+from cgsync.emulator._faults import FaultSettings
 
-def emulator_command() -> None:
-    """Serve a local CustomerGauge API emulator."""
-    raise typer.Exit(1)
+_FAULTS = "Faults (deterministic by seed)"
+
+
+def emulator_command(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = settings.DEFAULT_HOST,
+    port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")] = (
+        settings.DEFAULT_PORT
+    ),
+    records: Annotated[
+        int, typer.Option(help="Invitations already sent when the clock starts.")
+    ] = settings.DEFAULT_RECORDS,
+    seed: Annotated[int, typer.Option(help="Same seed, same data.")] = settings.DEFAULT_SEED,
+    timezone: Annotated[
+        str, typer.Option(help="The system's time zone (IANA name); dates are printed in it.")
+    ] = settings.DEFAULT_TIMEZONE,
+    start: Annotated[
+        datetime | None,
+        typer.Option(help="Where the clock starts, ISO 8601 (UTC unless it says otherwise)."),
+    ] = None,
+    history_days: Annotated[
+        int, typer.Option(help="Days before the start over which the records were sent.")
+    ] = settings.DEFAULT_HISTORY_DAYS,
+    speed: Annotated[
+        float,
+        typer.Option(help="Simulated seconds per real second (0: only the admin API moves it)."),
+    ] = 1.0,
+    client_id: Annotated[
+        str, typer.Option(help="Client id to accept.")
+    ] = settings.DEFAULT_CLIENT_ID,
+    client_secret: Annotated[
+        str, typer.Option(help="Client secret to accept.", envvar="CGSYNC_EMULATOR_CLIENT_SECRET")
+    ] = settings.DEFAULT_CLIENT_SECRET,
+    token_ttl: Annotated[
+        int, typer.Option(help="Token lifetime in seconds.", rich_help_panel=_FAULTS)
+    ] = settings.DEFAULT_TOKEN_TTL_SECONDS,
+    rate_limit: Annotated[
+        float,
+        typer.Option(
+            help="Data requests per second before 429 (0: none).", rich_help_panel=_FAULTS
+        ),
+    ] = 0.0,
+    rate_429: Annotated[
+        float, typer.Option(help="Chance of a 429.", rich_help_panel=_FAULTS)
+    ] = 0.0,
+    rate_5xx: Annotated[
+        float, typer.Option(help="Chance of a 500, 502 or 503.", rich_help_panel=_FAULTS)
+    ] = 0.0,
+    rate_drop: Annotated[
+        float, typer.Option(help="Chance of a dropped connection.", rich_help_panel=_FAULTS)
+    ] = 0.0,
+    rate_truncate: Annotated[
+        float, typer.Option(help="Chance of a truncated body.", rich_help_panel=_FAULTS)
+    ] = 0.0,
+    latency_ms: Annotated[
+        int, typer.Option(help="Added latency per data request.", rich_help_panel=_FAULTS)
+    ] = 0,
+    retry_after: Annotated[
+        int, typer.Option(help="Retry-After of an injected 429, seconds.", rich_help_panel=_FAULTS)
+    ] = 1,
+) -> None:
+    """Serve a local CustomerGauge API emulator (auth host and API host in one)."""
+    # Imported here: numpy and the web stack are not needed for `cgsync --help`.
+    from cgsync.emulator._server import build_server
+    from cgsync.emulator._state import EmulatorState
+
+    try:
+        faults = FaultSettings(
+            rate_429=rate_429,
+            rate_5xx=rate_5xx,
+            rate_drop=rate_drop,
+            rate_truncate=rate_truncate,
+            latency_ms=latency_ms,
+            token_ttl_seconds=token_ttl,
+            rate_limit=rate_limit,
+            retry_after_seconds=retry_after,
+        )
+        config = EmulatorConfig(
+            records=records,
+            seed=seed,
+            timezone=timezone,
+            start=_utc(start) if start else settings.DEFAULT_START,
+            history_days=history_days,
+            speed=speed,
+            client_id=client_id,
+            client_secret=client_secret,
+            faults=faults,
+        )
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    try:
+        sock = socket.create_server((host, port), reuse_port=False)
+    except OSError as error:
+        typer.echo(
+            f"Error: cannot listen on {host}:{port} ({error.strerror}); pick another --port",
+            err=True,
+        )
+        raise typer.Exit(1) from None
+    state = EmulatorState(config)
+    bound_port = sock.getsockname()[1]
+    base_url = f"http://{host}:{bound_port}"
+    typer.echo(
+        _banner(config, base_url, secret_is_default=client_secret == settings.DEFAULT_CLIENT_SECRET)
+    )
+    try:
+        build_server(state, log_level="warning").run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass  # uvicorn has already shut down; it re-raises the signal it caught
+    finally:
+        sock.close()
+    typer.echo("Emulator stopped.")
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _banner(config: EmulatorConfig, base_url: str, secret_is_default: bool) -> str:
+    secret = config.client_secret if secret_is_default else "(the one you gave)"
+    return "\n".join(
+        [
+            f"CustomerGauge API emulator: {config.records:,} records, seed {config.seed}, "
+            f"time zone {config.timezone}",
+            f"  clock        {config.start.isoformat()} at {config.speed:g}x",
+            f"  token URL    {base_url}{settings.TOKEN_PATH}",
+            f"  API URL      {base_url}  ({settings.V7_NON_RESPONSES_PATH}, "
+            f"{settings.V7_RESPONSES_PATH}, {settings.V6_RESPONSES_PATHS[0]})",
+            f"  client id    {config.client_id}",
+            f"  secret       {secret}",
+            f"  admin        {base_url}/_admin/clock | truth | faults | stats",
+            "Press Ctrl-C to stop.",
+        ]
+    )
