@@ -9,7 +9,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import dlt
 import duckdb
+import pyarrow as pa
 import pytest
 
 DATASET = "customergauge"
@@ -210,6 +212,27 @@ def postgres_lake(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     finally:
         with psycopg2.connect(dsn) as con, con.cursor() as cursor:
             cursor.execute(f"DROP SCHEMA {dataset} CASCADE")
+
+
+@pytest.fixture
+def files_lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The fixed lake's tables as parquet files (no views), loaded by dlt; returns the dataset."""
+    bucket = (tmp_path / "files").as_uri()
+    pipeline = dlt.pipeline(
+        "report_files",
+        destination=dlt.destinations.filesystem(bucket),
+        dataset_name=DATASET,
+        pipelines_dir=str(tmp_path / "pipelines"),
+    )
+    pipeline.run(
+        [
+            dlt.resource(pa.Table.from_pylist(RESPONSES), name="responses"),
+            dlt.resource(pa.Table.from_pylist(NON_RESPONSES), name="non_responses"),
+        ],
+        loader_file_format="parquet",
+    )
+    monkeypatch.setenv("DESTINATION__FILESYSTEM__BUCKET_URL", bucket)
+    return DATASET
 
 
 class _DuckDbCursor:

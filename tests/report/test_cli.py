@@ -94,7 +94,14 @@ def test_a_lake_without_the_tables_is_one_line(tmp_path: Path) -> None:
     result = runner.invoke(app, ["report", "--duckdb-path", str(path)])
     assert result.exit_code == 2
     assert result.stderr == (
-        "error: the lake has no responses table or survey_funnel view: run `cgsync sync` first\n"
+        "error: the lake has no responses table: run `cgsync sync` first\n"
+    )
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE TABLE customergauge.responses (number_customergauge BIGINT)")
+    result = runner.invoke(app, ["report", "--duckdb-path", str(path)])
+    assert result.stderr == (
+        "error: the lake has no survey_funnel view or non_responses table: "
+        "run `cgsync sync` first\n"
     )
 
 

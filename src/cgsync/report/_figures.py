@@ -8,6 +8,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 from cgsync._exceptions import ConfigError
+from cgsync._views import survey_funnel_sql
 from cgsync.report import settings
 from cgsync.report._lake import Lake
 from cgsync.report._models import (
@@ -62,17 +63,17 @@ def compute_figures(
     if since is not None and until is not None and since > until:
         raise ConfigError(f"--since {since} is after --until {until}")
     reader = _FigureReader(lake, _Period(since, until))
-    headline = reader.headline()
+    funnel = reader.funnel()
     granularity, over_time = reader.over_time()
     return ReportFigures(
         since=since,
         until=until,
         generated_at=now or datetime.now(timezone.utc),
-        headline=headline,
+        headline=reader.headline(funnel),
         granularity=granularity,
         over_time=over_time,
         segments=reader.segments(segment),
-        funnel=reader.funnel(),
+        funnel=funnel,
         detractor_comments=reader.detractor_comments(),
     )
 
@@ -82,44 +83,34 @@ class _FigureReader:
         self._lake = lake
         self._period = period
         responses, response_columns = _first_table(lake, settings.RESPONSE_TABLES)
-        funnel_columns = lake.columns(settings.FUNNEL_VIEW)
-        if response_columns is None or funnel_columns is None:
+        if response_columns is None:
             raise ConfigError(
-                f"the lake has no {settings.RESPONSE_TABLES[0]} table or {settings.FUNNEL_VIEW}"
-                " view: run `cgsync sync` first"
+                f"the lake has no {settings.RESPONSE_TABLES[0]} table: run `cgsync sync` first"
             )
         self._response_columns = response_columns
-        self._funnel_columns = funnel_columns
         self._responses = lake.table(responses)
-        self._funnel = lake.table(settings.FUNNEL_VIEW)
+        self._funnel, self._funnel_columns = _funnel_relation(lake, responses, response_columns)
         self._answered_where, self._answered_params = period.where("date_survey_response")
         self._answered_where += " AND nps IS NOT NULL"
         self._sent_where, self._sent_params = period.where("date_sent")
         self._ensure_not_empty()
 
     def _ensure_not_empty(self) -> None:
-        ((responses,),) = self._lake.rows(f"SELECT COUNT(*) FROM {self._responses}")
-        ((invitations,),) = self._lake.rows(f"SELECT COUNT(*) FROM {self._funnel}")
-        if not responses and not invitations:
-            raise ConfigError("the lake holds no responses or invitations yet: run `cgsync sync`")
+        for relation in (self._responses, self._funnel):
+            if self._lake.rows(f"SELECT 1 FROM {relation} LIMIT 1"):
+                return
+        raise ConfigError("the lake holds no responses or invitations yet: run `cgsync sync`")
 
-    def headline(self) -> Headline:
+    def headline(self, funnel: Funnel) -> Headline:
         ((promoters, passives, detractors),) = self._lake.rows(
             f"SELECT {_BANDS} FROM {self._responses} WHERE {self._answered_where}",
             *self._answered_params,
         )
-        ((invitations, answered, failed),) = self._lake.rows(
-            "SELECT COUNT(*), "
-            "SUM(CASE WHEN date_responded IS NOT NULL THEN 1 ELSE 0 END), "
-            "SUM(CASE WHEN failed THEN 1 ELSE 0 END) "
-            f"FROM {self._funnel} WHERE {self._sent_where}",
-            *self._sent_params,
-        )
         return Headline(
             score=NpsScore(promoters or 0, passives or 0, detractors or 0),
-            invitations=invitations,
-            answered=answered or 0,
-            failed=failed or 0,
+            invitations=funnel.sent,
+            answered=funnel.responded,
+            failed=funnel.failed,
         )
 
     def over_time(self) -> tuple[Granularity, tuple[PeriodScore, ...]]:
@@ -148,41 +139,55 @@ class _FigureReader:
         )
 
     def segments(self, only: str | None) -> tuple[Segment, ...]:
-        """NPS per value of each `properties__*` column, including values nobody answered."""
+        """NPS per value of each `properties__*` column, including values nobody answered.
+
+        One scan for all columns: GROUPING SETS groups by each column on its own.
+        """
         columns = sorted(
             {c for c in self._response_columns + self._funnel_columns if _is_segment(c)}
         )
         if only is not None:
             columns = [_resolve_segment(only, columns)]
-        return tuple(self._segment(column) for column in columns)
-
-    def _segment(self, column: str) -> Segment:
-        quoted = self._lake.column(column)
-        parts, params = [], []
-        if column in self._response_columns:
-            parts.append(
-                f"SELECT {quoted} AS value, nps FROM {self._responses} "
-                f"WHERE {self._answered_where}"
-            )
-            params += self._answered_params
-        if column in self._funnel_columns:
-            # Values only invited in the period still get a row, with no responses.
-            parts.append(
-                f"SELECT {quoted} AS value, NULL AS nps FROM {self._funnel} "
-                f"WHERE {self._sent_where}"
-            )
-            params += self._sent_params
+        if not columns:
+            return ()
+        aliases = [f"segment_{index}" for index in range(len(columns))]
         rows = self._lake.rows(
-            f"SELECT value, {_BANDS} FROM ({' UNION ALL '.join(parts)}) AS segment_rows "
-            "GROUP BY value",
-            *params,
+            f"SELECT {', '.join(f'GROUPING({a})' for a in aliases)}, {', '.join(aliases)}, "
+            f"{_BANDS} FROM ("
+            f"{self._segment_rows(columns, aliases, self._response_columns)}, nps "
+            f"FROM {self._responses} WHERE {self._answered_where} UNION ALL "
+            # Values only invited in the period still get a row, with no responses.
+            f"{self._segment_rows(columns, aliases, self._funnel_columns)}, NULL AS nps "
+            f"FROM {self._funnel} WHERE {self._sent_where}) AS segment_rows "
+            f"GROUP BY GROUPING SETS ({', '.join(f'({a})' for a in aliases)})",
+            *self._answered_params,
+            *self._sent_params,
         )
-        values = [
-            SegmentValue(None if value is None else str(value), NpsScore(p or 0, m or 0, d or 0))
-            for value, p, m, d in rows
-        ]
-        values.sort(key=lambda v: (-v.score.responses, v.value is None, v.value or ""))
-        return Segment(column, tuple(values))
+        values: list[list[SegmentValue]] = [[] for _ in columns]
+        width = len(columns)
+        for row in rows:
+            index = list(row[:width]).index(0)  # the one column this row is grouped by
+            value = row[width + index]
+            promoters, passives, detractors = row[2 * width :]
+            values[index].append(
+                SegmentValue(
+                    None if value is None else str(value),
+                    NpsScore(promoters or 0, passives or 0, detractors or 0),
+                )
+            )
+        return tuple(
+            Segment(column, tuple(sorted(found, key=_largest_first)))
+            for column, found in zip(columns, values)
+        )
+
+    def _segment_rows(
+        self, columns: list[str], aliases: list[str], present: tuple[str, ...]
+    ) -> str:
+        selected = (
+            f"{self._lake.column(column) if column in present else 'NULL'} AS {alias}"
+            for column, alias in zip(columns, aliases)
+        )
+        return f"SELECT {', '.join(selected)}"
 
     def funnel(self) -> Funnel:
         """Each stage counts every invitation that reached it or a later one."""
@@ -214,6 +219,31 @@ class _FigureReader:
             *self._answered_params,
         )
         return tuple(DetractorComment(*row) for row in rows)
+
+
+def _funnel_relation(
+    lake: Lake, responses: str, response_columns: tuple[str, ...]
+) -> tuple[str, tuple[str, ...]]:
+    """The `survey_funnel` view, or on destinations without views (files) the view's query."""
+    if (columns := lake.columns(settings.FUNNEL_VIEW)) is not None:
+        return lake.table(settings.FUNNEL_VIEW), columns
+    status_columns = lake.columns(settings.NON_RESPONSES_TABLE)
+    if status_columns is None:
+        raise ConfigError(
+            f"the lake has no {settings.FUNNEL_VIEW} view or {settings.NON_RESPONSES_TABLE} table:"
+            " run `cgsync sync` first"
+        )
+    query = survey_funnel_sql(
+        lake.table,
+        lake.column,
+        responses,
+        {responses: response_columns, settings.NON_RESPONSES_TABLE: status_columns},
+    )
+    return f"({query}) AS {settings.FUNNEL_VIEW}", lake.query_columns(query)
+
+
+def _largest_first(value: SegmentValue) -> tuple[int, bool, str]:
+    return (-value.score.responses, value.value is None, value.value or "")
 
 
 def _first_table(lake: Lake, names: Sequence[str]) -> tuple[str, tuple[str, ...] | None]:

@@ -38,10 +38,14 @@ class Lake:
     def columns(self, table: str) -> tuple[str, ...] | None:
         """The column names of a table or view, or None when the lake has no such relation."""
         try:
-            with self._sql.execute_query(f"SELECT * FROM {self.table(table)} WHERE 1 = 0") as cur:
-                return tuple(column[0] for column in cur.description)
+            return self.query_columns(f"SELECT * FROM {self.table(table)}")
         except DatabaseUndefinedRelation:
             return None
+
+    def query_columns(self, query: str) -> tuple[str, ...]:
+        """The column names a query returns, without running it over any rows."""
+        with self._sql.execute_query(f"SELECT * FROM ({query}) AS q WHERE 1 = 0") as cur:
+            return tuple(column[0] for column in cur.description)
 
     def rows(self, query: str, *params: Any) -> Sequence[Sequence[Any]]:
         """All rows of a query; parameters are written `%s`."""

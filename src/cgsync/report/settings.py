@@ -9,6 +9,7 @@ DEFAULT_OUT = "report.html"
 
 RESPONSE_TABLES = ("responses", "responses_v6")
 """Where the sync keeps answers, in its order of preference: the v7 table, else the v6 one."""
+NON_RESPONSES_TABLE = "non_responses"
 FUNNEL_VIEW = "survey_funnel"
 SEGMENT_PREFIX = "properties__"
 

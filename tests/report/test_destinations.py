@@ -1,0 +1,32 @@
+"""The fixed lake on other dlt destinations gives the figures DuckDB gives (test_figures.py)."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from cgsync.report import ReportFigures, build_report
+
+PERIOD = {"since": date(2026, 1, 5), "until": date(2026, 1, 31)}
+
+
+def _same_figures(left: ReportFigures, right: ReportFigures) -> bool:
+    return {**left.to_dict(), "generated_at": None} == {**right.to_dict(), "generated_at": None}
+
+
+@pytest.mark.postgres
+def test_postgres(postgres_lake: str, lake_path: Path) -> None:
+    figures = build_report(destination="postgres", dataset_name=postgres_lake, **PERIOD)
+    assert figures.headline.score.nps == -10
+    assert [p.score.nps for p in figures.over_time] == [0, -100, pytest.approx(100 / 3), None]
+    assert _same_figures(figures, build_report(duckdb_path=lake_path, **PERIOD))
+
+
+def test_files_without_views_get_the_funnel_from_the_tables(
+    files_lake: str, lake_path: Path
+) -> None:
+    figures = build_report(destination="filesystem", dataset_name=files_lake, **PERIOD)
+    assert (figures.funnel.sent, figures.funnel.failed) == (14, 2)  # 1 was sent on 4 Jan
+    assert _same_figures(figures, build_report(duckdb_path=lake_path, **PERIOD))
