@@ -201,7 +201,7 @@ def snake_case(name: str) -> str:
     words = _CAMEL_BREAK_2.sub(r"\1_\2", _CAMEL_BREAK_1.sub(r"\1_\2", words)).lower()
     identifier = "_".join(word for word in words.split("_") if word)
     if not identifier:
-        return "_"
+        return "unnamed"
     return f"_{identifier}" if identifier[0].isdigit() else identifier
 
 

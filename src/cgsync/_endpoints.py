@@ -74,7 +74,7 @@ ENDPOINTS: dict[str, Endpoint] = {
             record_kind="response",
             expansions=("drivers", "questions", "tags", "properties"),
             # Assumption: the vendor lists the non-responses fields only.
-            period_fields=("date_creation", "date_order", "date_survey_response"),
+            period_fields=("date_creation", "date_order", "date_sent", "date_survey_response"),
         ),
         Endpoint(
             resource="non_responses",
