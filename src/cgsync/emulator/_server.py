@@ -78,9 +78,7 @@ def start_emulator(config: EmulatorConfig | None = None) -> Iterator[Emulator]:
     """Run an emulator on a free port of 127.0.0.1 in a background thread until the block ends."""
     state = EmulatorState(config or EmulatorConfig())
     server = build_server(state)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock = listening_socket("127.0.0.1", 0)
     port = sock.getsockname()[1]
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name=f"cgsync-emulator-{port}", daemon=True
@@ -93,6 +91,23 @@ def start_emulator(config: EmulatorConfig | None = None) -> Iterator[Emulator]:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A bound TCP socket for uvicorn; raises OSError when the address is taken or invalid."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+    )[0]
+    # proto must say TCP: asyncio only sets TCP_NODELAY on such sockets, and without it every
+    # response waits ~40 ms for a delayed ACK.
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def _wait_started(server: uvicorn.Server, thread: threading.Thread) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -74,7 +73,7 @@ def emulator_command(
 ) -> None:
     """Serve a local CustomerGauge API emulator (auth host and API host in one)."""
     # Imported here: numpy and the web stack are not needed for `cgsync --help`.
-    from cgsync.emulator._server import build_server
+    from cgsync.emulator._server import build_server, listening_socket
     from cgsync.emulator._state import EmulatorState
 
     try:
@@ -102,7 +101,7 @@ def emulator_command(
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
     try:
-        sock = socket.create_server((host, port), reuse_port=False)
+        sock = listening_socket(host, port)
     except OSError as error:
         typer.echo(
             f"Error: cannot listen on {host}:{port} ({error.strerror}); pick another --port",
