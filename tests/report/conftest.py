@@ -43,7 +43,9 @@ def build_lake(
     status_columns = _create_table(
         cursor, f"{dataset}.non_responses", non_responses, ["status", "date_sent"]
     )
-    segments = sorted({c for c in response_columns + status_columns if c.startswith("properties__")})
+    segments = sorted(
+        {c for c in response_columns + status_columns if c.startswith("properties__")}
+    )
     cursor.execute(
         _funnel_view(dataset, responses_table, segments, response_columns, status_columns)
     )
@@ -110,7 +112,6 @@ def _funnel_view(
     """
 
 
-
 def _response(cgid: int, nps: int, answered: str, country: str | None, **extra: object) -> dict:
     answered_at = at(answered)
     return {
@@ -133,6 +134,7 @@ def _invitation(cgid: int, status: str, sent: str, country: str, **dates: str) -
     }
 
 
+# fmt: off
 # Weeks start on Mondays: 2026-01-05, 2026-01-12 (only detractors), 2026-01-19.
 RESPONSES = [
     _response(1, 10, "2026-01-05 09:00", "NL", properties__division="Retail",
@@ -167,6 +169,7 @@ NON_RESPONSES = [
     _invitation(14, "bounced", "2026-01-13 09:00", "DE"),
     _invitation(15, "blocked", "2026-01-20 09:00", "NL"),
 ]
+# fmt: on
 
 
 MakeLake = Callable[..., Path]

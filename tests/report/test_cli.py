@@ -36,8 +36,18 @@ def test_the_lake_is_named_after_the_pipeline_like_the_sync_does(
 def test_json_prints_the_figures_for_the_period(lake_path: Path, tmp_path: Path) -> None:
     result = runner.invoke(
         app,
-        ["report", "--duckdb-path", str(lake_path), "--json",
-         "--since", "2026-01-12", "--until", "2026-01-18", "--segment", "Country"],
+        [
+            "report",
+            "--duckdb-path",
+            str(lake_path),
+            "--json",
+            "--since",
+            "2026-01-12",
+            "--until",
+            "2026-01-18",
+            "--segment",
+            "Country",
+        ],
     )
     assert result.exit_code == 0, result.output
     figures = json.loads(result.stdout)
@@ -52,10 +62,20 @@ def test_json_prints_the_figures_for_the_period(lake_path: Path, tmp_path: Path)
     [
         (["--since", "12/01/2026"], "error: --since '12/01/2026' is not a date: use yyyy-mm-dd"),
         (["--until", "2026-02-30"], "error: --until '2026-02-30' is not a date: use yyyy-mm-dd"),
-        (["--segment", "Region"],
-         "error: unknown --segment 'Region'; the lake has: country, division"),
-        (["--dataset", "crm"],
-         "error: the lake has no dataset 'crm': run `cgsync sync` first or pass the right --dataset"),
+        (
+            ["--segment", "Region"],
+            "error: unknown --segment 'Region'; the lake has: country, division",
+        ),
+        (
+            ["--destination", "nosuch"],
+            "error: unknown --destination 'nosuch': "
+            "use a dlt destination such as duckdb, postgres or filesystem",
+        ),
+        (
+            ["--dataset", "crm"],
+            "error: the lake has no dataset 'crm': "
+            "run `cgsync sync` first or pass the right --dataset",
+        ),
     ],
 )
 def test_bad_input_is_one_line_on_stderr_with_exit_2(
@@ -93,9 +113,7 @@ def test_a_lake_without_the_tables_is_one_line(tmp_path: Path) -> None:
         con.execute("CREATE SCHEMA customergauge")
     result = runner.invoke(app, ["report", "--duckdb-path", str(path)])
     assert result.exit_code == 2
-    assert result.stderr == (
-        "error: the lake has no responses table: run `cgsync sync` first\n"
-    )
+    assert result.stderr == ("error: the lake has no responses table: run `cgsync sync` first\n")
     with duckdb.connect(str(path)) as con:
         con.execute("CREATE TABLE customergauge.responses (number_customergauge BIGINT)")
     result = runner.invoke(app, ["report", "--duckdb-path", str(path)])

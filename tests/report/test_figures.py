@@ -52,8 +52,10 @@ def test_long_spans_are_charted_by_month_with_empty_months(make_lake) -> None:
 
 def test_segments_count_each_value_and_keep_values_nobody_answered(lake_path: Path) -> None:
     figures = build_report(duckdb_path=lake_path)
-    by_name = {s.name: [(v.value, v.score.responses, v.score.nps) for v in s.values]
-               for s in figures.segments}
+    by_name = {
+        s.name: [(v.value, v.score.responses, v.score.nps) for v in s.values]
+        for s in figures.segments
+    }
     assert by_name["country"] == [
         ("NL", 5, 20.0),  # 1,2,9 promote, 4,7 detract: 60% - 40%
         ("DE", 3, pytest.approx(-200 / 3)),  # 3 passive, 5,6 detract: 0% - 66.7%
@@ -70,8 +72,12 @@ def test_segments_count_each_value_and_keep_values_nobody_answered(lake_path: Pa
 def test_segment_values_under_30_responses_are_marked_too_few(make_lake) -> None:
     answered = datetime(2026, 2, 2, tzinfo=timezone.utc)
     rows = [
-        {"number_customergauge": cgid, "nps": 9, "date_survey_response": answered,
-         "properties__touchpoint": "Onboarding" if cgid < 30 else "Support"}
+        {
+            "number_customergauge": cgid,
+            "nps": 9,
+            "date_survey_response": answered,
+            "properties__touchpoint": "Onboarding" if cgid < 30 else "Support",
+        }
         for cgid in range(59)
     ]
     figures = build_report(duckdb_path=make_lake(rows, []))
@@ -89,7 +95,9 @@ def test_one_segment_can_be_chosen_by_field_or_column_name(lake_path: Path, name
 
 
 def test_an_unknown_segment_names_the_known_ones(lake_path: Path) -> None:
-    with pytest.raises(ConfigError, match="unknown --segment 'Region'; the lake has: country, division"):
+    with pytest.raises(
+        ConfigError, match="unknown --segment 'Region'; the lake has: country, division"
+    ):
         build_report(duckdb_path=lake_path, segment="Region")
 
 
@@ -97,7 +105,11 @@ def test_funnel_stages_include_later_stages_and_failures(lake_path: Path) -> Non
     funnel = build_report(duckdb_path=lake_path).funnel
     # opened: 10 responders + 12 (opened) + 13 (clicked); clicked: 10 responders + 13
     assert (funnel.sent, funnel.opened, funnel.clicked, funnel.responded, funnel.failed) == (
-        15, 12, 11, 10, 2,
+        15,
+        12,
+        11,
+        10,
+        2,
     )
 
 
@@ -141,19 +153,30 @@ def test_to_dict_is_what_json_scripts_read(lake_path: Path) -> None:
     assert data["headline"]["nps"] == -10
     assert data["headline"]["response_rate"] == pytest.approx(2 / 3)
     assert data["over_time"][1] == {
-        "start": "2026-01-12", "nps": -100.0, "responses": 2,
-        "promoters": 0, "passives": 0, "detractors": 2,
+        "start": "2026-01-12",
+        "nps": -100.0,
+        "responses": 2,
+        "promoters": 0,
+        "passives": 0,
+        "detractors": 2,
     }
     assert data["segments"][0]["values"][-1] == {
-        "value": "US", "nps": None, "responses": 0, "promoters": 0, "passives": 0,
-        "detractors": 0, "too_few": True,
+        "value": "US",
+        "nps": None,
+        "responses": 0,
+        "promoters": 0,
+        "passives": 0,
+        "detractors": 0,
+        "too_few": True,
     }
     assert data["detractor_comments"][0]["responded_at"] == "2026-01-21T08:00:00+00:00"
 
 
 def test_answers_are_read_from_the_v6_table_when_there_is_no_v7_one(make_lake) -> None:
     answered = datetime(2026, 2, 2, tzinfo=timezone.utc)
-    rows = [{"number_customergauge": 1, "nps": 10, "date_survey_response": answered},
-            {"number_customergauge": 2, "nps": 4, "date_survey_response": answered}]
+    rows = [
+        {"number_customergauge": 1, "nps": 10, "date_survey_response": answered},
+        {"number_customergauge": 2, "nps": 4, "date_survey_response": answered},
+    ]
     figures = build_report(duckdb_path=make_lake(rows, [], responses_table="responses_v6"))
     assert figures.headline.score == NpsScore(promoters=1, passives=0, detractors=1)

@@ -40,14 +40,20 @@ def test_headline_cards_show_the_figures(lake_path: Path) -> None:
 def test_segment_rows_carry_n_nps_and_the_too_few_mark(make_lake) -> None:
     answered = datetime(2026, 2, 2, tzinfo=timezone.utc)
     rows = [
-        {"number_customergauge": cgid, "nps": 10 if cgid % 2 else 0,
-         "date_survey_response": answered,
-         "properties__key_contact": "Yes" if cgid < 30 else "No"}
+        {
+            "number_customergauge": cgid,
+            "nps": 10 if cgid % 2 else 0,
+            "date_survey_response": answered,
+            "properties__key_contact": "Yes" if cgid < 30 else "No",
+        }
         for cgid in range(40)
     ]
     page = render_html(build_report(duckdb_path=make_lake(rows, [])))
-    trusted, few = re.findall(r"<tr class=\"(few)?\"><td>(\w+)(.*?)</td>"
-                              r"<td class=\"num\">(\d+)</td><td class=\"num ?\w*\">([^<]+)<", page)
+    trusted, few = re.findall(
+        r"<tr class=\"(few)?\"><td>(\w+)(.*?)</td>"
+        r"<td class=\"num\">(\d+)</td><td class=\"num ?\w*\">([^<]+)<",
+        page,
+    )
     # Yes: 0..29, 15 odd (promoters) and 15 even (detractors); No: 30..39, 5 and 5
     assert trusted == ("", "Yes", "", "30", "0")
     assert few[:2] == ("few", "No") and "too few" in few[2] and few[3:] == ("10", "0")

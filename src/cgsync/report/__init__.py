@@ -1,7 +1,6 @@
 """The HTML NPS report: figures aggregated from the lake, rendered into one offline page.
 
-    figures = build_report(duckdb_path="cgsync.duckdb", since=date(2026, 1, 1))
-    write_report(figures, "report.html")
+Usage: `write_report(build_report(duckdb_path="cgsync.duckdb"), "report.html")`.
 """
 
 from __future__ import annotations

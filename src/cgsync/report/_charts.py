@@ -15,7 +15,11 @@ ACCENT = "#2563eb"
 PROMOTER = "#16a34a"
 DETRACTOR = "#dc2626"
 
-_CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
+_CONFIG = {
+    "displaylogo": False,
+    "responsive": True,
+    "modeBarButtonsToRemove": ["select2d", "lasso2d"],
+}
 
 
 def over_time_chart(points: tuple[PeriodScore, ...], granularity: Granularity) -> str:
@@ -55,11 +59,23 @@ def over_time_chart(points: tuple[PeriodScore, ...], granularity: Granularity) -
             "tickformat": "%d %b" if granularity == "week" else "%b %Y",
             "showgrid": False,
         },
-        yaxis={"title": "Responses", "side": "right", "rangemode": "tozero", "showgrid": False,
-               "tickformat": ",d"},
-        yaxis2={"title": "NPS", "overlaying": "y", "side": "left", "range": [-105, 105],
-                "tickvals": [-100, -50, 0, 50, 100], "zeroline": True, "zerolinecolor": MUTED,
-                "gridcolor": GRID},
+        yaxis={
+            "title": "Responses",
+            "side": "right",
+            "rangemode": "tozero",
+            "showgrid": False,
+            "tickformat": ",d",
+        },
+        yaxis2={
+            "title": "NPS",
+            "overlaying": "y",
+            "side": "left",
+            "range": [-105, 105],
+            "tickvals": [-100, -50, 0, 50, 100],
+            "zeroline": True,
+            "zerolinecolor": MUTED,
+            "gridcolor": GRID,
+        },
     )
     return _fragment(figure, "chart-over-time")
 
@@ -103,11 +119,15 @@ def _layout(*, height: int) -> dict[str, Any]:
         "margin": {"l": 60, "r": 60, "t": 30, "b": 40},
         "paper_bgcolor": "white",
         "plot_bgcolor": "white",
-        "font": {"family": "Inter, Segoe UI, Helvetica, Arial, sans-serif", "color": INK, "size": 13},
+        "font": {
+            "family": "Inter, Segoe UI, Helvetica, Arial, sans-serif",
+            "color": INK,
+            "size": 13,
+        },
     }
 
 
 def _fragment(figure: go.Figure, div_id: str) -> str:
-    return figure.to_html(
-        full_html=False, include_plotlyjs=False, div_id=div_id, config=_CONFIG
+    return str(
+        figure.to_html(full_html=False, include_plotlyjs=False, div_id=div_id, config=_CONFIG)
     )

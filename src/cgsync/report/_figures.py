@@ -177,7 +177,7 @@ class _FigureReader:
             )
         return tuple(
             Segment(column, tuple(sorted(found, key=_largest_first)))
-            for column, found in zip(columns, values)
+            for column, found in zip(columns, values, strict=True)
         )
 
     def _segment_rows(
@@ -185,7 +185,7 @@ class _FigureReader:
     ) -> str:
         selected = (
             f"{self._lake.column(column) if column in present else 'NULL'} AS {alias}"
-            for column, alias in zip(columns, aliases)
+            for column, alias in zip(columns, aliases, strict=True)
         )
         return f"SELECT {', '.join(selected)}"
 

@@ -37,9 +37,9 @@ def render_html(figures: ReportFigures) -> str:
             if figures.headline.score.responses
             else _empty("No responses in this period.")
         ),
-        funnel=funnel_chart(figures.funnel) if figures.funnel.sent else _empty(
-            "No invitations sent in this period."
-        ),
+        funnel=funnel_chart(figures.funnel)
+        if figures.funnel.sent
+        else _empty("No invitations sent in this period."),
         segments="".join(_segment(segment) for segment in figures.segments)
         or _empty("The lake has no segment (properties__*) columns."),
         comments=_comments(figures.detractor_comments),
@@ -69,16 +69,25 @@ def _cards(headline: Headline) -> str:
                 f"{score.responses:,}",
                 " · ".join(
                     _count(n, word)
-                    for n, word in [(score.promoters, "promoter"), (score.passives, "passive"),
-                                    (score.detractors, "detractor")]
+                    for n, word in [
+                        (score.promoters, "promoter"),
+                        (score.passives, "passive"),
+                        (score.detractors, "detractor"),
+                    ]
                 ),
             ),
             _card("Invitations", f"{headline.invitations:,}", "sent in the period"),
-            _card("Response rate", _percent(headline.response_rate),
-                  f"{headline.answered:,} of the period's invitations answered"),
-            _card("Failure rate", _percent(headline.failure_rate),
-                  f"{headline.failed:,} bounced, undeliverable or blocked",
-                  css="bad" if headline.failed else ""),
+            _card(
+                "Response rate",
+                _percent(headline.response_rate),
+                f"{headline.answered:,} of the period's invitations answered",
+            ),
+            _card(
+                "Failure rate",
+                _percent(headline.failure_rate),
+                f"{headline.failed:,} bounced, undeliverable or blocked",
+                css="bad" if headline.failed else "",
+            ),
         ]
     )
 
@@ -94,7 +103,8 @@ def _band_bar(score: NpsScore) -> str:
     if not score.responses:
         return "no responses"
     parts = [
-        ("promoters", score.promoters), ("passives", score.passives),
+        ("promoters", score.promoters),
+        ("passives", score.passives),
         ("detractors", score.detractors),
     ]
     segments = "".join(
@@ -126,11 +136,13 @@ def _segment(segment: Segment) -> str:
 
 def _segment_row(value: SegmentValue) -> str:
     nps = value.score.nps
-    label = escape(value.value) if value.value is not None else '<span class="unset">(not set)</span>'
+    label = (
+        escape(value.value) if value.value is not None else '<span class="unset">(not set)</span>'
+    )
     flag = ' <span class="badge" title="fewer responses than the threshold">too few</span>'
     return (
         f'<tr class="{"few" if value.too_few else ""}"><td>{label}'
-        f'{flag if value.too_few else ""}</td>'
+        f"{flag if value.too_few else ''}</td>"
         f'<td class="num">{value.score.responses:,}</td>'
         f'<td class="num {_tone(nps)}">{_nps(nps)}</td><td>{_diverging_bar(nps)}</td></tr>'
     )

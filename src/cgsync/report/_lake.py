@@ -78,9 +78,15 @@ def open_lake(destination: str, dataset_name: str, duckdb_path: Path) -> Iterato
 def _destination(name: str, duckdb_path: Path) -> Destination[Any, Any]:
     if name != "duckdb":
         try:
-            return Destination.from_reference(name)
-        except Exception as exc:
-            raise ConfigError(f"unknown --destination {name!r}: {_first_line(exc)}") from None
+            destination = Destination.from_reference(name)
+        except Exception:
+            destination = None
+        if destination is None:
+            raise ConfigError(
+                f"unknown --destination {name!r}: use a dlt destination such as duckdb, postgres"
+                " or filesystem"
+            )
+        return destination
     if not duckdb_path.is_file():
         raise ConfigError(
             f"no lake at {duckdb_path}: run `cgsync sync` first or pass --duckdb-path"
