@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import dlt
+import duckdb
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.common.destination import Destination
 from dlt.common.pipeline import get_dlt_pipelines_dir
@@ -289,28 +290,61 @@ def _finish(pipeline: dlt.Pipeline, summary: SyncSummary) -> None:
         summary.row_counts, summary.open_non_responses = lake_counts(pipeline, columns)
 
 
+class LakeSql:
+    """Runs SQL on a lake: the destination's own client, or DuckDB over the Delta tables.
+
+    Table names in queries come from `table(name)` and column names from `column(name)`.
+    """
+
+    def __init__(
+        self, execute: Callable[[str], Any], table: Callable[[str], str], column: Callable[[str], str]
+    ) -> None:
+        self._execute = execute
+        self.table = table
+        self.column = column
+
+    def rows(self, query: str) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in self._execute(query) or ()]
+
+    def count(self, query: str) -> int:
+        return int(self.rows(f"SELECT COUNT(*) FROM ({query}) AS counted")[0][0])
+
+
+@contextmanager
+def lake_sql(pipeline: dlt.Pipeline) -> Iterator[LakeSql]:
+    """SQL over the pipeline's tables; Delta tables are read with `deltalake`, no extension."""
+    if _destination_kind(pipeline) != "filesystem":
+        with pipeline.sql_client() as sql:
+            yield LakeSql(sql.execute_sql, sql.make_qualified_table_name, sql.escape_column_name)
+        return
+    from dlt.common.libs.deltalake import get_delta_tables
+
+    connection = duckdb.connect()
+    try:
+        for name, table in get_delta_tables(pipeline).items():
+            connection.register(name, table.to_pyarrow_dataset())
+
+        def quote(name: str) -> str:
+            return '"' + name.replace('"', '""') + '"'
+
+        yield LakeSql(lambda query: connection.execute(query).fetchall(), quote, quote)
+    finally:
+        connection.close()
+
+
 def lake_counts(
     pipeline: dlt.Pipeline, columns: Mapping[str, Any] | None = None
 ) -> tuple[dict[str, int], int | None]:
-    """Rows per data table, and the number of open non-responses (None: no such tables).
-
-    On the filesystem destination dlt's SQL client queries the Delta tables through DuckDB.
-    """
+    """Rows per data table, and the number of open non-responses (None: no such tables)."""
     columns = _table_columns(pipeline) if columns is None else columns
     if not columns:
         return {}, None
-    with pipeline.sql_client() as sql:
-        table = sql.make_qualified_table_name
-
-        def count(query: str) -> int:
-            return int(sql.execute_sql(f"SELECT COUNT(*) FROM ({query}) AS counted")[0][0])
-
-        counts = {name: count(f"SELECT 1 FROM {table(name)}") for name in sorted(columns)}
+    with lake_sql(pipeline) as sql:
+        counts = {name: sql.count(f"SELECT 1 FROM {sql.table(name)}") for name in sorted(columns)}
         responses = _views.responses_table(columns)
         if responses is None or _views.NON_RESPONSES not in columns:
             return counts, None
-        query = _views.open_non_responses_sql(table, sql.escape_column_name, responses)
-        return counts, count(query)
+        return counts, sql.count(_views.open_non_responses_sql(sql.table, sql.column, responses))
 
 
 def read_status(lake: Lake) -> dict[str, Any]:

@@ -1,0 +1,109 @@
+"""Lakes for the sync tests (a DuckDB file, PostgreSQL, Delta tables) and how to check them."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import dlt
+import pytest
+
+from cgsync._pipeline import Lake, SyncOptions, build_pipeline, lake_sql
+from cgsync._views import NON_RESPONSES, open_non_responses_sql
+from cgsync.emulator import Emulator, Truth
+
+DESTINATIONS = ("duckdb", "postgres", "delta")
+POSTGRES_DSN = "CGSYNC_TEST_POSTGRES_DSN"
+
+
+def postgres_dsn() -> str:
+    """The test server's DSN; skip without one, but fail in CI, where it must exist."""
+    dsn = os.environ.get(POSTGRES_DSN)
+    if not dsn:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{POSTGRES_DSN} is not set: CI must test PostgreSQL")
+        pytest.skip(f"{POSTGRES_DSN} is not set")
+    return dsn
+
+
+@contextmanager
+def make_lake(kind: str, tmp_path: Path) -> Iterator[Lake]:
+    """A fresh, empty lake of `kind` (one of DESTINATIONS); PostgreSQL datasets are dropped after."""
+    pipelines_dir = str(tmp_path / "pipelines")
+    if kind == "duckdb":
+        yield Lake(dlt.destinations.duckdb(str(tmp_path / "lake.duckdb")), pipelines_dir=pipelines_dir)
+    elif kind == "delta":
+        yield Lake(dlt.destinations.filesystem(str(tmp_path / "lake")), pipelines_dir=pipelines_dir)
+    elif kind == "postgres":
+        dataset = f"cgsync_test_{uuid.uuid4().hex[:10]}"
+        lake = Lake(dlt.destinations.postgres(postgres_dsn()), dataset, pipelines_dir=pipelines_dir)
+        try:
+            yield lake
+        finally:
+            with build_pipeline(lake).sql_client() as sql:
+                for schema in (dataset, f"{dataset}_staging"):
+                    sql.execute_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    else:
+        raise ValueError(f"unknown lake kind {kind!r}")
+
+
+def sync_options(emulator: Emulator, lake: Lake, **changes: Any) -> SyncOptions:
+    """Options that sync `emulator` into `lake`."""
+    defaults: dict[str, Any] = dict(
+        client_id=emulator.client_id,
+        client_secret=emulator.client_secret,
+        auth_url=emulator.token_url,
+        api_url=emulator.base_url,
+        lake=lake,
+    )
+    return SyncOptions(**{**defaults, **changes})
+
+
+class LakeReader:
+    """Reads a lake through the sync's own SQL access (DuckDB over the files for Delta)."""
+
+    def __init__(self, lake: Lake) -> None:
+        self.lake = lake
+
+    def rows(self, query: str, **tables: str) -> list[tuple[Any, ...]]:
+        """Rows of `query`, whose `{name}` placeholders become quoted table names."""
+        with lake_sql(build_pipeline(self.lake)) as sql:
+            return sql.rows(query.format(**{name: sql.table(t) for name, t in tables.items()}))
+
+    def cgids(self, table: str) -> list[int]:
+        return [cgid for (cgid,) in self.rows("SELECT number_customergauge FROM {t}", t=table)]
+
+    def statuses(self) -> dict[int, str]:
+        query = "SELECT number_customergauge, status FROM {t}"
+        return {cgid: status for cgid, status in self.rows(query, t=NON_RESPONSES)}
+
+    def open_cgids(self) -> set[int]:
+        with lake_sql(build_pipeline(self.lake)) as sql:
+            query = open_non_responses_sql(sql.table, sql.column, "responses")
+            return {cgid for (cgid,) in sql.rows(f"SELECT number_customergauge FROM ({query}) AS o")}
+
+
+def assert_exact(
+    reader: LakeReader, truth: Truth, *, responses: str = "responses", refresh_window: timedelta = timedelta(hours=72)
+) -> None:
+    """The lake equals the API: same CGIDs, no duplicates, statuses equal within the window."""
+    lake_responses = reader.cgids(responses)
+    assert len(lake_responses) == len(set(lake_responses)), "duplicate responses"
+    assert set(lake_responses) == set(truth.responses)
+
+    statuses = reader.statuses()
+    assert len(statuses) == len(reader.cgids(NON_RESPONSES)), "duplicate non-responses"
+    assert set(truth.non_responses) <= set(statuses), "an unanswered invitation is missing"
+    assert set(statuses) <= set(truth.non_responses) | set(truth.responses)
+    if responses == "responses":
+        assert reader.open_cgids() == set(truth.non_responses)
+
+    newest = max(truth.date_sent[cgid] for cgid in statuses)
+    recent = {cgid for cgid in truth.non_responses if truth.date_sent[cgid] >= newest - refresh_window}
+    stale = {cgid: (statuses[cgid], truth.non_responses[cgid]) for cgid in recent if statuses[cgid] != truth.non_responses[cgid]}
+    assert stale == {}, "statuses differ inside the refresh window"
