@@ -197,23 +197,29 @@ def lake_path(make_lake: MakeLake) -> Path:
 
 
 @pytest.fixture
-def postgres_lake(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """The fixed lake in PostgreSQL (CGSYNC_TEST_POSTGRES_DSN), in a dataset of its own."""
+def postgres_dsn() -> str:
+    """CGSYNC_TEST_POSTGRES_DSN (`.ci/run` sets it; locally: `bash .ci/postgres.sh`)."""
     dsn = os.environ.get("CGSYNC_TEST_POSTGRES_DSN")
     if not dsn:
         if os.environ.get("CI") == "true":
             pytest.fail("CGSYNC_TEST_POSTGRES_DSN is not set: .ci/run starts PostgreSQL")
         pytest.skip("set CGSYNC_TEST_POSTGRES_DSN to a PostgreSQL database (bash .ci/postgres.sh)")
+    return dsn
+
+
+@pytest.fixture
+def postgres_lake(postgres_dsn: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The fixed lake in PostgreSQL, in a dataset of its own; returns the dataset."""
     import psycopg2
 
     dataset = f"report_test_{uuid.uuid4().hex[:12]}"
-    monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", dsn)
-    with psycopg2.connect(dsn) as con, con.cursor() as cursor:
+    monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", postgres_dsn)
+    with psycopg2.connect(postgres_dsn) as con, con.cursor() as cursor:
         build_lake(cursor, dataset, RESPONSES, NON_RESPONSES)
     try:
         yield dataset
     finally:
-        with psycopg2.connect(dsn) as con, con.cursor() as cursor:
+        with psycopg2.connect(postgres_dsn) as con, con.cursor() as cursor:
             cursor.execute(f"DROP SCHEMA {dataset} CASCADE")
 
 

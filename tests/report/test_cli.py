@@ -21,6 +21,15 @@ def test_writes_the_page_and_prints_its_path(lake_path: Path, tmp_path: Path) ->
     assert "<h1>CustomerGauge NPS report</h1>" in out.read_text()
 
 
+def test_the_lake_is_only_read(lake_path: Path, tmp_path: Path) -> None:
+    before = lake_path.read_bytes()
+    result = runner.invoke(
+        app, ["report", "--duckdb-path", str(lake_path), "--out", str(tmp_path / "r.html")]
+    )
+    assert result.exit_code == 0, result.output
+    assert lake_path.read_bytes() == before
+
+
 def test_the_lake_is_named_after_the_pipeline_like_the_sync_does(
     lake_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -5,8 +5,12 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-import pytest
+from urllib.parse import urlsplit, urlunsplit
 
+import pytest
+from typer.testing import CliRunner
+
+from cgsync.cli import app
 from cgsync.report import ReportFigures, build_report
 
 PERIOD = {"since": date(2026, 1, 5), "until": date(2026, 1, 31)}
@@ -22,6 +26,22 @@ def test_postgres(postgres_lake: str, lake_path: Path) -> None:
     assert figures.headline.score.nps == -10
     assert [p.score.nps for p in figures.over_time] == [0, -100, pytest.approx(100 / 3), None]
     assert _same_figures(figures, build_report(duckdb_path=lake_path, **PERIOD))
+
+
+@pytest.mark.postgres
+def test_refused_credentials_are_one_line_without_the_password(
+    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parts = urlsplit(postgres_dsn)
+    wrong = parts._replace(
+        netloc=f"{parts.username}:not-the-password-4711@{parts.hostname}:{parts.port}"
+    )
+    monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", urlunsplit(wrong))
+    result = CliRunner().invoke(app, ["report", "--destination", "postgres"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: cannot open the lake on postgres: ")
+    assert result.stderr.count("\n") == 1
+    assert "not-the-password-4711" not in result.output
 
 
 def test_files_without_views_get_the_funnel_from_the_tables(
