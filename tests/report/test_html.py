@@ -35,6 +35,7 @@ def test_headline_cards_show_the_figures(lake_path: Path) -> None:
         "Failure rate": "13.3%",
     }
     assert "4 promoters · 1 passive · 5 detractors" in page
+    assert "10 of 15 sent in the period answered" in page
 
 
 def test_segment_rows_carry_n_nps_and_the_too_few_mark(make_lake) -> None:
@@ -67,4 +68,5 @@ def test_a_period_without_responses_says_so(lake_path: Path) -> None:
     assert "No responses in this period." in page
     assert "No invitations sent in this period." in page
     assert "No detractor comments in this period." in page
+    assert page.count("no values in this period") == 2  # country, division
     assert "Plotly.newPlot(" not in page

@@ -80,7 +80,7 @@ def _cards(headline: Headline) -> str:
             _card(
                 "Response rate",
                 _percent(headline.response_rate),
-                f"{headline.answered:,} of the period's invitations answered",
+                f"{headline.answered:,} of {headline.invitations:,} sent in the period answered",
             ),
             _card(
                 "Failure rate",
@@ -127,6 +127,8 @@ def _segment(segment: Segment) -> str:
             f"({responses:,} responses); see <code>cgsync report --json</code></td></tr>"
         )
     title = segment.name.replace("_", " ").capitalize()
+    if not segment.values:
+        rows = '<tr><td colspan="4" class="unset">no values in this period</td></tr>'
     return (
         f'<div class="segment"><h3>{escape(title)} <code>{escape(segment.column)}</code></h3>'
         '<table><thead><tr><th>Value</th><th class="num">n</th><th class="num">NPS</th>'
