@@ -43,7 +43,7 @@ class EmulatorState:
         self.clock = SimulatedClock(config.start, config.speed)
         self.population = Population(config)
         self.listings = Listings(self.population)
-        self.local_time = LocalTime(config.timezone, config.start)
+        self.local_time = LocalTime.of(config.timezone, config.start.date())
         self.renderer = RecordRenderer(self.local_time, self.population.origin)
         self.tokens = TokenStore(config.client_id, config.client_secret)
         self.faults = Faults(config.seed, config.faults, self.tokens.expire_all)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -31,6 +32,12 @@ class LocalTime:
                 offsets.append(self._offset(moment))
         self._starts = np.array(starts, dtype=np.int64)
         self._offsets = np.array(offsets, dtype=np.int64)
+
+    @classmethod
+    @functools.cache
+    def of(cls, zone_name: str, around: date) -> LocalTime:
+        """A shared instance: finding the transitions takes a few tens of milliseconds."""
+        return cls(zone_name, datetime(around.year, around.month, around.day, tzinfo=UTC))
 
     def local_seconds(self, unix_seconds: np.ndarray) -> np.ndarray:
         """Wall-clock seconds (as if the zone were UTC) for each instant."""

@@ -1,0 +1,78 @@
+"""`cgsync emulator` on the command line."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from cgsync.cli import app
+
+from ._api import NON_RESPONSES
+
+
+def test_it_serves_prints_its_urls_and_stops_cleanly_on_ctrl_c() -> None:
+    command = [sys.executable, "-m", "cgsync", "emulator", "--port", "0", "--records", "300"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        banner = "".join(process.stdout.readline() for _ in range(8))
+        token_url = re.search(r"token URL\s+(\S+)", banner)
+        assert token_url, banner
+        assert "cgsync-demo-secret" in banner
+        token = httpx.post(
+            token_url.group(1),
+            data={
+                "grant_type": "client_credentials",
+                "client_id": "cgsync-demo",
+                "client_secret": "cgsync-demo-secret",
+            },
+            timeout=30,
+        ).json()["access_token"]
+        base_url = token_url.group(1).removesuffix("/oauth2/token")
+        page = httpx.get(
+            base_url + NON_RESPONSES,
+            params={"per_page": 5},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert len(page.json()["data"]) == 5
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=20)
+    finally:
+        process.kill()
+    assert process.returncode == 0, err
+    assert "Emulator stopped." in out
+    assert "Traceback" not in err
+
+
+def test_a_secret_given_on_the_command_line_is_not_printed() -> None:
+    command = [sys.executable, "-m", "cgsync", "emulator", "--port", "0", "--records", "10"]
+    command += ["--client-secret", "hunter2-very-secret"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        banner = "".join(process.stdout.readline() for _ in range(8))
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=20)
+    assert "hunter2" not in banner
+    assert "token URL" in banner
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--timezone", "Mars/Olympus"], "not an IANA time zone name"),
+        (["--records", "-1"], "records must be 0 or more"),
+        (["--rate-5xx", "1.5"], "rate_5xx must be between 0 and 1"),
+    ],
+)
+def test_bad_options_get_one_clear_line(arguments: list[str], message: str) -> None:
+    result = CliRunner().invoke(app, ["emulator", "--port", "0", *arguments])
+    assert result.exit_code == 2
+    assert message in result.output
