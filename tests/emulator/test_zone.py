@@ -28,22 +28,25 @@ def test_formatting_matches_zoneinfo(zone: str) -> None:
     assert LocalTime(zone, AROUND).format(seconds) == expected
 
 
-def test_the_autumn_transition_repeats_an_hour() -> None:
-    local_time = LocalTime("Europe/Amsterdam", AROUND)
-    before = int(datetime(2024, 10, 27, 0, 59, 59, tzinfo=UTC).timestamp())
-    assert local_time.format(np.array([before, before + 1])) == [
-        "2024-10-27 02:59:59",
-        "2024-10-27 02:00:00",
-    ]
-
-
-def test_the_spring_transition_skips_an_hour() -> None:
-    local_time = LocalTime("Europe/Amsterdam", AROUND)
-    before = int(datetime(2025, 3, 30, 0, 59, 59, tzinfo=UTC).timestamp())
-    assert local_time.format(np.array([before, before + 1])) == [
-        "2025-03-30 01:59:59",
-        "2025-03-30 03:00:00",
-    ]
+@pytest.mark.parametrize(
+    ("last_utc_second_before", "expected"),
+    [
+        (
+            datetime(2024, 10, 27, 0, 59, 59, tzinfo=UTC),
+            ["2024-10-27 02:59:59", "2024-10-27 02:00:00"],
+        ),
+        (
+            datetime(2025, 3, 30, 0, 59, 59, tzinfo=UTC),
+            ["2025-03-30 01:59:59", "2025-03-30 03:00:00"],
+        ),
+    ],
+    ids=["autumn repeats an hour", "spring skips an hour"],
+)
+def test_dst_transitions_to_the_second(
+    last_utc_second_before: datetime, expected: list[str]
+) -> None:
+    before = int(last_utc_second_before.timestamp())
+    assert LocalTime("Europe/Amsterdam", AROUND).format(np.array([before, before + 1])) == expected
 
 
 def test_a_local_day_starts_at_local_midnight() -> None:
