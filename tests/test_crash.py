@@ -1,0 +1,64 @@
+"""Crash: `kill -9` the sync at random moments of a 200k-record initial load, then finish it.
+
+Each killed run loses at most its current checkpoint; the next one loads what was extracted and
+resumes from the stored cursors. After a last run to completion the lake is exact.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import dlt
+import pytest
+from sync_lake import LakeReader, assert_exact
+
+from cgsync._pipeline import Lake
+from cgsync.emulator import Emulator
+
+KILLS = 5
+
+
+def sync_process(emu: Emulator, database: Path, pipelines_dir: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "CUSTOMERGAUGE_CLIENT_ID": emu.client_id,
+        "CUSTOMERGAUGE_CLIENT_SECRET": emu.client_secret,
+        "CUSTOMERGAUGE_AUTH_URL": emu.token_url,
+        "CUSTOMERGAUGE_API_URL": emu.base_url,
+        "DESTINATION__DUCKDB__CREDENTIALS": str(database),
+    }
+    command = [sys.executable, "-m", "cgsync", "sync", "--quiet", "--checkpoint-pages", "10"]
+    command += ["--pipelines-dir", str(pipelines_dir)]
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+@pytest.mark.slow
+def test_a_sync_killed_again_and_again_ends_exact(
+    emulator: Callable[..., Emulator], tmp_path: Path
+) -> None:
+    emu = emulator(records=200_000, seed=21)
+    database, pipelines_dir = tmp_path / "lake.duckdb", tmp_path / "pipelines"
+    chance = random.Random(21)
+    killed = 0
+    for _ in range(KILLS):
+        process = sync_process(emu, database, pipelines_dir)
+        time.sleep(chance.uniform(2.0, 7.0))
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            killed += 1
+        process.wait()
+
+    finishing = sync_process(emu, database, pipelines_dir)
+    _, errors = finishing.communicate(timeout=600)
+
+    assert killed >= 3, "the sync finished before it could be killed"
+    assert finishing.returncode == 0, errors.decode()
+    lake = Lake(dlt.destinations.duckdb(str(database)), pipelines_dir=str(pipelines_dir))
+    assert_exact(LakeReader(lake), emu.truth())
