@@ -177,6 +177,10 @@ def test_date_only_and_iso_forms_are_read() -> None:
         ("date_creation", "yesterday", "date_creation has the value 'yesterday', not a date"),
         ("nps", "ten", "nps has the value 'ten', not int64"),
         ("follow_up", {"requested": "maybe"}, "follow_up__requested has the value 'maybe'"),
+        ("properties", [{"reference": "NL"}], "a property has no field name"),
+        ("properties", "Country=NL", "properties hold 'Country=NL'"),
+        ("drivers", [3, 4], "drivers holds an item that is not an object"),
+        ("tags", "Pricing", "tags of a record is not a list"),
     ],
 )
 def test_malformed_values_name_the_field(field: str, value: Any, message: str) -> None:

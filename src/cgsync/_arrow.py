@@ -31,6 +31,7 @@ from cgsync._exceptions import ApiError, ConfigError
 from cgsync.settings import DATE_FORMAT, PRIMARY_KEY, SYNCED_AT_COLUMN
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
+_LOCAL_TIME = pa.timestamp("s")
 PROPERTIES_KEY = "properties"
 PROPERTY_PREFIX = "properties__"
 SEPARATOR = "__"
@@ -242,28 +243,33 @@ def _struct_type(schema: pa.Schema, name: str, keys: set[str]) -> pa.StructType 
     return pa.struct([(key, schema.field(column).type) for key, column in zip(keys, columns)])
 
 
-@lru_cache(maxsize=16)
 def _names(schema: pa.Schema) -> frozenset[str]:
-    return frozenset(schema.names)
+    """The column names of one of this module's schemas (hashing a pa.Schema is slow)."""
+    return _SCHEMA_NAMES[id(schema)]
+
+
+_SCHEMA_NAMES = {
+    id(schema): frozenset(schema.names) for schema in (*SCHEMAS.values(), *CHILD_SCHEMAS.values())
+}
 
 
 def _pivot_properties(values: list[Any]) -> dict[str, list[Any]]:
     """`[{"field": f, "reference": r}, ...]` per record -> one column per field."""
     count = len(values)
-    by_field: dict[str, list[Any]] = {}
-    for row, properties in enumerate(values):
-        if not properties:
-            continue
-        if type(properties) is not list:
-            raise ApiError(f"malformed page: properties is {type(properties).__name__}, not a list")
-        for item in properties:
-            try:
-                column = by_field.get(item["field"])
-                if column is None:
-                    column = by_field[item["field"]] = [None] * count
-                column[row] = item.get("reference")
-            except (TypeError, KeyError, AttributeError):
-                raise ApiError(f"malformed page: property {item!r} has no field") from None
+    by_field: dict[Any, list[Any]] = {}
+    try:
+        for row, properties in enumerate(values):
+            if properties:
+                for item in properties:
+                    try:
+                        by_field[item["field"]][row] = item["reference"]
+                    except KeyError:  # a new field, or no reference
+                        column = by_field.setdefault(item.get("field"), [None] * count)
+                        column[row] = item.get("reference")
+    except (TypeError, AttributeError):
+        raise ApiError(f"malformed page: properties hold {properties!r:.80}") from None
+    if None in by_field:
+        raise ApiError("malformed page: a property has no field name")
     columns: dict[str, list[Any]] = {}
     for field_name in sorted(by_field, key=str):
         name = PROPERTY_PREFIX + snake_case(str(field_name))
@@ -298,7 +304,7 @@ def _child_table(
     if schema.names[-1] == "value":
         columns["value"] = items
     else:
-        if not all(type(item) is dict for item in items):
+        if set(map(type, items)) - {dict}:
             raise ApiError(f"malformed page: {name} holds an item that is not an object")
         for key in sorted(set().union(*items), key=str):
             values = [item.get(key) for item in items]
@@ -311,9 +317,7 @@ def _child_item_type(schema: pa.Schema, items: list[Any]) -> pa.DataType | None:
     item_fields = [field for field in schema if field.name not in (PRIMARY_KEY, "position")]
     if [field.name for field in item_fields] == ["value"]:
         return item_fields[0].type
-    if not all(type(item) is dict for item in items) or not set().union(*items) <= {
-        field.name for field in item_fields
-    }:
+    if set(map(type, items)) - {dict} or not set().union(*items) <= {f.name for f in item_fields}:
         return None
     return pa.struct(item_fields)
 
@@ -382,20 +386,23 @@ def _timestamps(name: str, values: list[Any] | pa.Array, source_timezone: str) -
     if isinstance(values, pa.Array) and pa.types.is_timestamp(values.type):
         return values.cast(TIMESTAMP)
     text = _array(name, values, pa.string())
-    parsed = pc.strptime(text, format=DATE_FORMAT, unit="s", error_is_null=True)
-    if parsed.null_count > text.null_count:
-        parsed = _parse_leftovers(name, text, parsed)
+    try:
+        local = text.cast(_LOCAL_TIME)  # Arrow's ISO 8601 parser: quick, and strict
+    except pa.ArrowInvalid:
+        local = _parse_leniently(name, text)
     if source_timezone != "UTC":
-        parsed = pc.assume_timezone(
-            parsed, timezone=source_timezone, ambiguous="earliest", nonexistent="earliest"
+        local = pc.assume_timezone(
+            local, timezone=source_timezone, ambiguous="earliest", nonexistent="earliest"
         )
-    return parsed.cast(TIMESTAMP)
+    return local.cast(TIMESTAMP)
 
 
-def _parse_leftovers(name: str, text: pa.Array, parsed: pa.Array) -> pa.Array:
-    for date_format in _FALLBACK_DATE_FORMATS:
-        alternative = pc.strptime(text, format=date_format, unit="s", error_is_null=True)
-        parsed = pc.coalesce(parsed, alternative)
+def _parse_leniently(name: str, text: pa.Array) -> pa.Array:
+    """Dates in any of the known formats; "no date" markers become null."""
+    formats = (DATE_FORMAT, *_FALLBACK_DATE_FORMATS)
+    parsed = pc.coalesce(
+        *(pc.strptime(text, format=form, unit="s", error_is_null=True) for form in formats)
+    )
     unparsed = pc.filter(text, pc.and_(pc.is_null(parsed), pc.is_valid(text)))
     bad = [value for value in unparsed.to_pylist() if value.strip() not in _NO_DATE]
     if bad:
