@@ -131,7 +131,7 @@ def test_an_unreachable_host_is_an_api_error_naming_the_url() -> None:
             client.get_page(RESPONSES, cursor=None, per_page=10)
 
     assert str(raised.value).startswith(f"{url}{RESPONSES.path} failed after 3 attempts: ")
-    assert "ConnectError" in str(raised.value)
+    assert f"{url}/oauth2/token: ConnectError" in str(raised.value)
 
 
 def test_invalid_parameters_are_a_config_error_with_the_api_message(server: ScriptedServer) -> None:

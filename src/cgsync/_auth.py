@@ -97,11 +97,11 @@ class TokenProvider(httpx.Auth):
                 auth=None,
             )
         except httpx.TransportError as exc:
-            raise TokenUnavailable(f"token endpoint: {describe_error(exc)}") from None
+            raise TokenUnavailable(f"{self.token_url}: {describe_error(exc)}") from None
         status = response.status_code
         if status == 429 or status >= 500:
             raise TokenUnavailable(
-                f"token endpoint answered {status}", response.headers.get("Retry-After")
+                f"{self.token_url} answered {status}", response.headers.get("Retry-After")
             )
         if status in (400, 401, 403):
             raise AuthenticationError(
@@ -118,9 +118,9 @@ class TokenProvider(httpx.Auth):
             token = body["access_token"]
             lifetime = float(body.get("expires_in") or DEFAULT_EXPIRES_IN)
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
-            raise TokenUnavailable("token endpoint sent a malformed body") from None
+            raise TokenUnavailable(f"{self.token_url} sent a malformed body") from None
         if not isinstance(token, str) or not token:
-            raise TokenUnavailable("token endpoint sent an empty access_token")
+            raise TokenUnavailable(f"{self.token_url} sent an empty access_token")
         return token, lifetime
 
     def _where(self) -> str:
