@@ -223,9 +223,15 @@ def postgres_lake(postgres_dsn: str, monkeypatch: pytest.MonkeyPatch) -> Iterato
             cursor.execute(f"DROP SCHEMA {dataset} CASCADE")
 
 
-@pytest.fixture
-def files_lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The fixed lake's tables as parquet files (no views), loaded by dlt; returns the dataset."""
+@pytest.fixture(params=["parquet", "delta"])
+def files_lake(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """The fixed lake's tables on dlt's filesystem destination (no views); returns the dataset.
+
+    As parquet files, and as the Delta tables the sync writes there.
+    """
+    table_format = None if request.param == "parquet" else request.param
     bucket = (tmp_path / "files").as_uri()
     pipeline = dlt.pipeline(
         "report_files",
@@ -235,8 +241,11 @@ def files_lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     )
     pipeline.run(
         [
-            dlt.resource(pa.Table.from_pylist(RESPONSES), name="responses"),
-            dlt.resource(pa.Table.from_pylist(NON_RESPONSES), name="non_responses"),
+            dlt.resource(rows, name=name, table_format=table_format)
+            for name, rows in [
+                ("responses", pa.Table.from_pylist(RESPONSES)),
+                ("non_responses", pa.Table.from_pylist(NON_RESPONSES)),
+            ]
         ],
         loader_file_format="parquet",
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest

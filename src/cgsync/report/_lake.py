@@ -1,19 +1,27 @@
-"""Read-only access to the lake the sync leaves, through dlt's SQL client."""
+"""Read-only SQL over the lake the sync leaves, whichever destination dlt wrote it to.
+
+SQL destinations are queried through dlt's SQL client. Delta tables on the filesystem
+destination are read with `deltalake` into an in-memory DuckDB, as the sync reads them: DuckDB's
+own delta extension would have to be downloaded.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import dlt
+import duckdb
 from dlt.common.destination import Destination
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
 from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
-from dlt.destinations.sql_client import SqlClientBase
 
 from cgsync._exceptions import ConfigError
+
+Fetch = Callable[[str, Sequence[Any]], tuple[tuple[str, ...], list[tuple[Any, ...]]]]
+"""Runs a query with `%s` parameters; returns its column names and rows."""
 
 # dlt's DuckDB client opens its sessions in UTC already; these need telling.
 _SESSION_IN_UTC = {
@@ -22,57 +30,112 @@ _SESSION_IN_UTC = {
 }
 
 
+class _MissingRelation(Exception):
+    pass
+
+
 class Lake:
-    """The dataset's tables, queried with the destination's own SQL."""
+    """The dataset's tables, queried with the SQL of the engine that reads them."""
 
-    def __init__(self, sql_client: SqlClientBase[Any]) -> None:
-        self._sql = sql_client
-
-    def table(self, name: str) -> str:
+    def __init__(self, fetch: Fetch, table: Callable[[str], str], column: Callable[[str], str]):
+        self._fetch = fetch
+        self.table = table
         """The quoted, dataset-qualified name of a table or view."""
-        return self._sql.make_qualified_table_name(name)
-
-    def column(self, name: str) -> str:
-        return self._sql.escape_column_name(name)
+        self.column = column
+        """The quoted name of a column."""
 
     def columns(self, table: str) -> tuple[str, ...] | None:
         """The column names of a table or view, or None when the lake has no such relation."""
         try:
             return self.query_columns(f"SELECT * FROM {self.table(table)}")
-        except DatabaseUndefinedRelation:
+        except _MissingRelation:
             return None
 
     def query_columns(self, query: str) -> tuple[str, ...]:
         """The column names a query returns, without running it over any rows."""
-        with self._sql.execute_query(f"SELECT * FROM ({query}) AS q WHERE 1 = 0") as cur:
-            return tuple(column[0] for column in cur.description)
+        return self._fetch(f"SELECT * FROM ({query}) AS q WHERE 1 = 0", ())[0]
 
-    def rows(self, query: str, *params: Any) -> Sequence[Sequence[Any]]:
+    def rows(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
         """All rows of a query; parameters are written `%s`."""
-        with self._sql.execute_query(query, *params) as cur:
-            return cur.fetchall()
+        return self._fetch(query, params)[1]
 
 
 @contextmanager
 def open_lake(destination: str, dataset_name: str, duckdb_path: Path) -> Iterator[Lake]:
-    """Open the dataset read-only; a lake that cannot be opened is a one-line `ConfigError`."""
+    """Open the dataset read-only; a lake that cannot be opened or read is a `ConfigError`."""
     dataset = dlt.dataset(_destination(destination, duckdb_path), dataset_name)
+    opener = _open_delta if destination == "filesystem" and _has_delta(dataset) else _open_sql
+    with opener(dataset, destination) as lake:
+        yield lake
+
+
+@contextmanager
+def _open_sql(dataset: dlt.Dataset, destination: str) -> Iterator[Lake]:
     try:
-        sql_client = dataset.sql_client
-        sql_client.open_connection()
+        sql = dataset.sql_client
+        sql.open_connection()
     except Exception as exc:
         raise ConfigError(f"cannot open the lake on {destination}: {_first_line(exc)}") from None
     try:
-        if not sql_client.has_dataset():
+        if not sql.has_dataset():
             raise ConfigError(
-                f"the lake has no dataset {dataset_name!r}: run `cgsync sync` first "
+                f"the lake has no dataset {dataset.dataset_name!r}: run `cgsync sync` first "
                 "or pass the right --dataset"
             )
         if statement := _SESSION_IN_UTC.get(destination):
-            sql_client.execute_sql(statement)
-        yield Lake(sql_client)
+            sql.execute_sql(statement)
+
+        def fetch(query: str, params: Sequence[Any]) -> tuple[tuple[str, ...], list[Any]]:
+            try:
+                with sql.execute_query(query, *params) as cursor:
+                    return tuple(c[0] for c in cursor.description), list(cursor.fetchall())
+            except DatabaseUndefinedRelation:
+                raise _MissingRelation from None
+            except Exception as exc:
+                raise ConfigError(f"cannot read the lake: {_first_line(exc)}") from None
+
+        yield Lake(fetch, sql.make_qualified_table_name, sql.escape_column_name)
     finally:
-        sql_client.close_connection()
+        sql.close_connection()
+
+
+@contextmanager
+def _open_delta(dataset: dlt.Dataset, destination: str) -> Iterator[Lake]:
+    connection = duckdb.connect()
+    try:
+        connection.execute("SET TimeZone = 'UTC'")
+        tables = dataset.open_table_client
+        schema = dataset.schema
+        for name in schema.data_table_names():
+            if schema.tables[name].get("table_format") == "delta":
+                connection.register(
+                    name, tables.load_open_table("delta", name).to_pyarrow_dataset()
+                )
+
+        def fetch(query: str, params: Sequence[Any]) -> tuple[tuple[str, ...], list[Any]]:
+            try:
+                cursor = connection.execute(query.replace("%s", "?"), list(params))
+            except duckdb.CatalogException:
+                raise _MissingRelation from None
+            except duckdb.Error as exc:
+                raise ConfigError(f"cannot read the lake: {_first_line(exc)}") from None
+            return tuple(c[0] for c in cursor.description), cursor.fetchall()
+
+        yield Lake(fetch, _quote, _quote)
+    except ConfigError:
+        raise
+    except Exception as exc:
+        raise ConfigError(f"cannot open the lake on {destination}: {_first_line(exc)}") from None
+    finally:
+        connection.close()
+
+
+def _has_delta(dataset: dlt.Dataset) -> bool:
+    try:
+        tables = dataset.schema.data_tables()
+    except Exception:
+        return False  # _open_sql reports why the lake cannot be read
+    return any(table.get("table_format") == "delta" for table in tables)
 
 
 def _destination(name: str, duckdb_path: Path) -> Destination[Any, Any]:
@@ -93,6 +156,10 @@ def _destination(name: str, duckdb_path: Path) -> Destination[Any, Any]:
         )
     # read_only lets the report run beside a reader and never creates or changes the file.
     return dlt.destinations.duckdb(DuckDbCredentials(str(duckdb_path), read_only=True))
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def _first_line(exc: BaseException) -> str:
