@@ -141,3 +141,13 @@ def test_a_cursor_that_does_not_move_stops_the_walk(server: ScriptedServer) -> N
     server.route(RESPONSES.path, lambda request: page([{"number_customergauge": 1}], 5))
     with connect(server) as client, pytest.raises(ApiError, match="as its own next cursor"):
         list(walk_pages(client, RESPONSES, cursor=5, per_page=10))
+
+
+def test_max_pages_ends_a_checkpoint_without_asking_ahead(server: ScriptedServer) -> None:
+    api = TwoPages(server, RESPONSES)
+    with connect(server) as client:
+        pages = list(walk_pages(client, RESPONSES, cursor=None, per_page=10, max_pages=1))
+
+    assert [page.resume_cursor for page in pages] == [1]
+    assert len(server.requests_to(RESPONSES.path)) == 1
+    assert not api.second_requested.is_set()

@@ -20,6 +20,7 @@ def walk_pages(
     per_page: int,
     params: QueryParams | None = None,
     prefetch: bool = True,
+    max_pages: int | None = None,
 ) -> Iterator[Page]:
     """Yield the pages of `endpoint` from `cursor` (None: from the start) to the end of the walk.
 
@@ -27,16 +28,22 @@ def walk_pages(
     null `cursor.next` (v6). After the last page, `page.resume_cursor` is the cursor to store.
     With `prefetch`, page n+1 is requested while the caller processes page n; at most two
     pages are held. An error fetching a page is raised when the caller asks for that page.
+    `max_pages` stops the walk early (a checkpoint) without asking for a page it will not yield.
     """
     endpoint.check_per_page(per_page)
+    if max_pages is not None and max_pages < 1:
+        raise ValueError(f"max_pages must be 1 or more, got {max_pages}")
 
     def fetch(at: Cursor | None) -> Page:
         return client.get_page(endpoint, cursor=at, per_page=per_page, params=params)
 
     pending = _Prefetch(fetch, cursor) if prefetch else None
+    pages_left = max_pages
     while True:
         page = pending.result() if pending is not None else fetch(cursor)
-        last = _is_last(page)
+        if pages_left is not None:
+            pages_left -= 1
+        last = _is_last(page) or pages_left == 0
         if not last:
             if page.next_cursor == page.cursor:
                 raise ApiError(
