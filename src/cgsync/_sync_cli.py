@@ -236,6 +236,8 @@ def _run_with_progress(options: SyncOptions, *, show: bool) -> SyncSummary:
     tasks: dict[str, TaskID] = {}
 
     def on_page(resource: str, records: int) -> None:
+        if not tasks:
+            progress.start()  # on the first page: nothing is drawn if validation fails
         if resource not in tasks:
             tasks[resource] = progress.add_task(resource, total=None, pages=0, rate=0.0)
         task_id = tasks[resource]
@@ -244,8 +246,11 @@ def _run_with_progress(options: SyncOptions, *, show: bool) -> SyncSummary:
         rate = (task.completed + records) / elapsed if elapsed > 0 else 0.0
         progress.update(task_id, advance=records, pages=task.fields["pages"] + 1, rate=rate)
 
-    with progress:
+    try:
         return run_sync(options, on_page=on_page)
+    finally:
+        if tasks:
+            progress.stop()
 
 
 def _configure_logging(*, quiet: bool) -> None:

@@ -1,0 +1,185 @@
+"""`cgsync sync`, `cgsync status` and `cgsync demo` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from dlt.common.versioned_state import decompress_state
+from typer.testing import CliRunner, Result
+
+from cgsync._pipeline import Lake, pipeline_lock
+from cgsync.cli import app
+from cgsync.emulator import Emulator
+
+SECRET = "pssst-4b1d-do-not-leak"
+
+
+@pytest.fixture
+def cgsync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
+    """Runs `cgsync <args>` in a clean environment, its lake and pipelines in tmp_path."""
+    for name in ("CLIENT_ID", "CLIENT_SECRET", "REGION", "AUTH_URL", "API_URL"):
+        monkeypatch.delenv(f"CUSTOMERGAUGE_{name}", raising=False)
+    monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS", str(tmp_path / "lake.duckdb"))
+    runner = CliRunner()
+
+    def run(*args: str, env: dict[str, str] | None = None) -> Result:
+        return runner.invoke(app, [*args, "--pipelines-dir", str(tmp_path / "pipelines")], env=env)
+
+    return run
+
+
+def connect(emu: Emulator, **overrides: str) -> dict[str, str]:
+    return {
+        "CUSTOMERGAUGE_CLIENT_ID": emu.client_id,
+        "CUSTOMERGAUGE_CLIENT_SECRET": emu.client_secret,
+        "CUSTOMERGAUGE_AUTH_URL": emu.token_url,
+        "CUSTOMERGAUGE_API_URL": emu.base_url,
+        **overrides,
+    }
+
+
+def test_sync_prints_a_json_summary_and_status_shows_the_cursors(
+    cgsync: Callable[..., Result], emulator: Callable[..., Emulator]
+) -> None:
+    emu = emulator(records=1_500)
+    synced = cgsync("sync", "--json", env=connect(emu))
+    assert synced.exit_code == 0, synced.output
+    summary = json.loads(synced.stdout)
+    truth = emu.truth()
+    assert summary["outcome"] == "ok"
+    assert summary["resources"]["responses"]["records"] == len(truth.responses)
+    assert summary["row_counts"]["responses"] == len(truth.responses)
+    assert summary["open_non_responses"] == len(truth.non_responses)
+    assert summary["token_calls"] == 1
+
+    shown = cgsync("status", "--json")
+    assert shown.exit_code == 0, shown.output
+    status = json.loads(shown.stdout)
+    assert status["cursors"]["responses"]["all"] == {"cursor": len(truth.responses), "complete": True}
+    assert status["last_run"]["outcome"] == "ok"
+    assert status["open_non_responses"] == len(truth.non_responses)
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        ((), {"CUSTOMERGAUGE_CLIENT_ID": ""}, "missing credentials: set CUSTOMERGAUGE_CLIENT_ID"),
+        ((), {"CUSTOMERGAUGE_REGION": "mars", "CUSTOMERGAUGE_AUTH_URL": ""}, "unknown region 'mars'"),
+        (("--per-page", "1001"), {}, "per_page 1001 is out of range for responses: use 1 to 1000"),
+        (("--source-timezone", "Europe/Atlantis"), {}, "unknown time zone 'Europe/Atlantis'"),
+        (("--since", "2024-02-30", "--until", "2024-03-01"), {}, "--since '2024-02-30' is not a date"),
+        (("--endpoints", "responses,answers"), {}, "unknown resource 'answers'"),
+        (("--refresh-window", "3 weeks"), {}, "--refresh-window '3 weeks' is not a duration"),
+        (("--with", "gossip"), {}, "--with gossip is not available"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line_before_any_call(
+    cgsync: Callable[..., Result],
+    emulator: Callable[..., Emulator],
+    args: tuple[str, ...],
+    env: dict[str, str],
+    message: str,
+) -> None:
+    emu = emulator(records=10)
+    result = cgsync("sync", *args, env=connect(emu, **env))
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: {message}")
+    assert result.stderr.count("\n") == 1
+    assert emu.stats()["api_calls"] == 0
+    assert emu.stats()["token_calls"] == 0
+
+
+def test_wrong_credentials_exit_3_naming_the_client_id_never_the_secret(
+    cgsync: Callable[..., Result], emulator: Callable[..., Emulator]
+) -> None:
+    emu = emulator(records=10)
+    result = cgsync("sync", env=connect(emu, CUSTOMERGAUGE_CLIENT_SECRET=SECRET))
+    assert result.exit_code == 3
+    assert emu.client_id in result.stderr
+    assert SECRET not in result.output + result.stderr
+
+
+def test_a_second_sync_of_the_same_pipeline_exits_5_and_changes_nothing(
+    cgsync: Callable[..., Result], emulator: Callable[..., Emulator], tmp_path: Path
+) -> None:
+    emu = emulator(records=300)
+    with pipeline_lock(Lake(pipelines_dir=str(tmp_path / "pipelines"))):
+        result = cgsync("sync", env=connect(emu))
+    assert result.exit_code == 5
+    assert "another sync of pipeline 'cgsync' is running" in result.stderr
+    assert not (tmp_path / "lake.duckdb").exists()
+    assert emu.stats()["api_calls"] == 0
+
+
+def test_ctrl_c_exits_130(cgsync: Callable[..., Result], emulator: Callable[..., Emulator], monkeypatch: pytest.MonkeyPatch) -> None:
+    emu = emulator(records=10)
+
+    def interrupted(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("cgsync._sync_cli.run_sync", interrupted)
+    result = cgsync("sync", "--quiet", env=connect(emu))
+    assert result.exit_code == 130
+    assert "the last checkpoint is kept" in result.stderr
+
+
+def test_the_secret_appears_in_no_output_log_state_or_table(
+    cgsync: Callable[..., Result], emulator: Callable[..., Emulator], tmp_path: Path
+) -> None:
+    emu = emulator(records=500, client_secret=SECRET)
+    synced = cgsync("sync", "--json", env=connect(emu))
+    assert synced.exit_code == 0, synced.output
+    refused = cgsync("sync", env=connect(emu, CUSTOMERGAUGE_CLIENT_SECRET=SECRET + "-wrong"))
+    assert refused.exit_code == 3
+
+    assert SECRET not in synced.output + synced.stderr + refused.output + refused.stderr
+    for path in (tmp_path / "pipelines").rglob("*"):
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path
+    with duckdb.connect(str(tmp_path / "lake.duckdb"), read_only=True) as lake:
+        tables = lake.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables"
+        ).fetchall()
+        for schema, table in tables:
+            text = str(lake.execute(f'SELECT * FROM "{schema}"."{table}"').fetchall())
+            assert SECRET not in text, table
+        (state,) = lake.execute(
+            "SELECT state FROM customergauge._dlt_pipeline_state ORDER BY version DESC LIMIT 1"
+        ).fetchone()
+    assert SECRET not in json.dumps(decompress_state(state))
+
+
+def test_the_sync_does_not_import_the_emulator() -> None:
+    probe = (
+        "import sys, cgsync.source, cgsync._pipeline, cgsync._sync_cli;"
+        "print(sorted(m for m in sys.modules if m.startswith('cgsync.emulator')))"
+    )
+    imported = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert imported.stdout.strip() == "[]"
+
+
+def test_demo_syncs_the_emulator_twice_into_the_demo_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["demo", "--records", "2000", "--json"])
+    assert result.exit_code == 0, result.output
+    summaries = json.loads(result.stdout)
+    assert summaries["initial"]["row_counts"]["responses"] > 0
+    assert summaries["periodic"]["outcome"] == "ok"
+    assert summaries["periodic"]["resources"]["responses"]["pages"] >= 1
+    with duckdb.connect(str(tmp_path / "cgsync-demo.duckdb"), read_only=True) as lake:
+        lake.execute("SET schema = 'customergauge'")
+        (funnel,) = lake.execute("SELECT COUNT(*) FROM survey_funnel").fetchone()
+        (cgids,) = lake.execute(
+            "SELECT COUNT(*) FROM (SELECT number_customergauge FROM non_responses"
+            " UNION SELECT number_customergauge FROM responses)"
+        ).fetchone()
+    assert funnel == cgids > 0
