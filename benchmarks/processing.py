@@ -91,7 +91,10 @@ def generated_pages(kind: str, records: int, per_page: int, seed: int = 7) -> li
     rng = random.Random(seed)
     pages = []
     for start in range(0, records, per_page):
-        data = [make_record(kind, cgid, rng) for cgid in range(start + 1, min(records, start + per_page) + 1)]
+        data = [
+            make_record(kind, cgid, rng)
+            for cgid in range(start + 1, min(records, start + per_page) + 1)
+        ]
         pages.append(orjson.dumps({"data": data, "cursor": {"next": start + per_page}}))
     return pages
 
@@ -107,13 +110,22 @@ def emulator_pages(resource: str, records: int) -> list[bytes]:
     with start_emulator(EmulatorConfig(records=records, seed=7)) as emu, httpx.Client() as http:
         token = http.post(
             emu.token_url,
-            data={"grant_type": "client_credentials", "client_id": emu.client_id,
-                  "client_secret": emu.client_secret},
-        ).json()["access_token"]  # fmt: skip
-        params: dict[str, Any] = {"per_page": endpoint.page_limit, "with[]": list(endpoint.expansions)}
+            data={
+                "grant_type": "client_credentials",
+                "client_id": emu.client_id,
+                "client_secret": emu.client_secret,
+            },
+        ).json()["access_token"]
+        params: dict[str, Any] = {
+            "per_page": endpoint.page_limit,
+            "with[]": list(endpoint.expansions),
+        }
         while True:
-            response = http.get(emu.base_url + endpoint.path, params=params,
-                                headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+            response = http.get(
+                emu.base_url + endpoint.path,
+                params=params,
+                headers={"Authorization": f"Bearer {token}"},
+            )
             response.raise_for_status()
             body = orjson.loads(response.content)
             if not body["data"]:
@@ -122,7 +134,9 @@ def emulator_pages(resource: str, records: int) -> list[bytes]:
             params["cursor"] = body["cursor"]["next"]
 
 
-def measure(pages: list[bytes], step: Callable[[bytes], int], repeat: int = 3) -> tuple[float, float]:
+def measure(
+    pages: list[bytes], step: Callable[[bytes], int], repeat: int = 3
+) -> tuple[float, float]:
     """Best records/s of `step` over all pages, by the wall clock and by this process's CPU time.
 
     On a shared machine the CPU figure is the steadier one.
@@ -144,7 +158,9 @@ def steps(kind: str, timezone: str) -> Iterator[tuple[str, Callable[[bytes], int
 
     def parse_and_convert(page: bytes) -> int:
         records = orjson.loads(page)["data"]
-        return records_to_arrow(records, kind, source_timezone=timezone, synced_at=synced_at).num_rows
+        return records_to_arrow(
+            records, kind, source_timezone=timezone, synced_at=synced_at
+        ).num_rows
 
     yield "parse (orjson)", parse
     yield f"parse + records_to_arrow, {timezone}", parse_and_convert
@@ -175,9 +191,12 @@ def main(argv: list[str] | None = None) -> None:
                     continue
                 rate, cpu_rate = measure(pages, step)
                 table.add_row(
-                    resource, name, f"{rate:,.0f}", f"{cpu_rate:,.0f}",
+                    resource,
+                    name,
+                    f"{rate:,.0f}",
+                    f"{cpu_rate:,.0f}",
                     f"{rate / count * megabytes:,.1f}",
-                )  # fmt: skip
+                )
     Console().print(table)
 
 

@@ -13,7 +13,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Literal
+from typing import Any, Literal, Self
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
@@ -134,7 +134,7 @@ class ScriptedServer:
 
         return Handler
 
-    def __enter__(self) -> ScriptedServer:
+    def __enter__(self) -> Self:
         threading.Thread(target=self._httpd.serve_forever, args=(0.02,), daemon=True).start()
         return self
 

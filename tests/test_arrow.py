@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,32 +24,49 @@ TIMESTAMP = "timestamp[us, tz=UTC]"
 RESPONSE = {
     "contact": {"first_name": "John", "last_name": "Doe"},
     "account": {"name": "ACME", "number": "123"},
-    "number_customergauge": 3414, "number_customer": "123", "number_order": "321",
-    "email": "example@customergauge.com", "phone": None,
-    "nps": 10, "comment": None,
-    "date_creation": "2022-03-30 12:34:56", "date_order": "2022-03-30 12:34:56",
-    "date_email_sent": "2022-03-30 12:34:56", "date_survey_response": "2022-03-31 08:00:00",
+    "number_customergauge": 3414,
+    "number_customer": "123",
+    "number_order": "321",
+    "email": "example@customergauge.com",
+    "phone": None,
+    "nps": 10,
+    "comment": None,
+    "date_creation": "2022-03-30 12:34:56",
+    "date_order": "2022-03-30 12:34:56",
+    "date_email_sent": "2022-03-30 12:34:56",
+    "date_survey_response": "2022-03-31 08:00:00",
     "language": "EN",
     "follow_up": {"requested": False, "details": None},
     "tags": ["Onboarding", "Pricing"],
-    "properties": [{"field": "Country", "reference": "NL"},
-                   {"field": "Key Contact", "reference": None},
-                   {"field": "Account Manager (EU)", "reference": "Zoë"}],
+    "properties": [
+        {"field": "Country", "reference": "NL"},
+        {"field": "Key Contact", "reference": None},
+        {"field": "Account Manager (EU)", "reference": "Zoë"},
+    ],
     "drivers": [{"id": 3, "name": "Price", "sentiment": "negative"}],
-    "questions": [{"id": 7, "question": "Why?", "answer": None},
-                  {"id": 8, "question": "Again?", "answer": "Yes"}],
-}  # fmt: skip
+    "questions": [
+        {"id": 7, "question": "Why?", "answer": None},
+        {"id": 8, "question": "Again?", "answer": "Yes"},
+    ],
+}
 NON_RESPONSE = {
     "status": "survey-clicked",
     "contact": {"first_name": "John", "last_name": "Doe"},
     "account": {"name": "ACME", "number": "123"},
-    "number_customergauge": 3415, "number_customer": "123", "number_order": None,
-    "email": "example@customergauge.com", "phone": "1234567890",
-    "date_creation": "2022-03-30 12:34:56", "date_order": "2022-03-30 12:34:56",
-    "date_sent": "2022-03-30 12:34:56", "date_opened": None, "date_clicked": None,
-    "language": "EN", "link": "https://survey.eu.customergauge.com/r/Qjzs386dvk-r_15",
+    "number_customergauge": 3415,
+    "number_customer": "123",
+    "number_order": None,
+    "email": "example@customergauge.com",
+    "phone": "1234567890",
+    "date_creation": "2022-03-30 12:34:56",
+    "date_order": "2022-03-30 12:34:56",
+    "date_sent": "2022-03-30 12:34:56",
+    "date_opened": None,
+    "date_clicked": None,
+    "language": "EN",
+    "link": "https://survey.eu.customergauge.com/r/Qjzs386dvk-r_15",
     "date_email_sent": "2023-05-30 23:49:21",
-}  # fmt: skip
+}
 
 
 def convert(records: list[dict[str, Any]], kind: str = "response", timezone: str = "UTC") -> Any:
@@ -64,17 +81,29 @@ def test_response_columns_one_by_one() -> None:
     converted = convert([RESPONSE])
 
     assert types(converted.table) == {
-        "number_customergauge": "int64", "number_customer": "string", "number_order": "string",
-        "email": "string", "phone": "string", "language": "string",
-        "contact__first_name": "string", "contact__last_name": "string",
-        "account__name": "string", "account__number": "string",
-        "date_creation": TIMESTAMP, "date_order": TIMESTAMP, "date_email_sent": TIMESTAMP,
-        "date_survey_response": TIMESTAMP, "nps": "int64", "comment": "string",
-        "follow_up__requested": "bool", "follow_up__details": "string",
+        "number_customergauge": "int64",
+        "number_customer": "string",
+        "number_order": "string",
+        "email": "string",
+        "phone": "string",
+        "language": "string",
+        "contact__first_name": "string",
+        "contact__last_name": "string",
+        "account__name": "string",
+        "account__number": "string",
+        "date_creation": TIMESTAMP,
+        "date_order": TIMESTAMP,
+        "date_email_sent": TIMESTAMP,
+        "date_survey_response": TIMESTAMP,
+        "nps": "int64",
+        "comment": "string",
+        "follow_up__requested": "bool",
+        "follow_up__details": "string",
         "_cgsync_synced_at": TIMESTAMP,
-        "properties__account_manager_eu": "string", "properties__country": "string",
+        "properties__account_manager_eu": "string",
+        "properties__country": "string",
         "properties__key_contact": "string",
-    }  # fmt: skip
+    }
     [row] = converted.table.to_pylist()
     assert row["date_survey_response"] == datetime(2022, 3, 31, 8, tzinfo=UTC)
     assert (row["nps"], row["comment"], row["phone"]) == (10, None, None)
@@ -87,16 +116,32 @@ def test_non_response_columns_one_by_one() -> None:
     table = convert([NON_RESPONSE], "non_response").table
 
     assert types(table) == {
-        "number_customergauge": "int64", "number_customer": "string", "number_order": "string",
-        "email": "string", "phone": "string", "language": "string",
-        "contact__first_name": "string", "contact__last_name": "string",
-        "account__name": "string", "account__number": "string",
-        "date_creation": TIMESTAMP, "date_order": TIMESTAMP, "date_email_sent": TIMESTAMP,
-        "status": "string", "date_sent": TIMESTAMP, "date_opened": TIMESTAMP,
-        "date_clicked": TIMESTAMP, "link": "string", "_cgsync_synced_at": TIMESTAMP,
-    }  # fmt: skip
+        "number_customergauge": "int64",
+        "number_customer": "string",
+        "number_order": "string",
+        "email": "string",
+        "phone": "string",
+        "language": "string",
+        "contact__first_name": "string",
+        "contact__last_name": "string",
+        "account__name": "string",
+        "account__number": "string",
+        "date_creation": TIMESTAMP,
+        "date_order": TIMESTAMP,
+        "date_email_sent": TIMESTAMP,
+        "status": "string",
+        "date_sent": TIMESTAMP,
+        "date_opened": TIMESTAMP,
+        "date_clicked": TIMESTAMP,
+        "link": "string",
+        "_cgsync_synced_at": TIMESTAMP,
+    }
     [row] = table.to_pylist()
-    assert (row["status"], row["number_order"], row["date_opened"]) == ("survey-clicked", None, None)
+    assert (row["status"], row["number_order"], row["date_opened"]) == (
+        "survey-clicked",
+        None,
+        None,
+    )
 
 
 def test_child_tables_carry_the_parent_key_and_position() -> None:
@@ -108,17 +153,25 @@ def test_child_tables_carry_the_parent_key_and_position() -> None:
         {"number_customergauge": 3414, "position": 1, "value": "Pricing"},
     ]
     assert children["drivers"].to_pylist() == [
-        {"number_customergauge": 3414, "position": 0, "id": 3, "name": "Price",
-         "sentiment": "negative"},
-    ]  # fmt: skip
+        {
+            "number_customergauge": 3414,
+            "position": 0,
+            "id": 3,
+            "name": "Price",
+            "sentiment": "negative",
+        },
+    ]
     assert [(q["position"], q["id"], q["answer"]) for q in children["questions"].to_pylist()] == [
         (0, 7, None),
         (1, 8, "Yes"),
     ]
     assert types(children["questions"]) == {
-        "number_customergauge": "int64", "position": "int64", "id": "int64",
-        "question": "string", "answer": "string",
-    }  # fmt: skip
+        "number_customergauge": "int64",
+        "position": "int64",
+        "id": "int64",
+        "question": "string",
+        "answer": "string",
+    }
 
 
 def test_an_all_null_page_keeps_the_known_types() -> None:
@@ -129,7 +182,9 @@ def test_an_all_null_page_keeps_the_known_types() -> None:
         name: kind for name, kind in full.items() if not name.startswith("properties__")
     }
     assert {name: table.num_rows for name, table in converted.children.items()} == {
-        "tags": 0, "drivers": 0, "questions": 0
+        "tags": 0,
+        "drivers": 0,
+        "questions": 0,
     }
     assert types(converted.children["drivers"])["id"] == "int64"
 
@@ -152,7 +207,9 @@ def test_an_empty_page_is_an_empty_table() -> None:
     ],
 )
 def test_dates_move_from_the_system_zone_to_utc_across_dst(local: str, utc: datetime) -> None:
-    table = convert([{"number_customergauge": 1, "date_creation": local}], timezone="Europe/Amsterdam").table
+    table = convert(
+        [{"number_customergauge": 1, "date_creation": local}], timezone="Europe/Amsterdam"
+    ).table
     assert table.column("date_creation").to_pylist() == [utc.replace(tzinfo=UTC)]
 
 
@@ -163,8 +220,10 @@ def test_no_date_is_null(no_date: str | None) -> None:
 
 
 def test_date_only_and_iso_forms_are_read() -> None:
-    records = [{"number_customergauge": 1, "date_order": "2024-05-06"},
-               {"number_customergauge": 2, "date_order": "2024-05-06T07:08:09"}]  # fmt: skip
+    records = [
+        {"number_customergauge": 1, "date_order": "2024-05-06"},
+        {"number_customergauge": 2, "date_order": "2024-05-06T07:08:09"},
+    ]
     assert convert(records).table.column("date_order").to_pylist() == [
         datetime(2024, 5, 6, tzinfo=UTC),
         datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC),
@@ -194,8 +253,12 @@ def test_a_record_without_a_cgid_is_malformed() -> None:
 
 
 def test_harmless_type_drift_is_coerced() -> None:
-    record = RESPONSE | {"nps": "7", "number_customer": 123, "number_customergauge": "3414",
-                         "follow_up": {"requested": 1, "details": None}}  # fmt: skip
+    record = RESPONSE | {
+        "nps": "7",
+        "number_customer": 123,
+        "number_customergauge": "3414",
+        "follow_up": {"requested": 1, "details": None},
+    }
     [row] = convert([record]).table.to_pylist()
     assert (row["nps"], row["number_customer"], row["number_customergauge"]) == (7, "123", 3414)
     assert row["follow_up__requested"] is True
@@ -235,10 +298,17 @@ def test_nulls_never_become_text() -> None:
 
 @pytest.mark.parametrize(
     ("field", "column"),
-    [("Account Manager (EU)", "account_manager_eu"), ("Key Contact", "key_contact"),
-     ("Country", "country"), ("Segment A", "segment_a"), ("NPS-Score", "nps_score"),
-     ("2nd Line", "_2nd_line"), ("AccountManager", "account_manager"), ("(EU)", "eu")],
-)  # fmt: skip
+    [
+        ("Account Manager (EU)", "account_manager_eu"),
+        ("Key Contact", "key_contact"),
+        ("Country", "country"),
+        ("Segment A", "segment_a"),
+        ("NPS-Score", "nps_score"),
+        ("2nd Line", "_2nd_line"),
+        ("AccountManager", "account_manager"),
+        ("(EU)", "eu"),
+    ],
+)
 def test_segment_fields_become_snake_case_columns(field: str, column: str) -> None:
     assert snake_case(field) == column
 
@@ -259,8 +329,12 @@ def test_emulator_pages_convert_to_the_truth(emulator: Any) -> None:
     zone = "Europe/Amsterdam"
     emu = emulator(records=3_000, seed=9, timezone=zone, history_days=400)
     endpoint = ENDPOINTS["non_responses"]
-    with ApiClient(client_id=emu.client_id, client_secret=emu.client_secret,
-                   auth_url=emu.token_url, api_url=emu.base_url) as client:  # fmt: skip
+    with ApiClient(
+        client_id=emu.client_id,
+        client_secret=emu.client_secret,
+        auth_url=emu.token_url,
+        api_url=emu.base_url,
+    ) as client:
         pages = walk_pages(
             client, endpoint, cursor=None, per_page=1000, params={"with[]": ["properties"]}
         )
@@ -268,8 +342,9 @@ def test_emulator_pages_convert_to_the_truth(emulator: Any) -> None:
     table = pa.concat_tables(tables, promote_options="default")
     truth = emu.truth()
 
-    sent = dict(zip(table.column("number_customergauge").to_pylist(),
-                    table.column("date_sent").to_pylist()))  # fmt: skip
+    sent = dict(
+        zip(table.column("number_customergauge").to_pylist(), table.column("date_sent").to_pylist())
+    )
     assert set(sent) == set(truth.non_responses)
     wrong = {cgid for cgid, when in sent.items() if when != truth.date_sent[cgid]}
     assert wrong == {cgid for cgid in wrong if _is_ambiguous(truth.date_sent[cgid], zone)}
@@ -278,9 +353,10 @@ def test_emulator_pages_convert_to_the_truth(emulator: Any) -> None:
 
 def _is_ambiguous(instant: datetime, zone: str) -> bool:
     local = instant.astimezone(ZoneInfo(zone)).replace(tzinfo=None)
-    return local.replace(tzinfo=ZoneInfo(zone), fold=0).utcoffset() != local.replace(
-        tzinfo=ZoneInfo(zone), fold=1
-    ).utcoffset()
+    return (
+        local.replace(tzinfo=ZoneInfo(zone), fold=0).utcoffset()
+        != local.replace(tzinfo=ZoneInfo(zone), fold=1).utcoffset()
+    )
 
 
 LOCAL_TIMES = st.datetimes(min_value=datetime(2023, 1, 1), max_value=datetime(2025, 12, 31))
@@ -295,15 +371,29 @@ LOCAL_TIMES = st.datetimes(min_value=datetime(2023, 1, 1), max_value=datetime(20
                 "nps": st.none() | st.integers(0, 10),
                 "comment": st.none() | st.text(max_size=5),
                 "number_customer": st.none() | st.text(max_size=5) | st.integers(0, 99),
-                "date_creation": st.none() | LOCAL_TIMES.map(lambda d: d.strftime("%Y-%m-%d %H:%M:%S")),
-                "contact": st.none() | st.fixed_dictionaries(
-                    {}, optional={"first_name": st.none() | st.text(max_size=5),
-                                  "last_name": st.text(max_size=5)}),
-                "properties": st.lists(st.fixed_dictionaries({
-                    "field": st.sampled_from(["Country", "Key Contact", "Account Manager (EU)"]),
-                    "reference": st.none() | st.text(max_size=4)}), max_size=3),
+                "date_creation": st.none()
+                | LOCAL_TIMES.map(lambda d: d.strftime("%Y-%m-%d %H:%M:%S")),
+                "contact": st.none()
+                | st.fixed_dictionaries(
+                    {},
+                    optional={
+                        "first_name": st.none() | st.text(max_size=5),
+                        "last_name": st.text(max_size=5),
+                    },
+                ),
+                "properties": st.lists(
+                    st.fixed_dictionaries(
+                        {
+                            "field": st.sampled_from(
+                                ["Country", "Key Contact", "Account Manager (EU)"]
+                            ),
+                            "reference": st.none() | st.text(max_size=4),
+                        }
+                    ),
+                    max_size=3,
+                ),
             },
-        ),  # fmt: skip
+        ),
         max_size=20,
     )
 )
@@ -313,7 +403,9 @@ def test_the_columns_match_a_record_by_record_flattening(records: list[dict[str,
     assert len(converted) == len(records)
     for row, record in zip(converted, records):
         assert {k: v for k, v in row.items() if k in expected_row(record)} == expected_row(record)
-        assert all(row[k] is None for k in row.keys() - expected_row(record) - {"_cgsync_synced_at"})
+        assert all(
+            row[k] is None for k in row.keys() - expected_row(record) - {"_cgsync_synced_at"}
+        )
 
 
 def expected_row(record: dict[str, Any]) -> dict[str, Any]:
@@ -336,5 +428,9 @@ def expected_row(record: dict[str, Any]) -> dict[str, Any]:
 
 def test_synced_at_must_be_aware() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        records_to_arrow([RESPONSE], "response", source_timezone="UTC",
-                         synced_at=datetime(2026, 1, 1) + timedelta(0))  # fmt: skip
+        records_to_arrow(
+            [RESPONSE],
+            "response",
+            source_timezone="UTC",
+            synced_at=datetime(2026, 1, 1),
+        )

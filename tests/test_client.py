@@ -43,8 +43,11 @@ def test_parameters_reach_the_api(server: ScriptedServer) -> None:
         client.get_page(RESPONSES, cursor=1234, per_page=5, params=params)
 
     first, second = (request.query for request in server.requests_to(RESPONSES.path))
-    assert first == {"with[]": ["tags", "properties"], "period[field]": ["date_creation"],
-                     "per_page": ["1000"]}  # fmt: skip
+    assert first == {
+        "with[]": ["tags", "properties"],
+        "period[field]": ["date_creation"],
+        "per_page": ["1000"],
+    }
     assert second["cursor"] == ["1234"] and second["per_page"] == ["5"]
 
 
@@ -124,9 +127,12 @@ def test_an_unreachable_host_is_an_api_error_naming_the_url() -> None:
         placeholder.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{placeholder.getsockname()[1]}"
         nobody = ApiClient(
-            client_id="acme", client_secret=CLIENT_SECRET, auth_url=url + "/oauth2/token",
-            api_url=url, retry=RetryPolicy(max_attempts=3, base_delay=0.001),
-        )  # fmt: skip
+            client_id="acme",
+            client_secret=CLIENT_SECRET,
+            auth_url=url + "/oauth2/token",
+            api_url=url,
+            retry=RetryPolicy(max_attempts=3, base_delay=0.001),
+        )
         with nobody as client, pytest.raises(ApiError) as raised:
             client.get_page(RESPONSES, cursor=None, per_page=10)
 
@@ -137,9 +143,14 @@ def test_an_unreachable_host_is_an_api_error_naming_the_url() -> None:
 def test_invalid_parameters_are_a_config_error_with_the_api_message(server: ScriptedServer) -> None:
     server.script(
         RESPONSES.path,
-        Reply(422, {"message": "The given data was invalid.",
-                    "errors": {"period.start": ["The period.start is not a valid date."]}}),
-    )  # fmt: skip
+        Reply(
+            422,
+            {
+                "message": "The given data was invalid.",
+                "errors": {"period.start": ["The period.start is not a valid date."]},
+            },
+        ),
+    )
     with connect(server) as client, pytest.raises(ConfigError) as raised:
         client.get_page(RESPONSES, cursor=None, per_page=10)
 
@@ -151,7 +162,11 @@ def test_invalid_parameters_are_a_config_error_with_the_api_message(server: Scri
 
 @pytest.mark.parametrize(
     ("status", "error", "text"),
-    [(404, ApiError, "answered 404"), (403, AuthenticationError, "acme-sync"), (418, ApiError, "418")],
+    [
+        (404, ApiError, "answered 404"),
+        (403, AuthenticationError, "acme-sync"),
+        (418, ApiError, "418"),
+    ],
 )
 def test_other_refusals_are_not_retried(
     server: ScriptedServer, status: int, error: type[Exception], text: str

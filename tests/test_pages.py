@@ -24,9 +24,12 @@ FAST_RETRY = RetryPolicy(max_attempts=8, base_delay=0.001, max_delay=0.01)
 
 def emulator_client(emu: Emulator) -> ApiClient:
     return ApiClient(
-        client_id=emu.client_id, client_secret=emu.client_secret, auth_url=emu.token_url,
-        api_url=emu.base_url, retry=FAST_RETRY,
-    )  # fmt: skip
+        client_id=emu.client_id,
+        client_secret=emu.client_secret,
+        auth_url=emu.token_url,
+        api_url=emu.base_url,
+        retry=FAST_RETRY,
+    )
 
 
 def cgids(pages: list[Any]) -> list[int]:
@@ -78,8 +81,14 @@ def test_a_v6_walk_ends_on_a_null_next_and_resumes_from_the_last_cursor(emulator
 
 def test_a_walk_through_every_fault_is_still_exact(emulator: Any) -> None:
     emu = emulator(records=3_000, seed=11)
-    emu.faults.update(rate_429=0.1, rate_5xx=0.1, rate_drop=0.05, rate_truncate=0.05,
-                      retry_after_seconds=0, token_ttl_seconds=1)  # fmt: skip
+    emu.faults.update(
+        rate_429=0.1,
+        rate_5xx=0.1,
+        rate_drop=0.05,
+        rate_truncate=0.05,
+        retry_after_seconds=0,
+        token_ttl_seconds=1,
+    )
     with emulator_client(emu) as client:
         pages = list(walk_pages(client, RESPONSES, cursor=None, per_page=100))
 

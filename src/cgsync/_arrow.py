@@ -280,9 +280,7 @@ def _pivot_properties(values: list[Any]) -> dict[str, list[Any]]:
     return columns
 
 
-def _child_table(
-    name: str, cgids: pa.Array, lists: list[Any], source_timezone: str
-) -> pa.Table:
+def _child_table(name: str, cgids: pa.Array, lists: list[Any], source_timezone: str) -> pa.Table:
     """Rows of one child list (`tags`, `drivers`, `questions`) with the parent key and position."""
     schema = CHILD_SCHEMAS[name]
     if not set(map(type, lists)) <= {list, type(None)}:
@@ -328,9 +326,7 @@ def _child_table_from_lists(array: pa.ListArray, cgids: pa.Array, schema: pa.Sch
     positions = np.arange(len(parents), dtype=np.int64) - offsets[parents.to_numpy()]
     items = array.flatten()
     values = items.flatten() if pa.types.is_struct(items.type) else [items]
-    return pa.Table.from_arrays(
-        [cgids.take(parents), pa.array(positions), *values], schema=schema
-    )
+    return pa.Table.from_arrays([cgids.take(parents), pa.array(positions), *values], schema=schema)
 
 
 def _build_table(columns: Columns, schema: pa.Schema, count: int, source_timezone: str) -> pa.Table:
@@ -416,4 +412,3 @@ def _text(value: Any) -> str:
 
 def _json_text(value: Any) -> str:
     return orjson.dumps(value).decode()
-

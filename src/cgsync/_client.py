@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import httpx
 import orjson
@@ -104,7 +104,9 @@ def resolve_urls(
     """The token URL and API base for a region, unless overridden (the emulator, a proxy)."""
     region = (region or DEFAULT_REGION).strip().lower()
     if region not in REGIONS and not (auth_url and api_url):
-        raise ConfigError(f"unknown region {region!r} in {ENV_REGION}: use one of {', '.join(REGIONS)}")
+        raise ConfigError(
+            f"unknown region {region!r} in {ENV_REGION}: use one of {', '.join(REGIONS)}"
+        )
     return (
         (auth_url or AUTH_URL_TEMPLATE.format(region=region)).rstrip("/"),
         (api_url or API_URL_TEMPLATE.format(region=region)).rstrip("/"),
@@ -154,7 +156,7 @@ class ApiClient:
     def __repr__(self) -> str:
         return f"ApiClient(api_url={self.api_url!r}, auth={self._auth!r})"
 
-    def __enter__(self) -> ApiClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -201,18 +203,23 @@ class ApiClient:
                 return self._fetch_page(url, query, cursor)
             except _Retryable as failure:
                 last = failure
-            with self._lock:
-                self._retries[last.kind] += 1
             delay = self.retry.delay(attempt, _seconds(last.retry_after))
             if (
                 attempt >= self.retry.max_attempts
                 or time.monotonic() - started + delay > self.retry.max_total
             ):
                 raise ApiError(f"{url} failed after {attempt} attempts: {last.reason}")
+            with self._lock:
+                self._retries[last.kind] += 1
             logger.warning(
                 "%s (cursor %s): %s; retry %d of %d in %.1fs",
-                endpoint.path, cursor, last.reason, attempt, self.retry.max_attempts - 1, delay,
-            )  # fmt: skip
+                endpoint.path,
+                cursor,
+                last.reason,
+                attempt,
+                self.retry.max_attempts - 1,
+                delay,
+            )
             time.sleep(delay)
 
     def _fetch_page(self, url: str, query: QueryParams, cursor: Cursor | None) -> Page:
@@ -228,7 +235,8 @@ class ApiClient:
             raise _Retryable("connection", describe_error(exc)) from None
         status = response.status_code
         if status == 429:
-            raise _Retryable("rate limited", "429 Too Many Requests", response.headers.get("Retry-After"))
+            retry_after = response.headers.get("Retry-After")
+            raise _Retryable("rate limited", "429 Too Many Requests", retry_after)
         if status >= 500:
             raise _Retryable("server error", f"{status} {response.reason_phrase}".strip())
         if status != 200:
@@ -236,17 +244,18 @@ class ApiClient:
         try:
             body = orjson.loads(response.content)
         except orjson.JSONDecodeError:
-            raise _Retryable("malformed body", f"non-JSON body ({len(response.content)} bytes)") from None
+            size = len(response.content)
+            raise _Retryable("malformed body", f"non-JSON body ({size} bytes)") from None
         data = body.get("data") if isinstance(body, dict) else None
-        next_cursor = body.get("cursor") if isinstance(body, dict) else None
+        cursors = body.get("cursor") if isinstance(body, dict) else None
         if (
             not isinstance(data, list)
-            or not isinstance(next_cursor, dict)
-            or "next" not in next_cursor
-            or not all(type(record) is dict for record in data)
+            or not isinstance(cursors, dict)
+            or "next" not in cursors
+            or not set(map(type, data)) <= {dict}
         ):
             raise _Retryable("malformed body", "body without a data list and a cursor")
-        return Page(records=data, cursor=cursor, next_cursor=next_cursor["next"])
+        return Page(records=data, cursor=cursor, next_cursor=cursors["next"])
 
     def _refusal(self, url: str, response: httpx.Response) -> Exception:
         """The error for a 4xx answer that retrying cannot fix."""

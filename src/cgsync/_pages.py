@@ -76,7 +76,7 @@ class _Prefetch:
     def _run(self, fetch: FetchPage, cursor: Cursor | None) -> None:
         try:
             self._page = fetch(cursor)
-        except BaseException as exc:  # handed to the consumer's thread
+        except BaseException as exc:  # noqa: BLE001 - raised again in the consumer's thread
             self._error = exc
         finally:
             self._done.set()
