@@ -77,23 +77,27 @@ def types(table: pa.Table) -> dict[str, str]:
     return {field.name: str(field.type) for field in table.schema}
 
 
+SHARED_COLUMNS = {
+    "number_customergauge": "int64",
+    "number_customer": "string",
+    "number_order": "string",
+    "email": "string",
+    "phone": "string",
+    "language": "string",
+    "contact__first_name": "string",
+    "contact__last_name": "string",
+    "account__name": "string",
+    "account__number": "string",
+    "date_creation": TIMESTAMP,
+    "date_order": TIMESTAMP,
+    "date_email_sent": TIMESTAMP,
+}
+
+
 def test_response_columns_one_by_one() -> None:
     converted = convert([RESPONSE])
 
-    assert types(converted.table) == {
-        "number_customergauge": "int64",
-        "number_customer": "string",
-        "number_order": "string",
-        "email": "string",
-        "phone": "string",
-        "language": "string",
-        "contact__first_name": "string",
-        "contact__last_name": "string",
-        "account__name": "string",
-        "account__number": "string",
-        "date_creation": TIMESTAMP,
-        "date_order": TIMESTAMP,
-        "date_email_sent": TIMESTAMP,
+    assert types(converted.table) == SHARED_COLUMNS | {
         "date_survey_response": TIMESTAMP,
         "nps": "int64",
         "comment": "string",
@@ -115,20 +119,7 @@ def test_response_columns_one_by_one() -> None:
 def test_non_response_columns_one_by_one() -> None:
     table = convert([NON_RESPONSE], "non_response").table
 
-    assert types(table) == {
-        "number_customergauge": "int64",
-        "number_customer": "string",
-        "number_order": "string",
-        "email": "string",
-        "phone": "string",
-        "language": "string",
-        "contact__first_name": "string",
-        "contact__last_name": "string",
-        "account__name": "string",
-        "account__number": "string",
-        "date_creation": TIMESTAMP,
-        "date_order": TIMESTAMP,
-        "date_email_sent": TIMESTAMP,
+    assert types(table) == SHARED_COLUMNS | {
         "status": "string",
         "date_sent": TIMESTAMP,
         "date_opened": TIMESTAMP,
