@@ -16,13 +16,15 @@ PERIOD = {"since": date(2026, 1, 5), "until": date(2026, 1, 31)}
 
 
 def _same_figures(left: ReportFigures, right: ReportFigures) -> bool:
-    return {**left.to_dict(), "generated_at": None} == {**right.to_dict(), "generated_at": None}
+    unrelated = {"source": None, "generated_at": None}
+    return {**left.to_dict(), **unrelated} == {**right.to_dict(), **unrelated}
 
 
 @pytest.mark.postgres
 def test_postgres(postgres_lake: str, lake_path: Path) -> None:
     figures = build_report(destination="postgres", dataset_name=postgres_lake, **PERIOD)
     assert figures.headline.score.nps == -10
+    assert figures.source == f"postgres, dataset {postgres_lake}"
     assert [p.score.nps for p in figures.over_time] == [0, -100, pytest.approx(100 / 3), None]
     assert _same_figures(figures, build_report(duckdb_path=lake_path, **PERIOD))
 

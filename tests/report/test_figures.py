@@ -151,6 +151,7 @@ def test_since_after_until_is_refused(lake_path: Path) -> None:
 
 def test_to_dict_is_what_json_scripts_read(lake_path: Path) -> None:
     data = build_report(duckdb_path=lake_path, segment="country").to_dict()
+    assert data["source"] == f"duckdb {lake_path}, dataset customergauge"
     assert data["headline"]["nps"] == -10
     assert data["headline"]["response_rate"] == pytest.approx(2 / 3)
     assert data["over_time"][1] == {

@@ -57,7 +57,6 @@ def compute_figures(
     since: date | None = None,
     until: date | None = None,
     segment: str | None = None,
-    now: datetime | None = None,
 ) -> ReportFigures:
     """Aggregate every figure of the report for the period from the lake's tables."""
     if since is not None and until is not None and since > until:
@@ -66,9 +65,10 @@ def compute_figures(
     funnel = reader.funnel()
     granularity, over_time = reader.over_time()
     return ReportFigures(
+        source=lake.description,
         since=since,
         until=until,
-        generated_at=now or datetime.now(timezone.utc),
+        generated_at=datetime.now(timezone.utc),
         headline=reader.headline(funnel),
         granularity=granularity,
         over_time=over_time,
@@ -255,9 +255,7 @@ def _first_table(lake: Lake, names: Sequence[str]) -> tuple[str, tuple[str, ...]
 
 
 def _is_segment(column: str) -> bool:
-    return column.startswith(settings.SEGMENT_PREFIX) and "__" not in column.removeprefix(
-        settings.SEGMENT_PREFIX
-    )
+    return column.startswith(settings.SEGMENT_PREFIX)
 
 
 def _resolve_segment(name: str, columns: Sequence[str]) -> str:

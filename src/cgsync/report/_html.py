@@ -29,6 +29,7 @@ def render_html(figures: ReportFigures) -> str:
         style=_STYLE,
         plotly_js=get_plotlyjs(),
         period=escape(period),
+        source=escape(figures.source),
         generated_at=escape(figures.generated_at.strftime("%d %b %Y %H:%M UTC")),
         cards=_cards(figures.headline),
         granularity=figures.granularity,
@@ -268,7 +269,7 @@ _PAGE = Template("""<!DOCTYPE html>
 <body>
 <header>
   <h1>CustomerGauge NPS report</h1>
-  <p>Period: $period · generated $generated_at</p>
+  <p>Period: $period · generated $generated_at · from $source</p>
 </header>
 <main>
   <div class="cards">$cards</div>

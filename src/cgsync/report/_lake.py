@@ -37,8 +37,16 @@ class _MissingRelation(Exception):
 class Lake:
     """The dataset's tables, queried with the SQL of the engine that reads them."""
 
-    def __init__(self, fetch: Fetch, table: Callable[[str], str], column: Callable[[str], str]):
+    def __init__(
+        self,
+        fetch: Fetch,
+        table: Callable[[str], str],
+        column: Callable[[str], str],
+        description: str,
+    ) -> None:
         self._fetch = fetch
+        self.description = description
+        """Where the lake is, for people: `duckdb cgsync.duckdb, dataset customergauge`."""
         self.table = table
         """The quoted, dataset-qualified name of a table or view."""
         self.column = column
@@ -65,12 +73,13 @@ def open_lake(destination: str, dataset_name: str, duckdb_path: Path) -> Iterato
     """Open the dataset read-only; a lake that cannot be opened or read is a `ConfigError`."""
     dataset = dlt.dataset(_destination(destination, duckdb_path), dataset_name)
     opener = _open_delta if destination == "filesystem" and _has_delta(dataset) else _open_sql
-    with opener(dataset, destination) as lake:
+    where = f"{destination} {duckdb_path}" if destination == "duckdb" else destination
+    with opener(dataset, destination, f"{where}, dataset {dataset_name}") as lake:
         yield lake
 
 
 @contextmanager
-def _open_sql(dataset: dlt.Dataset, destination: str) -> Iterator[Lake]:
+def _open_sql(dataset: dlt.Dataset, destination: str, description: str) -> Iterator[Lake]:
     try:
         sql = dataset.sql_client
         sql.open_connection()
@@ -94,13 +103,13 @@ def _open_sql(dataset: dlt.Dataset, destination: str) -> Iterator[Lake]:
             except Exception as exc:
                 raise ConfigError(f"cannot read the lake: {_first_line(exc)}") from None
 
-        yield Lake(fetch, sql.make_qualified_table_name, sql.escape_column_name)
+        yield Lake(fetch, sql.make_qualified_table_name, sql.escape_column_name, description)
     finally:
         sql.close_connection()
 
 
 @contextmanager
-def _open_delta(dataset: dlt.Dataset, destination: str) -> Iterator[Lake]:
+def _open_delta(dataset: dlt.Dataset, destination: str, description: str) -> Iterator[Lake]:
     connection = duckdb.connect()
     try:
         connection.execute("SET TimeZone = 'UTC'")
@@ -121,7 +130,7 @@ def _open_delta(dataset: dlt.Dataset, destination: str) -> Iterator[Lake]:
                 raise ConfigError(f"cannot read the lake: {_first_line(exc)}") from None
             return tuple(c[0] for c in cursor.description), cursor.fetchall()
 
-        yield Lake(fetch, _quote, _quote)
+        yield Lake(fetch, _quote, _quote, description)
     except ConfigError:
         raise
     except Exception as exc:

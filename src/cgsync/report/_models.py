@@ -99,6 +99,7 @@ class DetractorComment:
 class ReportFigures:
     """Everything one report shows; `to_dict()` is what `cgsync report --json` prints."""
 
+    source: str
     since: date | None
     until: date | None
     generated_at: datetime
@@ -112,6 +113,7 @@ class ReportFigures:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values: dates as ISO strings, rates as 0-1, NPS as -100..100."""
         return {
+            "source": self.source,
             "since": _iso(self.since),
             "until": _iso(self.until),
             "generated_at": _iso(self.generated_at),
