@@ -1,9 +1,14 @@
-"""Turn population columns into the API's JSON records (plain dicts, in the vendor's key order)."""
+"""Turn population columns into the API's JSON records (plain dicts, in the vendor's key order).
+
+Nested values (contact, properties, tags, drivers, questions, follow-up) are built once per
+combination of their small codes and shared by every record that has it: a page is serialised at
+once and never changed, so sharing is safe, and it makes rendering several times faster.
+"""
 
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import numpy as np
@@ -13,196 +18,38 @@ from cgsync.emulator._population import NEVER
 from cgsync.emulator._zone import LocalTime
 
 Record = dict[str, Any]
+Columns = dict[str, np.ndarray]
 _COMMENT_STRIDE = 7
+_MAX_COMMENT_WORDS = 12
 
 
-class RecordRenderer:
-    """Renders pages of records; strings are looked up from small tables, never stored per record."""
+class _Shared:
+    """JSON values built once per combination of codes (each -1 .. size-2) and then reused."""
 
-    def __init__(self, local_time: LocalTime, origin: int) -> None:
-        self._local_time = local_time
-        self._origin = origin
-        self._first_slugs = [_slug(name) or "contact" for name in settings.FIRST_NAMES]
-        self._last_slugs = [_slug(name) or "x" for name in settings.LAST_NAMES]
-        words = settings.COMMENT_WORDS
-        self._comments = [
-            [
-                " ".join(words[(start + j * _COMMENT_STRIDE) % len(words)] for j in range(n))
-                for n in range(13)
-            ]
-            for start in range(len(words))
-        ]
-        # Shared, never mutated: a page's properties refer to these instead of building new dicts.
-        self._properties = {
-            field: [{"field": field, "reference": value} for value in values]
-            for field, values in _segment_values().items()
-        }
-        self._drivers = [
-            [
-                {"id": driver_id, "name": name, "sentiment": sentiment}
-                for sentiment in settings.SENTIMENTS
-            ]
-            for driver_id, name in settings.DRIVERS
-        ]
+    def __init__(self, sizes: Sequence[int], build: Callable[[tuple[int, ...]], Any]) -> None:
+        self._sizes = tuple(sizes)
+        self._weights = np.cumprod([1, *sizes[:-1]]).astype(np.int64)
+        self._build = build
+        self._cache: dict[int, Any] = {}
 
-    def non_responses(
-        self,
-        columns: dict[str, np.ndarray],
-        statuses: np.ndarray,
-        t: int,
-        expansions: Collection[str],
-    ) -> list[Record]:
-        records = self._base(columns)
-        statuses_text = [settings.STATUSES[code] for code in statuses.tolist()]
-        sent = self._dates(columns["arrival"])
-        opened = self._dates(columns["opened"], t)
-        clicked = self._dates(columns["clicked"], t)
-        email_sent = self._dates(columns["email_sent"])
-        link = columns["link"].tolist()
-        language = columns["language"].tolist()
-        properties = self._property_lists(columns) if "properties" in expansions else None
-        out: list[Record] = []
-        for i, base in enumerate(records):
-            record: Record = {"status": statuses_text[i], **base}
-            record["date_sent"] = sent[i]
-            record["date_opened"] = opened[i]
-            record["date_clicked"] = clicked[i]
-            record["language"] = settings.LANGUAGES[language[i]]
-            record["link"] = f"{settings.SURVEY_LINK_PREFIX}{link[i]:x}"
-            record["date_email_sent"] = email_sent[i]
-            if properties is not None:
-                record["properties"] = properties[i]
-            out.append(record)
+    def values(self, codes: np.ndarray) -> list[Any]:
+        """One value per row of `codes` (a column per code)."""
+        cache, build = self._cache, self._build
+        out = []
+        for key in ((codes.astype(np.int64) + 1) @ self._weights).tolist():
+            value = cache.get(key)
+            if value is None:
+                value = cache[key] = build(self._digits(key))
+            out.append(value)
         return out
 
-    def responses(
-        self, columns: dict[str, np.ndarray], expansions: Collection[str]
-    ) -> list[Record]:
-        records = self._base(columns)
-        nps = columns["nps"].tolist()
-        comment_start = columns["comment_start"].tolist()
-        comment_words = columns["comment_words"].tolist()
-        email_sent = self._dates(columns["email_sent"])
-        answered = self._dates(columns["responded"])
-        language = columns["language"].tolist()
-        follow_up = columns["follow_up"].tolist()
-        follow_up_details = columns["follow_up_details"].tolist()
-        tags = self._tag_lists(columns) if "tags" in expansions else None
-        properties = self._property_lists(columns) if "properties" in expansions else None
-        drivers = self._driver_lists(columns) if "drivers" in expansions else None
-        questions = self._question_lists(columns) if "questions" in expansions else None
-        out: list[Record] = []
-        for i, record in enumerate(records):
-            start = comment_start[i]
-            record["nps"] = nps[i]
-            record["comment"] = self._comments[start][comment_words[i]] if start >= 0 else None
-            record["date_creation"] = record.pop("date_creation")
-            record["date_order"] = record.pop("date_order")
-            record["date_email_sent"] = email_sent[i]
-            record["date_survey_response"] = answered[i]
-            record["language"] = settings.LANGUAGES[language[i]]
-            details = follow_up_details[i]
-            record["follow_up"] = {
-                "requested": follow_up[i],
-                "details": settings.FOLLOW_UP_DETAILS[details] if details >= 0 else None,
-            }
-            if tags is not None:
-                record["tags"] = tags[i]
-            if properties is not None:
-                record["properties"] = properties[i]
-            if drivers is not None:
-                record["drivers"] = drivers[i]
-            if questions is not None:
-                record["questions"] = questions[i]
-            out.append(record)
-        return out
-
-    def _base(self, columns: dict[str, np.ndarray]) -> list[Record]:
-        """The fields every kind of record starts with."""
-        index = columns["index"].tolist()
-        first = columns["first_name"].tolist()
-        last = columns["last_name"].tolist()
-        company = columns["company"].tolist()
-        account_number = columns["account_number"].tolist()
-        customer_number = columns["customer_number"].tolist()
-        order_number = columns["order_number"].tolist()
-        phone = columns["phone"].tolist()
-        domain = columns["email_domain"].tolist()
-        created = self._dates(columns["creation"])
-        ordered = self._dates(columns["order"])
-        records = []
-        for i, key in enumerate(index):
-            last_name = last[i]
-            records.append(
-                {
-                    "contact": {
-                        "first_name": settings.FIRST_NAMES[first[i]],
-                        "last_name": settings.LAST_NAMES[last_name] if last_name >= 0 else None,
-                    },
-                    "account": {
-                        "name": settings.COMPANIES[company[i]],
-                        "number": str(account_number[i]) if account_number[i] >= 0 else None,
-                    },
-                    "number_customergauge": key + settings.CGID_OFFSET + 1,
-                    "number_customer": str(customer_number[i]),
-                    "number_order": str(order_number[i]) if order_number[i] >= 0 else None,
-                    "email": (
-                        f"{self._first_slugs[first[i]]}.{self._last_slugs[max(last_name, 0)]}.{key}"
-                        f"@{settings.EMAIL_DOMAINS[domain[i]]}"
-                    ),
-                    "phone": str(phone[i]) if phone[i] >= 0 else None,
-                    "date_creation": created[i],
-                    "date_order": ordered[i],
-                }
-            )
-        return records
-
-    def _dates(self, times: np.ndarray, t: int | None = None) -> Sequence[str | None]:
-        """Local date texts; None where the time is NEVER (or still after `t`)."""
-        missing = times == NEVER if t is None else times > t
-        texts: list[str | None] = list(
-            self._local_time.format(times.astype(np.int64) + self._origin)
-        )
-        for i in np.flatnonzero(missing).tolist():
-            texts[i] = None
-        return texts
-
-    def _property_lists(self, columns: dict[str, np.ndarray]) -> list[list[Record]]:
-        codes = [
-            (field, columns[_segment_column(field)].tolist()) for field in settings.SEGMENT_FIELDS
-        ]
-        lists: list[list[Record]] = [[] for _ in range(len(columns["index"]))]
-        for field, field_codes in codes:
-            shared = self._properties[field]
-            for i, code in enumerate(field_codes):
-                if code >= 0:
-                    lists[i].append(shared[code])
-        return lists
-
-    def _tag_lists(self, columns: dict[str, np.ndarray]) -> list[list[str]]:
-        return [
-            [tag for tag, on in zip(settings.TAGS, row, strict=True) if on]
-            for row in columns["tags"].tolist()
-        ]
-
-    def _driver_lists(self, columns: dict[str, np.ndarray]) -> list[list[Record]]:
-        return [
-            [self._drivers[d][sentiment] for d, sentiment in enumerate(row) if sentiment >= 0]
-            for row in columns["drivers"].tolist()
-        ]
-
-    def _question_lists(self, columns: dict[str, np.ndarray]) -> list[list[Record]]:
-        return [
-            [
-                {
-                    "id": question_id,
-                    "question": question,
-                    "answer": settings.ANSWERS[a] if a >= 0 else None,
-                }
-                for (question_id, question), a in zip(settings.QUESTIONS, row, strict=True)
-            ]
-            for row in columns["answers"].tolist()
-        ]
+    def _digits(self, key: int) -> tuple[int, ...]:
+        """The codes + 1 that make up `key` (0 stands for code -1)."""
+        digits = []
+        for size in self._sizes:
+            key, digit = divmod(key, size)
+            digits.append(digit)
+        return tuple(digits)
 
 
 def _segment_values() -> dict[str, tuple[str | None, ...]]:
@@ -216,6 +63,238 @@ def _segment_values() -> dict[str, tuple[str | None, ...]]:
 def _segment_column(field: str) -> str:
     """The population column holding a segment field's codes."""
     return {"Country": "country", "Touchpoint": "touchpoint"}.get(field, f"segment:{field}")
+
+
+def _contact(digits: tuple[int, ...]) -> Record:
+    first, last = digits
+    return {
+        "first_name": settings.FIRST_NAMES[first - 1],
+        "last_name": settings.LAST_NAMES[last - 1] if last else None,
+    }
+
+
+def _properties(digits: tuple[int, ...]) -> list[Record]:
+    values = _segment_values()
+    return [
+        {"field": field, "reference": values[field][digit - 1]}
+        for field, digit in zip(settings.SEGMENT_FIELDS, digits, strict=True)
+        if digit
+    ]
+
+
+def _tags(digits: tuple[int, ...]) -> list[str]:
+    return [tag for tag, digit in zip(settings.TAGS, digits, strict=True) if digit]
+
+
+def _drivers(digits: tuple[int, ...]) -> list[Record]:
+    return [
+        {"id": driver_id, "name": name, "sentiment": settings.SENTIMENTS[digit - 1]}
+        for (driver_id, name), digit in zip(settings.DRIVERS, digits, strict=True)
+        if digit
+    ]
+
+
+def _questions(digits: tuple[int, ...]) -> list[Record]:
+    return [
+        {"id": question_id, "question": text, "answer": settings.ANSWERS[d - 1] if d else None}
+        for (question_id, text), d in zip(settings.QUESTIONS, digits, strict=True)
+    ]
+
+
+def _follow_up(digits: tuple[int, ...]) -> Record:
+    requested, details = digits
+    return {
+        "requested": bool(requested),
+        "details": settings.FOLLOW_UP_DETAILS[details - 1] if details else None,
+    }
+
+
+class RecordRenderer:
+    """Renders pages of records; strings come from small tables, never stored per record."""
+
+    def __init__(self, local_time: LocalTime, origin: int) -> None:
+        self._local_time = local_time
+        self._origin = origin
+        self._first_slugs = [_slug(name) or "contact" for name in settings.FIRST_NAMES]
+        self._last_slugs = [_slug(name) or "x" for name in settings.LAST_NAMES]
+        words = settings.COMMENT_WORDS
+        self._comments = [
+            [
+                " ".join(words[(start + j * _COMMENT_STRIDE) % len(words)] for j in range(n))
+                for n in range(_MAX_COMMENT_WORDS + 1)
+            ]
+            for start in range(len(words))
+        ]
+        self._contact = _Shared(
+            (len(settings.FIRST_NAMES) + 1, len(settings.LAST_NAMES) + 1), _contact
+        )
+        segment_values = _segment_values()
+        self._properties = _Shared(
+            [len(segment_values[field]) + 1 for field in settings.SEGMENT_FIELDS], _properties
+        )
+        self._tags = _Shared([2] * len(settings.TAGS), _tags)
+        self._drivers = _Shared([len(settings.SENTIMENTS) + 1] * len(settings.DRIVERS), _drivers)
+        self._questions = _Shared([len(settings.ANSWERS) + 1] * len(settings.QUESTIONS), _questions)
+        self._follow_up = _Shared((2, len(settings.FOLLOW_UP_DETAILS) + 1), _follow_up)
+
+    def non_responses(
+        self, columns: Columns, statuses: np.ndarray, t: int, expansions: Collection[str]
+    ) -> list[Record]:
+        """Non-response records as they are at time `t`."""
+        records = [
+            {
+                "status": status,
+                "contact": contact,
+                "account": account,
+                "number_customergauge": cgid,
+                "number_customer": customer,
+                "number_order": order,
+                "email": email,
+                "phone": phone,
+                "date_creation": created,
+                "date_order": ordered,
+                "date_sent": sent,
+                "date_opened": opened,
+                "date_clicked": clicked,
+                "language": language,
+                "link": link,
+                "date_email_sent": email_sent,
+            }
+            for (
+                status, contact, account, cgid, customer, order, email, phone, created, ordered,
+                sent, opened, clicked, language, link, email_sent,
+            ) in zip(
+                [settings.STATUSES[code] for code in statuses.tolist()],
+                *self._common(columns),
+                self._dates(columns["arrival"]),
+                self._dates(columns["opened"], t),
+                self._dates(columns["clicked"], t),
+                self._languages(columns),
+                [f"{settings.SURVEY_LINK_PREFIX}{link:x}" for link in columns["link"].tolist()],
+                self._dates(columns["email_sent"]),
+                strict=True,
+            )
+        ]  # fmt: skip
+        if "properties" in expansions:
+            _attach(records, "properties", self._property_lists(columns))
+        return records
+
+    def responses(self, columns: Columns, expansions: Collection[str]) -> list[Record]:
+        """Response records with the given expansions (v6 asks for all of them)."""
+        records = [
+            {
+                "contact": contact,
+                "account": account,
+                "number_customergauge": cgid,
+                "number_customer": customer,
+                "number_order": order,
+                "email": email,
+                "phone": phone,
+                "nps": nps,
+                "comment": comment,
+                "date_creation": created,
+                "date_order": ordered,
+                "date_email_sent": email_sent,
+                "date_survey_response": answered,
+                "language": language,
+                "follow_up": follow_up,
+            }
+            for (
+                contact, account, cgid, customer, order, email, phone, created, ordered, nps,
+                comment, email_sent, answered, language, follow_up,
+            ) in zip(
+                *self._common(columns),
+                columns["nps"].tolist(),
+                self._comment_texts(columns),
+                self._dates(columns["email_sent"]),
+                self._dates(columns["responded"]),
+                self._languages(columns),
+                self._follow_up.values(
+                    np.column_stack([columns["follow_up"].astype(np.int8) - 1, columns["follow_up_details"]])
+                ),
+                strict=True,
+            )
+        ]  # fmt: skip
+        if "tags" in expansions:
+            _attach(records, "tags", self._tags.values(columns["tags"].astype(np.int8) - 1))
+        if "properties" in expansions:
+            _attach(records, "properties", self._property_lists(columns))
+        if "drivers" in expansions:
+            _attach(records, "drivers", self._drivers.values(columns["drivers"]))
+        if "questions" in expansions:
+            _attach(records, "questions", self._questions.values(columns["answers"]))
+        return records
+
+    def _common(self, columns: Columns) -> list[list[Any]]:
+        """contact, account, CGID, customer and order numbers, email, phone, creation and
+        order dates: the fields both kinds of record share, one list each."""
+        index = columns["index"].tolist()
+        first = columns["first_name"].tolist()
+        last = columns["last_name"].tolist()
+        first_slugs, last_slugs, domains = (
+            self._first_slugs,
+            self._last_slugs,
+            settings.EMAIL_DOMAINS,
+        )
+        return [
+            self._contact.values(np.column_stack([columns["first_name"], columns["last_name"]])),
+            [
+                {
+                    "name": settings.COMPANIES[company],
+                    "number": str(number) if number >= 0 else None,
+                }
+                for company, number in zip(
+                    columns["company"].tolist(), columns["account_number"].tolist(), strict=True
+                )
+            ],
+            (columns["index"] + (settings.CGID_OFFSET + 1)).tolist(),
+            [str(number) for number in columns["customer_number"].tolist()],
+            _optional_numbers(columns["order_number"]),
+            [
+                f"{first_slugs[f]}.{last_slugs[max(l, 0)]}.{key}@{domains[d]}"
+                for f, l, key, d in zip(
+                    first, last, index, columns["email_domain"].tolist(), strict=True
+                )
+            ],
+            _optional_numbers(columns["phone"]),
+            self._dates(columns["creation"]),
+            self._dates(columns["order"]),
+        ]
+
+    def _dates(self, times: np.ndarray, t: int | None = None) -> list[str | None]:
+        """Local date texts; None where the time is NEVER (or still after `t`)."""
+        texts: list[str | None] = list(
+            self._local_time.format(times.astype(np.int64) + self._origin)
+        )
+        missing = times == NEVER if t is None else times > t
+        for i in np.flatnonzero(missing).tolist():
+            texts[i] = None
+        return texts
+
+    def _languages(self, columns: Columns) -> list[str]:
+        return [settings.LANGUAGES[code] for code in columns["language"].tolist()]
+
+    def _comment_texts(self, columns: Columns) -> list[str | None]:
+        comments = self._comments
+        return [
+            comments[start][words] if start >= 0 else None
+            for start, words in zip(
+                columns["comment_start"].tolist(), columns["comment_words"].tolist(), strict=True
+            )
+        ]
+
+    def _property_lists(self, columns: Columns) -> list[list[Record]]:
+        codes = np.column_stack([columns[_segment_column(f)] for f in settings.SEGMENT_FIELDS])
+        return self._properties.values(codes)
+
+
+def _attach(records: list[Record], key: str, values: list[Any]) -> None:
+    for record, value in zip(records, values, strict=True):
+        record[key] = value
+
+
+def _optional_numbers(values: np.ndarray) -> list[str | None]:
+    return [str(value) if value >= 0 else None for value in values.tolist()]
 
 
 def _slug(name: str) -> str:
