@@ -141,27 +141,31 @@ class _FigureReader:
     def segments(self, only: str | None) -> tuple[Segment, ...]:
         """NPS per value of each `properties__*` column, including values nobody answered.
 
-        One scan for all columns: GROUPING SETS groups by each column on its own.
+        Read from `survey_funnel`, whose segment columns merge the response's and the
+        invitation's. One scan for all columns: GROUPING SETS groups by each on its own.
         """
-        columns = sorted(
-            {c for c in self._response_columns + self._funnel_columns if _is_segment(c)}
-        )
+        columns = sorted(c for c in self._funnel_columns if c.startswith(settings.SEGMENT_PREFIX))
         if only is not None:
             columns = [_resolve_segment(only, columns)]
         if not columns:
             return ()
         aliases = [f"segment_{index}" for index in range(len(columns))]
+        selected = ", ".join(
+            f"{self._lake.column(column)} AS {alias}"
+            for column, alias in zip(columns, aliases, strict=True)
+        )
+        answered, params = self._period.where("date_responded")
+        answered += " AND nps IS NOT NULL"
+        sent, sent_params = self._period.where("date_sent")
         rows = self._lake.rows(
             f"SELECT {', '.join(f'GROUPING({a})' for a in aliases)}, {', '.join(aliases)}, "
-            f"{_BANDS} FROM ("
-            f"{self._segment_rows(columns, aliases, self._response_columns)}, nps "
-            f"FROM {self._responses} WHERE {self._answered_where} UNION ALL "
+            f"{_BANDS} FROM (SELECT {selected}, CASE WHEN {answered} THEN nps END AS nps "
             # Values only invited in the period still get a row, with no responses.
-            f"{self._segment_rows(columns, aliases, self._funnel_columns)}, NULL AS nps "
-            f"FROM {self._funnel} WHERE {self._sent_where}) AS segment_rows "
+            f"FROM {self._funnel} WHERE ({answered}) OR ({sent})) AS segment_rows "
             f"GROUP BY GROUPING SETS ({', '.join(f'({a})' for a in aliases)})",
-            *self._answered_params,
-            *self._sent_params,
+            *params,
+            *params,
+            *sent_params,
         )
         values: list[list[SegmentValue]] = [[] for _ in columns]
         width = len(columns)
@@ -179,15 +183,6 @@ class _FigureReader:
             Segment(column, tuple(sorted(found, key=_largest_first)))
             for column, found in zip(columns, values, strict=True)
         )
-
-    def _segment_rows(
-        self, columns: list[str], aliases: list[str], present: tuple[str, ...]
-    ) -> str:
-        selected = (
-            f"{self._lake.column(column) if column in present else 'NULL'} AS {alias}"
-            for column, alias in zip(columns, aliases, strict=True)
-        )
-        return f"SELECT {', '.join(selected)}"
 
     def funnel(self) -> Funnel:
         """Each stage counts every invitation that reached it or a later one."""
@@ -252,10 +247,6 @@ def _first_table(lake: Lake, names: Sequence[str]) -> tuple[str, tuple[str, ...]
         if (columns := lake.columns(name)) is not None:
             return name, columns
     return names[0], None
-
-
-def _is_segment(column: str) -> bool:
-    return column.startswith(settings.SEGMENT_PREFIX)
 
 
 def _resolve_segment(name: str, columns: Sequence[str]) -> str:
