@@ -70,3 +70,21 @@ def test_a_period_without_responses_says_so(lake_path: Path) -> None:
     assert "No detractor comments in this period." in page
     assert page.count("no values in this period") == 2  # country, division
     assert "Plotly.newPlot(" not in page
+
+
+def test_a_segment_shows_its_25_largest_values_and_counts_the_rest(make_lake) -> None:
+    answered = datetime(2026, 2, 2, tzinfo=timezone.utc)
+    rows = [  # manager m00 answers once, m01 twice, ... m26 27 times
+        {
+            "number_customergauge": 100 * size + answer,
+            "nps": 9,
+            "date_survey_response": answered,
+            "properties__account_manager": f"m{size - 1:02d}",
+        }
+        for size in range(1, 28)
+        for answer in range(size)
+    ]
+    page = render_html(build_report(duckdb_path=make_lake(rows, [])))
+    assert "… 2 more values (3 responses)" in page  # m00 (1) and m01 (2)
+    assert "<td>m02 " in page
+    assert "<td>m01 " not in page

@@ -118,6 +118,18 @@ def _band_bar(score: NpsScore) -> str:
 
 
 def _segment(segment: Segment) -> str:
+    title = segment.name.replace("_", " ").capitalize()
+    return (
+        f'<div class="segment"><h3>{escape(title)} <code>{escape(segment.column)}</code></h3>'
+        '<table><thead><tr><th>Value</th><th class="num">n</th><th class="num">NPS</th>'
+        f"<th>-100 · 0 · +100</th></tr></thead><tbody>{_segment_rows(segment)}</tbody></table>"
+        "</div>"
+    )
+
+
+def _segment_rows(segment: Segment) -> str:
+    if not segment.values:
+        return '<tr><td colspan="4" class="unset">no values in this period</td></tr>'
     shown = segment.values[: settings.SEGMENT_ROWS_SHOWN]
     hidden = segment.values[settings.SEGMENT_ROWS_SHOWN :]
     rows = "".join(_segment_row(value) for value in shown)
@@ -127,14 +139,7 @@ def _segment(segment: Segment) -> str:
             f'<tr class="more"><td colspan="4">… {len(hidden):,} more values '
             f"({responses:,} responses); see <code>cgsync report --json</code></td></tr>"
         )
-    title = segment.name.replace("_", " ").capitalize()
-    if not segment.values:
-        rows = '<tr><td colspan="4" class="unset">no values in this period</td></tr>'
-    return (
-        f'<div class="segment"><h3>{escape(title)} <code>{escape(segment.column)}</code></h3>'
-        '<table><thead><tr><th>Value</th><th class="num">n</th><th class="num">NPS</th>'
-        f"<th>-100 · 0 · +100</th></tr></thead><tbody>{rows}</tbody></table></div>"
-    )
+    return rows
 
 
 def _segment_row(value: SegmentValue) -> str:
@@ -142,7 +147,10 @@ def _segment_row(value: SegmentValue) -> str:
     label = (
         escape(value.value) if value.value is not None else '<span class="unset">(not set)</span>'
     )
-    flag = ' <span class="badge" title="fewer responses than the threshold">too few</span>'
+    flag = (
+        f' <span class="badge" title="fewer than {settings.MIN_TRUSTED_RESPONSES} responses">'
+        "too few</span>"
+    )
     return (
         f'<tr class="{"few" if value.too_few else ""}"><td>{label}'
         f"{flag if value.too_few else ''}</td>"
