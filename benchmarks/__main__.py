@@ -1,0 +1,136 @@
+"""`python -m benchmarks`: cgsync against the emulator in its own process, next to the floor.
+
+For each size: the floor (a bare httpx walk), `cgsync sync` end to end into DuckDB, the same
+with 200 ms per page (sequential, and `--parallel 4` when the sync has it), and the recorded
+pages replayed in-process. Prints the table and the issue's targets, and writes them with the
+machine to benchmarks/results.md. See docs/benchmarks.md.
+
+    python -m benchmarks                      # 100k and 1M records, 200 ms/page at 100k
+    python -m benchmarks --10m                # and 10M
+    python -m benchmarks --quick --no-write   # 20k records, everything (CI)
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+
+from benchmarks.sync import BenchmarkError, benchmark_size, sync_supports
+from benchmarks.table import evaluate_targets, machine, markdown, measurement_rows, rich_tables
+
+DEFAULT_SIZES = "100k,1M"
+DEFAULT_LATENCY_SIZES = "100k"
+QUICK_RECORDS = 20_000
+TEN_MILLION = 10_000_000
+RESULTS = Path(__file__).resolve().parent / "results.md"
+WIDE = 160
+_SUFFIXES = {"k": 1_000, "m": 1_000_000}
+
+
+def parse_sizes(text: str, option: str) -> list[int]:
+    """`100k,1M,2500` -> [100000, 1000000, 2500]; `none` or empty -> []."""
+    sizes = []
+    for part in text.replace("_", "").split(","):
+        part = part.strip().lower()
+        if part in ("", "none"):
+            continue
+        multiplier = _SUFFIXES.get(part[-1], 1)
+        digits = part[:-1] if part[-1] in _SUFFIXES else part
+        try:
+            size = int(float(digits) * multiplier)
+        except ValueError:
+            raise ValueError(
+                f"{option}: {part!r} is not a size; use e.g. 20000, 100k or 1M"
+            ) from None
+        if size < 1:
+            raise ValueError(f"{option}: sizes must be at least 1 record, got {part!r}")
+        sizes.append(size)
+    return sorted(set(sizes))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--sizes", default=DEFAULT_SIZES, help=f"records per run (default {DEFAULT_SIZES})"
+    )
+    parser.add_argument("--10m", dest="ten_million", action="store_true", help="add 10M records")
+    parser.add_argument(
+        "--latency-sizes",
+        default=None,
+        help=f"sizes that also run with 200 ms per page (default {DEFAULT_LATENCY_SIZES}; none: skip)",
+    )
+    parser.add_argument("--records", type=int, help="one size only, latency runs included")
+    parser.add_argument("--quick", action="store_true", help=f"--records {QUICK_RECORDS:,} (CI)")
+    parser.add_argument("--no-write", action="store_true", help="do not write the results file")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="the results file (Markdown)")
+    return parser
+
+
+def _plan(args: argparse.Namespace) -> tuple[list[int], list[int]]:
+    """The sizes to run and those that also run with added latency."""
+    if args.quick or args.records is not None:
+        records = QUICK_RECORDS if args.records is None else args.records
+        if records < 1:
+            raise ValueError(f"--records must be at least 1, got {records}")
+        sizes = [records]
+        latency_default = str(records)
+    else:
+        sizes = parse_sizes(args.sizes, "--sizes")
+        latency_default = DEFAULT_LATENCY_SIZES
+    if args.ten_million:
+        sizes = sorted({*sizes, TEN_MILLION})
+    if not sizes:
+        raise ValueError("--sizes is empty: give at least one size, e.g. 100k")
+    latency_sizes = parse_sizes(args.latency_sizes or latency_default, "--latency-sizes")
+    if unknown := [size for size in latency_sizes if size not in sizes]:
+        raise ValueError(f"--latency-sizes {unknown[0]:,} is not among the sizes run: {sizes}")
+    return sizes, latency_sizes
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    progress, console = Console(stderr=True), Console()
+    if not console.is_terminal:
+        console = Console(width=WIDE)  # logs are wider than Rich's default of 80 columns
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        sizes, latency_sizes = _plan(args)
+    except ValueError as error:
+        parser.error(str(error))
+    try:
+        parallel = sync_supports("--parallel")
+        if not parallel:
+            progress.log("cgsync sync has no --parallel yet: that run is reported as n/a")
+        results = []
+        for size in sizes:
+            with tempfile.TemporaryDirectory(prefix=f"cgsync-bench-{size}-") as workdir:
+                results.append(benchmark_size(
+                    size, Path(workdir), with_latency=size in latency_sizes, parallel=parallel,
+                    say=progress.log,
+                ))  # fmt: skip
+    except BenchmarkError as error:
+        progress.print(f"error: {error}", style="bold red", markup=False)
+        return 1
+    rows, targets, facts = measurement_rows(results), evaluate_targets(results), machine()
+    for table in rich_tables(
+        rows, targets, f"cgsync vs the floor, {facts['date']}, {facts['cpu']}"
+    ):
+        console.print(table)
+    if not args.no_write:
+        args.output.write_text(
+            markdown(rows, targets, facts, " ".join(["python -m benchmarks", *argv]))
+        )
+        progress.log(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

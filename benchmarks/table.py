@@ -1,0 +1,304 @@
+"""The results: one row per measured run, the issue's targets, the machine; as Rich and Markdown."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.table import Table
+
+from benchmarks.sync import PARALLEL, LatencyRuns, Measurement, SizeResult
+
+COLUMNS = (
+    "records", "run", "wall s", "records/s", "ratio", "peak RSS MB", "API calls", "token calls",
+)  # fmt: skip
+TARGET_COLUMNS = ("target", "measured", "met")
+
+FLOOR_RATIO_MAX = 1.15
+RSS_MAX_MB = 300
+RSS_GROWTH_MAX = 1.2
+PROCESSING_MIN_RATE = 100_000
+LATENCY_RATIO_MAX = 1.1
+PARALLEL_SPEEDUP_MIN = 3.0
+
+NOT_IMPLEMENTED = "n/a (not implemented)"
+RUNS = {
+    "floor": "floor: bare httpx walk",
+    "sync": "cgsync sync",
+    "sequential": "sync, {ms} ms/page",
+    "parallel": "sync, {ms} ms/page, --parallel {workers}",
+    "replay": "replay: parse, flatten, Arrow, load",
+}
+LEGEND = (
+    "floor: a bare httpx walk of every page that only parses JSON and follows the cursor. "
+    "cgsync sync: end to end into DuckDB, from a fresh directory (process start included). "
+    "ms/page: the emulator adds that latency to every page; the sequential run also has the "
+    "tokens expired once halfway. replay: the recorded pages through the sync's code "
+    "in-process (ApiClient, records_to_arrow, dlt into DuckDB), no network; its time excludes "
+    "the interpreter start. API and token calls are counted by the emulator."
+)
+_MB = 1_000_000
+_REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Target:
+    """One target of issue #4 and how this run did; `met` is None when it was not measured."""
+
+    name: str
+    measured: str
+    met: bool | None
+
+    @property
+    def verdict(self) -> str:
+        return {True: "yes", False: "NO", None: "-"}[self.met]
+
+
+def measurement_rows(results: Sequence[SizeResult]) -> list[tuple[str, ...]]:
+    """The rows of the measurements table, in COLUMNS order."""
+    rows = []
+    for result in results:
+        sync_ratio = f"{_ratio(result.sync, result.floor):.2f}x floor"
+        rows.append(_row(result, RUNS["floor"], result.floor, "1.00x floor"))
+        rows.append(_row(result, RUNS["sync"], result.sync, sync_ratio))
+        if result.latency is not None:
+            rows += _latency_rows(result, result.latency)
+        rows.append(_row(result, RUNS["replay"], result.replay, ""))
+    return rows
+
+
+def _latency_rows(result: SizeResult, latency: LatencyRuns) -> list[tuple[str, ...]]:
+    ms = latency.latency_ms
+    sequential = _row(
+        result,
+        RUNS["sequential"].format(ms=ms),
+        latency.sequential,
+        f"{_latency_ratio(result, latency):.2f}x pages x {ms} ms",
+        forced_expiries=latency.forced_expiries,
+    )
+    label = RUNS["parallel"].format(ms=ms, workers=PARALLEL)
+    if latency.parallel is None:
+        missing = ("-",) * (len(COLUMNS) - 3)
+        return [sequential, (f"{result.records:,}", label, NOT_IMPLEMENTED, *missing)]
+    speedup = f"{_ratio(latency.sequential, latency.parallel):.1f}x faster than sequential"
+    return [sequential, _row(result, label, latency.parallel, speedup)]
+
+
+def evaluate_targets(results: Sequence[SizeResult]) -> list[Target]:
+    """The issue's targets, each judged on this run's measurements."""
+    smallest = min(results, key=lambda result: result.records)
+    largest = max(results, key=lambda result: result.records)
+    syncs = _sync_runs(results)
+    floor_ratio = _ratio(largest.sync, largest.floor)
+    peak = max(sync.peak_rss_bytes for _, sync, _ in syncs)
+    slowest_replay = min(result.replay.records_per_second for result in results)
+    targets = [
+        Target(
+            f"end to end at {largest.records:,} within {FLOOR_RATIO_MAX}x of the floor",
+            f"{floor_ratio:.2f}x",
+            floor_ratio <= FLOOR_RATIO_MAX,
+        ),
+        Target(
+            f"peak RSS of every sync under {RSS_MAX_MB} MB",
+            f"{peak / _MB:,.0f} MB at most",
+            peak < RSS_MAX_MB * _MB,
+        ),
+    ]
+    if largest is not smallest:
+        growth = _ratio(largest.sync, smallest.sync, by="peak_rss_bytes")
+        targets.append(
+            Target(
+                f"peak RSS at {largest.records:,} within {RSS_GROWTH_MAX}x of {smallest.records:,}",
+                f"{growth:.2f}x",
+                growth <= RSS_GROWTH_MAX,
+            )
+        )
+    targets.append(
+        Target(
+            f"client-side processing at least {PROCESSING_MIN_RATE:,} records/s",
+            f"{slowest_replay:,.0f} records/s at least",
+            slowest_replay >= PROCESSING_MIN_RATE,
+        )
+    )
+    return targets + _call_targets(syncs) + _latency_targets(results)
+
+
+def _sync_runs(results: Sequence[SizeResult]) -> list[tuple[SizeResult, Measurement, int]]:
+    """Every `cgsync sync` run with its size and the token expiries forced during it."""
+    runs = [(result, result.sync, 0) for result in results]
+    for result in results:
+        if (latency := result.latency) is not None:
+            runs.append((result, latency.sequential, latency.forced_expiries))
+            if latency.parallel is not None:
+                runs.append((result, latency.parallel, 0))
+    return runs
+
+
+def _call_targets(syncs: list[tuple[SizeResult, Measurement, int]]) -> list[Target]:
+    """API calls = pages + 1 per endpoint; token calls = 1 per hour of running + 1 per forced
+    expiry. A forced expiry also costs one rejected (401) call per walk with a request in
+    flight: at least one, at most one per endpoint, since the walks run side by side."""
+    api_misses, token_misses = [], []
+    for result, sync, expiries in syncs:
+        fewest = result.walk.requests + expiries
+        most = result.walk.requests + expiries * result.walk.endpoints
+        expected_tokens = 1 + int(sync.seconds // 3600) + expiries
+        assert sync.api_calls is not None and sync.token_calls is not None
+        if not fewest <= sync.api_calls <= most:
+            expected = f"{fewest:,}" if fewest == most else f"{fewest:,}-{most:,}"
+            api_misses.append(f"{sync.api_calls:,} for {expected} at {result.records:,}")
+        if sync.token_calls != expected_tokens:
+            token_misses.append(f"{sync.token_calls} for {expected_tokens} at {result.records:,}")
+    runs = f"all {len(syncs)} syncs exact"
+    return [
+        Target("API calls = pages + 1 per endpoint (+ the 401s of a forced expiry)",
+               "; ".join(api_misses) or runs, not api_misses),
+        Target("token calls = 1 per hour of running + 1 per forced expiry",
+               "; ".join(token_misses) or runs, not token_misses),
+    ]  # fmt: skip
+
+
+def _latency_targets(results: Sequence[SizeResult]) -> list[Target]:
+    targets = []
+    for result in results:
+        if (latency := result.latency) is None:
+            continue
+        ms, where = latency.latency_ms, f"{latency.latency_ms} ms/page at {result.records:,}"
+        ratio = _latency_ratio(result, latency)
+        targets.append(
+            Target(
+                f"{where}: sequential within {LATENCY_RATIO_MAX}x of pages x {ms} ms",
+                f"{ratio:.2f}x",
+                ratio <= LATENCY_RATIO_MAX,
+            )
+        )
+        name = f"{where}: --parallel {PARALLEL} at least {PARALLEL_SPEEDUP_MIN:g}x faster"
+        if latency.parallel is None:
+            targets.append(Target(name, NOT_IMPLEMENTED, None))
+        else:
+            speedup = _ratio(latency.sequential, latency.parallel)
+            targets.append(Target(name, f"{speedup:.1f}x", speedup >= PARALLEL_SPEEDUP_MIN))
+    return targets or [Target("runs with added latency per page", "not run", None)]
+
+
+def machine() -> dict[str, str]:
+    """What the numbers were measured on."""
+    load = " / ".join(f"{value:.1f}" for value in os.getloadavg())
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "platform": platform.platform(),
+        "cpu": f"{_cpu_model()}, {os.cpu_count()} cores",
+        "memory": f"{_memory_gb():.1f} GB",
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "cgsync commit": _commit(),
+        "load average (1/5/15 min) at the end": load,
+    }
+
+
+def rich_tables(
+    rows: Sequence[tuple[str, ...]], targets: Sequence[Target], title: str
+) -> list[Table]:
+    measurements = Table(title=title, caption=LEGEND)
+    for column in COLUMNS:
+        measurements.add_column(column, justify="left" if column in ("run", "ratio") else "right")
+    for row in rows:
+        measurements.add_row(*row)
+    goals = Table(title="Targets of issue #4")
+    for column in TARGET_COLUMNS:
+        goals.add_column(column)
+    for target in targets:
+        style = {True: "green", False: "bold red", None: "dim"}[target.met]
+        goals.add_row(target.name, target.measured, f"[{style}]{target.verdict}[/]")
+    return [measurements, goals]
+
+
+def markdown(
+    rows: Sequence[tuple[str, ...]], targets: Sequence[Target], facts: dict[str, str], command: str
+) -> str:
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Written by `{command}` (see docs/benchmarks.md). Edit nothing here by hand.",
+        "",
+        *[f"- {name}: {value}" for name, value in facts.items()],
+        "",
+        *_markdown_table(COLUMNS, rows),
+        "",
+        LEGEND,
+        "",
+        "## Targets of issue #4",
+        "",
+        *_markdown_table(TARGET_COLUMNS, [(t.name, t.measured, t.verdict) for t in targets]),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join(" --- " for _ in header) + "|",
+        *["| " + " | ".join(row) + " |" for row in rows],
+    ]
+
+
+def _row(
+    result: SizeResult, run: str, measurement: Measurement, ratio: str, *, forced_expiries: int = 0
+) -> tuple[str, ...]:
+    def count(value: int | None) -> str:
+        return "-" if value is None else f"{value:,}"
+
+    tokens = count(measurement.token_calls)
+    if forced_expiries:
+        tokens += f" ({forced_expiries} forced)"
+
+    return (
+        f"{result.records:,}",
+        run,
+        f"{measurement.seconds:,.1f}",
+        f"{measurement.records_per_second:,.0f}",
+        ratio,
+        f"{measurement.peak_rss_bytes / _MB:,.0f}",
+        count(measurement.api_calls),
+        tokens,
+    )
+
+
+def _ratio(measurement: Measurement, base: Measurement, *, by: str = "seconds") -> float:
+    return float(getattr(measurement, by)) / float(getattr(base, by))
+
+
+def _latency_ratio(result: SizeResult, latency: LatencyRuns) -> float:
+    """The sequential run's time over what the latency alone costs: pages x latency."""
+    return latency.sequential.seconds / (result.walk.requests * latency.latency_ms / 1000)
+
+
+def _cpu_model() -> str:
+    with open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
+
+
+def _memory_gb() -> float:
+    with open("/proc/meminfo") as meminfo:
+        for line in meminfo:
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) / 1024 / 1024
+    return 0.0
+
+
+def _commit() -> str:
+    described = subprocess.run(
+        ["git", "describe", "--always", "--dirty"],
+        check=False,
+        cwd=_REPO,
+        capture_output=True,
+        text=True,
+    )
+    return described.stdout.strip() or "unknown"

@@ -1,0 +1,152 @@
+"""`python -m benchmarks`: a smoke run at a tiny size, the size flags, and how targets are judged."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(
+    0, str(REPO)
+)  # `benchmarks` is a folder of the repository, not an installed package
+
+from benchmarks.__main__ import main, parse_sizes
+from benchmarks.sync import LatencyRuns, Measurement, SizeResult, Walk
+from benchmarks.table import COLUMNS, NOT_IMPLEMENTED, RUNS, evaluate_targets
+
+MB = 1_000_000
+
+
+def run_benchmarks(*arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "benchmarks", *arguments],
+        check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def markdown_rows(text: str, header: tuple[str, ...]) -> list[list[str]]:
+    """The body rows of the Markdown table whose header is `header`."""
+    lines = text.splitlines()
+    start = lines.index("| " + " | ".join(header) + " |") + 2
+    rows = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split("|")])
+    return rows
+
+
+def test_a_tiny_run_prints_and_writes_every_row(tmp_path: Path) -> None:
+    results = tmp_path / "results.md"
+
+    finished = run_benchmarks("--records", "2000", "--output", str(results))
+
+    assert finished.returncode == 0, finished.stderr
+    assert "Targets of issue #4" in finished.stdout
+    written = results.read_text()
+    assert "- cpu: " in written and "- python: CPython 3.11" in written
+    rows = {row[1]: dict(zip(COLUMNS, row)) for row in markdown_rows(written, COLUMNS)}
+    floor, sync = rows[RUNS["floor"]], rows[RUNS["sync"]]
+    sequential, replay = rows[RUNS["sequential"].format(ms=200)], rows[RUNS["replay"]]
+    parallel = rows[RUNS["parallel"].format(ms=200, workers=4)]
+    assert {row["records"] for row in rows.values()} == {"2,000"}
+    for row in (floor, sync, sequential, replay):
+        assert float(row["wall s"]) > 0 and int(row["peak RSS MB"]) > 0
+    # Every run reads the same pages: the sync's calls are the floor's, its token one.
+    assert sync["API calls"] == floor["API calls"] and sync["token calls"] == "1"
+    # The sequential run had its tokens expired once: one more token, and a 401 replay for
+    # each of the two walks that had a request in flight.
+    assert sequential["token calls"] == "2 (1 forced)"
+    assert int(floor["API calls"]) < int(sequential["API calls"]) <= int(floor["API calls"]) + 2
+    assert parallel["wall s"] == NOT_IMPLEMENTED or float(parallel["wall s"]) > 0
+    targets = markdown_rows(written, ("target", "measured", "met"))
+    assert len(targets) == 7 and all(met in ("yes", "NO", "-") for _, _, met in targets)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--sizes", "1x"], "--sizes: '1x' is not a size; use e.g. 20000, 100k or 1M"),
+        (["--sizes", "0"], "--sizes: sizes must be at least 1 record, got '0'"),
+        (["--sizes", "1M", "--latency-sizes", "5k"], "--latency-sizes 5,000 is not among"),
+    ],
+)
+def test_bad_sizes_are_refused_before_anything_runs(
+    arguments: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(arguments)
+
+    assert exited.value.code == 2
+    assert message in capsys.readouterr().err.splitlines()[-1]
+
+
+def test_sizes_take_suffixes_and_come_out_sorted_and_unique() -> None:
+    assert parse_sizes("1M, 100k,2_500,100000", "--sizes") == [2_500, 100_000, 1_000_000]
+    assert parse_sizes("none", "--latency-sizes") == []
+
+
+def measurement(
+    seconds: float, *, rss_mb: float = 150, api: int = 103, tokens: int = 1
+) -> Measurement:
+    return Measurement(seconds, 100_000, int(rss_mb * MB), api_calls=api, token_calls=tokens)
+
+
+def size_result(
+    records: int, *, sync: Measurement, floor: float = 100.0, latency: LatencyRuns | None = None
+) -> SizeResult:
+    return SizeResult(
+        records=records,
+        walk=Walk(records=records, requests=103, endpoints=2),
+        floor=measurement(floor),
+        sync=sync,
+        replay=Measurement(0.5, 100_000, 200 * MB),
+        latency=latency,
+    )
+
+
+def verdicts(results: list[SizeResult]) -> dict[str, bool | None]:
+    return {target.name: target.met for target in evaluate_targets(results)}
+
+
+def test_targets_are_judged_on_the_largest_size_and_the_rss_growth() -> None:
+    fast = [size_result(1_000, sync=measurement(200)), size_result(5_000, sync=measurement(114))]
+    slow = [size_result(1_000, sync=measurement(110)), size_result(5_000, sync=measurement(116))]
+    grown = [
+        size_result(1_000, sync=measurement(110, rss_mb=100)),
+        size_result(5_000, sync=measurement(110, rss_mb=121)),
+    ]
+
+    assert verdicts(fast)["end to end at 5,000 within 1.15x of the floor"] is True
+    assert verdicts(slow)["end to end at 5,000 within 1.15x of the floor"] is False
+    assert verdicts(grown)["peak RSS at 5,000 within 1.2x of 1,000"] is False
+    assert verdicts(fast)["client-side processing at least 100,000 records/s"] is True
+
+
+def test_call_counts_must_be_exact_and_a_miss_is_named() -> None:
+    one_call_too_many = [size_result(1_000, sync=measurement(100, api=104))]
+
+    (api,) = [t for t in evaluate_targets(one_call_too_many) if t.name.startswith("API calls")]
+
+    assert api.met is False and api.measured == "104 for 103 at 1,000"
+
+
+def test_latency_targets_count_forced_expiries_and_a_missing_parallel_is_not_judged() -> None:
+    sequential = measurement(103 * 0.2 * 1.05, api=105, tokens=2)
+    latency = LatencyRuns(latency_ms=200, sequential=sequential, forced_expiries=1, parallel=None)
+    results = [size_result(1_000, sync=measurement(100), latency=latency)]
+
+    judged = verdicts(results)
+
+    assert judged["200 ms/page at 1,000: sequential within 1.1x of pages x 200 ms"] is True
+    assert judged["200 ms/page at 1,000: --parallel 4 at least 3x faster"] is None
+    assert judged["token calls = 1 per hour of running + 1 per forced expiry"] is True
+    assert judged["API calls = pages + 1 per endpoint (+ the 401s of a forced expiry)"] is True
+    assert judged["peak RSS of every sync under 300 MB"] is True
