@@ -73,15 +73,6 @@ def _contact(digits: tuple[int, ...]) -> Record:
     }
 
 
-def _properties(digits: tuple[int, ...]) -> list[Record]:
-    values = _segment_values()
-    return [
-        {"field": field, "reference": values[field][digit - 1]}
-        for field, digit in zip(settings.SEGMENT_FIELDS, digits, strict=True)
-        if digit
-    ]
-
-
 def _tags(digits: tuple[int, ...]) -> list[str]:
     return [tag for tag, digit in zip(settings.TAGS, digits, strict=True) if digit]
 
@@ -128,10 +119,11 @@ class RecordRenderer:
         self._contact = _Shared(
             (len(settings.FIRST_NAMES) + 1, len(settings.LAST_NAMES) + 1), _contact
         )
-        segment_values = _segment_values()
-        self._properties = _Shared(
-            [len(segment_values[field]) + 1 for field in settings.SEGMENT_FIELDS], _properties
-        )
+        # One shared {"field", "reference"} per segment value; a record's list picks from them.
+        self._segment_pairs = [
+            [{"field": field, "reference": value} for value in _segment_values()[field]]
+            for field in settings.SEGMENT_FIELDS
+        ]
         self._tags = _Shared([2] * len(settings.TAGS), _tags)
         self._drivers = _Shared([len(settings.SENTIMENTS) + 1] * len(settings.DRIVERS), _drivers)
         self._questions = _Shared([len(settings.ANSWERS) + 1] * len(settings.QUESTIONS), _questions)
@@ -284,8 +276,14 @@ class RecordRenderer:
         ]
 
     def _property_lists(self, columns: Columns) -> list[list[Record]]:
-        codes = np.column_stack([columns[_segment_column(f)] for f in settings.SEGMENT_FIELDS])
-        return self._properties.values(codes)
+        by_field = [
+            [
+                pairs[code] if code >= 0 else None
+                for code in columns[_segment_column(field)].tolist()
+            ]
+            for field, pairs in zip(settings.SEGMENT_FIELDS, self._segment_pairs, strict=True)
+        ]
+        return [[pair for pair in row if pair is not None] for row in zip(*by_field, strict=True)]
 
 
 def _attach(records: list[Record], key: str, values: list[Any]) -> None:
