@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Iterator
 from socket import socket
 
@@ -105,6 +106,17 @@ def test_retry_after_is_honoured(server: ScriptedServer, caplog: pytest.LogCaptu
     assert "429 Too Many Requests" in retry.getMessage() and "in 1.0s" in retry.getMessage()
 
 
+def test_a_503_may_say_when_to_come_back(
+    server: ScriptedServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.script(RESPONSES.path, Reply(503, headers={"Retry-After": "1"}))
+    with caplog.at_level(logging.WARNING, logger="cgsync"), connect(server) as client:
+        client.get_page(RESPONSES, cursor=None, per_page=10)
+
+    [retry] = caplog.records
+    assert "503 Service Unavailable; retry 1 of 3 in 1.0s" in retry.getMessage()
+
+
 def test_retry_after_beyond_the_budget_gives_up_at_once(server: ScriptedServer) -> None:
     server.script(RESPONSES.path, Reply(429, headers={"Retry-After": "3600"}))
     with connect(server) as client, pytest.raises(ApiError, match="after 1 attempts: 429"):
@@ -189,7 +201,7 @@ def test_the_secret_never_shows_in_logs_or_errors(
             try:
                 client.get_page(RESPONSES, cursor=None, per_page=10)
             except ApiError as exc:
-                errors.append(f"{exc!r} {exc} {exc.__cause__!r} {exc.__context__!r}")
+                errors.append("".join(traceback.format_exception(exc)))
         errors.append(repr(client))
 
     assert len(errors) == 3 and caplog.records

@@ -116,7 +116,7 @@ class TokenProvider(httpx.Auth):
         try:
             body = orjson.loads(response.content)
             token = body["access_token"]
-            lifetime = float(body.get("expires_in") or DEFAULT_EXPIRES_IN)
+            lifetime = max(1.0, float(body.get("expires_in") or DEFAULT_EXPIRES_IN))
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
             raise TokenUnavailable(f"{self.token_url} sent a malformed body") from None
         if not isinstance(token, str) or not token:

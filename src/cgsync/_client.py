@@ -238,7 +238,8 @@ class ApiClient:
             retry_after = response.headers.get("Retry-After")
             raise _Retryable("rate limited", "429 Too Many Requests", retry_after)
         if status >= 500:
-            raise _Retryable("server error", f"{status} {response.reason_phrase}".strip())
+            reason = f"{status} {response.reason_phrase}".strip()
+            raise _Retryable("server error", reason, response.headers.get("Retry-After"))
         if status != 200:
             raise self._refusal(url, response)
         try:
