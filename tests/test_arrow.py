@@ -165,6 +165,12 @@ def test_child_tables_carry_the_parent_key_and_position() -> None:
     }
 
 
+def test_tags_of_another_shape_are_kept_as_text() -> None:
+    tags = convert([RESPONSE | {"tags": [7, "Pricing", {"id": 2}]}]).children["tags"]
+    assert tags.column("value").to_pylist() == ["7", "Pricing", '{"id":2}']
+    assert tags.column("position").to_pylist() == [0, 1, 2]
+
+
 def test_an_all_null_page_keeps_the_known_types() -> None:
     converted = convert([{"number_customergauge": 1}, {"number_customergauge": 2, "nps": None}])
 

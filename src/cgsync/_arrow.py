@@ -299,7 +299,7 @@ def _child_table(name: str, cgids: pa.Array, lists: list[Any], source_timezone: 
         PRIMARY_KEY: list(chain.from_iterable(map(repeat, cgids.to_pylist(), lengths))),
         "position": list(chain.from_iterable(map(range, lengths))),
     }
-    if schema.names[-1] == "value":
+    if "value" in _names(schema):  # a list of scalars (tags)
         columns["value"] = items
     else:
         if set(map(type, items)) - {dict}:
