@@ -7,12 +7,14 @@ or stall. Every request is recorded.
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Literal, Self
 from urllib.parse import parse_qs, urlsplit
 
@@ -55,7 +57,8 @@ def page(records: list[dict[str, Any]], next_cursor: Any) -> Reply:
 
 
 class ScriptedServer:
-    def __init__(self) -> None:
+    def __init__(self, *, certificate: tuple[Path, Path] | None = None) -> None:
+        """`certificate`: (certificate file, key file) to serve HTTPS instead of HTTP."""
         self.requests: list[Recorded] = []
         self.token_calls = 0
         self._scripts: dict[str, deque[Reply]] = defaultdict(deque)
@@ -63,7 +66,13 @@ class ScriptedServer:
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        scheme = "http"
+        if certificate is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*certificate)
+            self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self._httpd.server_address[1]}"
         self.token_url = self.url + TOKEN_PATH
 
     def script(self, path: str, *replies: Reply) -> None:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import shutil
+import subprocess
 import traceback
 from collections.abc import Iterator
+from pathlib import Path
 from socket import socket
 
 import pytest
@@ -150,6 +153,32 @@ def test_an_unreachable_host_is_an_api_error_naming_the_url() -> None:
 
     assert str(raised.value).startswith(f"{url}{RESPONSES.path} failed after 3 attempts: ")
     assert f"{url}/oauth2/token: ConnectError" in str(raised.value)
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    certificate, key = directory / "certificate.pem", directory / "key.pem"
+    request = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+    subject_and_files = ["-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(certificate)]
+    subprocess.run(request + subject_and_files, check=True, capture_output=True)
+    return certificate, key
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+def test_an_untrusted_certificate_is_refused_without_retrying(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with (
+        ScriptedServer(certificate=self_signed_certificate(tmp_path)) as server,
+        caplog.at_level(logging.WARNING, logger="cgsync"),
+        connect(server) as client,
+        pytest.raises(ApiError) as raised,
+    ):
+        client.get_page(RESPONSES, cursor=None, per_page=10)
+
+    assert str(raised.value).startswith(
+        f"{server.token_url}: the server's TLS certificate is not trusted"
+    )
+    assert caplog.records == [] and server.requests == []
 
 
 def test_invalid_parameters_are_a_config_error_with_the_api_message(server: ScriptedServer) -> None:

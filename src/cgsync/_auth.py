@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections.abc import Callable, Generator
@@ -97,6 +98,7 @@ class TokenProvider(httpx.Auth):
                 auth=None,
             )
         except httpx.TransportError as exc:
+            refuse_untrusted_certificate(self.token_url, exc)
             raise TokenUnavailable(f"{self.token_url}: {describe_error(exc)}") from None
         status = response.status_code
         if status == 429 or status >= 500:
@@ -135,6 +137,17 @@ class TokenProvider(httpx.Auth):
         if not isinstance(code, str) or not code or self._client_secret in code:
             return ""
         return f" [{code[:80]}]"
+
+
+def refuse_untrusted_certificate(url: str, exc: httpx.TransportError) -> None:
+    """Raise ApiError at once if `exc` is a failed TLS certificate check: retrying cannot help."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            raise ApiError(
+                f"{url}: the server's TLS certificate is not trusted ({cause.verify_message})"
+            ) from None
+        cause = cause.__cause__ or cause.__context__
 
 
 def describe_error(exc: Exception) -> str:

@@ -16,7 +16,12 @@ from typing import Any, Self
 import httpx
 import orjson
 
-from cgsync._auth import TokenProvider, TokenUnavailable, describe_error
+from cgsync._auth import (
+    TokenProvider,
+    TokenUnavailable,
+    describe_error,
+    refuse_untrusted_certificate,
+)
 from cgsync._endpoints import Endpoint
 from cgsync._exceptions import ApiError, AuthenticationError, ConfigError
 from cgsync.settings import (
@@ -139,6 +144,7 @@ class ApiClient:
             timeout=httpx.Timeout(timeout, connect=min(timeout, DEFAULT_CONNECT_TIMEOUT)),
             headers={"Accept": "application/json", "User-Agent": USER_AGENT},
             transport=transport,
+            verify=True,  # never switched off: the credentials travel in these requests
             event_hooks={"request": [self._count_request]},
         )
         self._auth = TokenProvider(
@@ -232,6 +238,7 @@ class ApiClient:
         except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
             raise _Retryable("dropped connection", describe_error(exc)) from None
         except httpx.TransportError as exc:
+            refuse_untrusted_certificate(url, exc)
             raise _Retryable("connection", describe_error(exc)) from None
         status = response.status_code
         if status == 429:
