@@ -183,6 +183,7 @@ def make_lake(tmp_path: Path) -> MakeLake:
         responses: Sequence[Row], non_responses: Sequence[Row], responses_table: str = "responses"
     ) -> Path:
         path = tmp_path / "cgsync.duckdb"
+        path.unlink(missing_ok=True)  # each call builds the lake anew
         with duckdb.connect(str(path)) as con:
             build_lake(_DuckDbCursor(con), DATASET, responses, non_responses, responses_table)
         return path
