@@ -64,6 +64,9 @@ PageCallback = Callable[[str, int], None]
 
 TableFormat = Literal["delta", "iceberg"]
 
+BATCH_ROWS = 10_000
+"""Rows per dlt item: pages are joined up to this size within a checkpoint."""
+
 _PERIOD_DAY = "%Y-%m-%d"
 _CHILD_KEY = [PRIMARY_KEY, "position"]
 _REFRESH_FIELD = "date_sent"
@@ -301,7 +304,7 @@ def _resource(endpoint: Endpoint, walker: _Walker, table_format: TableFormat | N
     disposition = {"disposition": "merge", "strategy": "upsert" if table_format else "delete-insert"}
     walk = _v6_walk if endpoint.version == 6 else _v7_walk
     resource = dlt.resource(
-        walk(endpoint, walker),
+        _batched(endpoint, walk(endpoint, walker)),
         name=endpoint.resource,
         write_disposition=disposition,
         primary_key=PRIMARY_KEY,
@@ -326,19 +329,44 @@ def _resource(endpoint: Endpoint, walker: _Walker, table_format: TableFormat | N
     return resource
 
 
-def _items(endpoint: Endpoint, arrow: ArrowPage) -> Iterator[Any]:
-    """The dlt items of one page: the main table, then the child tables that have rows."""
-    if arrow.table.num_rows:
-        yield dlt.mark.with_table_name(arrow.table, endpoint.resource)
-    for child, table in arrow.children.items():
-        if table.num_rows:
-            yield dlt.mark.with_table_name(table, f"{endpoint.resource}__{child}")
+def _batched(
+    endpoint: Endpoint, walk: Callable[[], Iterator[ArrowPage]]
+) -> Callable[[], Iterator[Any]]:
+    """The walk's pages as dlt items of about BATCH_ROWS rows per table.
+
+    dlt spends about as long on each item as on building a page, whatever its size, so pages
+    are joined. That is safe: dlt commits the cursors and the data of a checkpoint together.
+    """
+
+    def batches() -> Iterator[Any]:
+        pending: dict[str, list[pa.Table]] = {}
+        rows = 0
+        for arrow in walk():
+            tables = {endpoint.resource: arrow.table}
+            tables.update((f"{endpoint.resource}__{child}", t) for child, t in arrow.children.items())
+            for name, table in tables.items():
+                if table.num_rows:
+                    pending.setdefault(name, []).append(table)
+            rows += arrow.table.num_rows
+            if rows >= BATCH_ROWS:
+                yield from _joined(pending)
+                rows = 0
+        yield from _joined(pending)
+
+    return batches
 
 
-def _v7_walk(endpoint: Endpoint, walker: _Walker) -> Callable[[], Iterator[Any]]:
+def _joined(pending: dict[str, list[pa.Table]]) -> Iterator[Any]:
+    """One item per table of the pending pages (a page may lack a segment column); clears them."""
+    for name, tables in pending.items():
+        yield dlt.mark.with_table_name(pa.concat_tables(tables, promote_options="default"), name)
+    pending.clear()
+
+
+def _v7_walk(endpoint: Endpoint, walker: _Walker) -> Callable[[], Iterator[ArrowPage]]:
     """A v7 sync walk from the stored cursor; non-responses then re-read the refresh window."""
 
-    def walk() -> Iterator[Any]:
+    def walk() -> Iterator[ArrowPage]:
         state, walk = walker.begin(endpoint.resource)
         budget = _Budget(walker.checkpoint_pages)
         refresh_follows = _refresh_wanted(endpoint, walker, walk)
@@ -351,7 +379,7 @@ def _v7_walk(endpoint: Endpoint, walker: _Walker) -> Callable[[], Iterator[Any]]
                         seen.append(arrow.table[PRIMARY_KEY].combine_chunks())
                     if walker.filters.key == UNFILTERED:
                         _note_newest_sent(state, arrow.table)
-                    yield from _items(endpoint, arrow)
+                    yield arrow
                     walk["cursor"] = page.resume_cursor
                     if page.records and not budget.spend():
                         return
@@ -374,7 +402,7 @@ def _refresh(
     walk: dict[str, Any],
     budget: _Budget,
     seen: list[pa.Array],
-) -> Iterator[Any]:
+) -> Iterator[ArrowPage]:
     """Re-read the non-responses sent within the refresh window and merge their statuses."""
     refresh = walk["refresh"]
     filters = replace(
@@ -388,7 +416,7 @@ def _refresh(
     already = pa.concat_arrays(seen) if seen else None
     params = walker.params(endpoint, filters)
     for page, arrow in walker.pages(client, endpoint, refresh.get("cursor"), params):
-        yield from _items(endpoint, _without(arrow, already))
+        yield _without(arrow, already)
         refresh["cursor"] = page.resume_cursor
         if page.records and not budget.spend():
             return
@@ -439,10 +467,10 @@ def _refresh_period(state: dict[str, Any], walker: _Walker) -> dict[str, str]:
     }
 
 
-def _v6_walk(endpoint: Endpoint, walker: _Walker) -> Callable[[], Iterator[Any]]:
+def _v6_walk(endpoint: Endpoint, walker: _Walker) -> Callable[[], Iterator[ArrowPage]]:
     """A v6 walk (ordered by CGID) from the ladder rung just older than the lookback."""
 
-    def walk() -> Iterator[Any]:
+    def walk() -> Iterator[ArrowPage]:
         _, walk = walker.begin(endpoint.resource)
         ladder: list[list[Any]] = walk.setdefault("ladder", [])
         if walk["phase"] == "walk":
@@ -456,7 +484,7 @@ def _v6_walk(endpoint: Endpoint, walker: _Walker) -> Callable[[], Iterator[Any]]
             for page, arrow in walker.pages(client, endpoint, walk["cursor"], params):
                 if page.records:
                     _climb(ladder, page, arrow.table)
-                yield from _items(endpoint, arrow)
+                yield arrow
                 # On the last page (null `next`) this keeps the cursor that fetched it.
                 walk["cursor"] = page.resume_cursor
                 if page.next_cursor is not None and not budget.spend():
