@@ -131,12 +131,16 @@ def _banner(config: EmulatorConfig, base_url: str, secret_is_default: bool) -> s
     secret = config.client_secret if secret_is_default else "(the one you gave)"
     return "\n".join(
         [
-            f"CustomerGauge API emulator: {config.records:,} records, seed {config.seed}, "
-            f"time zone {config.timezone}",
+            (
+                f"CustomerGauge API emulator: {config.records:,} records, seed {config.seed}, "
+                f"time zone {config.timezone}"
+            ),
             f"  clock        {config.start.isoformat()} at {config.speed:g}x",
             f"  token URL    {base_url}{settings.TOKEN_PATH}",
-            f"  API URL      {base_url}  ({settings.V7_NON_RESPONSES_PATH}, "
-            f"{settings.V7_RESPONSES_PATH}, {settings.V6_RESPONSES_PATHS[0]})",
+            (
+                f"  API URL      {base_url}  ({settings.V7_NON_RESPONSES_PATH}, "
+                f"{settings.V7_RESPONSES_PATH}, {settings.V6_RESPONSES_PATHS[0]})"
+            ),
             f"  client id    {config.client_id}",
             f"  secret       {secret}",
             f"  admin        {base_url}/_admin/clock | truth | faults | stats",
