@@ -7,6 +7,8 @@ once and never changed, so sharing is safe, and it makes rendering several times
 
 from __future__ import annotations
 
+import itertools
+import math
 import unicodedata
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
@@ -24,32 +26,27 @@ _MAX_COMMENT_WORDS = 12
 
 
 class _Shared:
-    """JSON values built once per combination of codes (each -1 .. size-2) and then reused."""
+    """A JSON value for every combination of some small codes (each -1 .. size-2), built once;
+    records look theirs up with one vectorised take and share it."""
 
     def __init__(self, sizes: Sequence[int], build: Callable[[tuple[int, ...]], Any]) -> None:
-        self._sizes = tuple(sizes)
         self._weights = np.cumprod([1, *sizes[:-1]]).astype(np.int64)
-        self._build = build
-        self._cache: dict[int, Any] = {}
+        self._table = np.empty(math.prod(sizes), dtype=object)
+        # product() varies its last digit fastest; reversed, the first digit is the lowest.
+        combinations = itertools.product(*(range(size) for size in reversed(sizes)))
+        for key, digits in enumerate(combinations):
+            self._table[key] = build(tuple(reversed(digits)))
 
-    def values(self, codes: np.ndarray) -> list[Any]:
-        """One value per row of `codes` (a column per code)."""
-        cache, build = self._cache, self._build
-        out = []
-        for key in ((codes.astype(np.int64) + 1) @ self._weights).tolist():
-            value = cache.get(key)
-            if value is None:
-                value = cache[key] = build(self._digits(key))
-            out.append(value)
-        return out
+    def values(self, *codes: np.ndarray) -> list[Any]:
+        """One value per record; `codes` are columns, or one matrix with a column per code."""
+        matrix = np.column_stack(codes) if len(codes) > 1 else codes[0].reshape(len(codes[0]), -1)
+        keys = (matrix.astype(np.int64) + 1) @ self._weights
+        return list(self._table[keys].tolist())
 
-    def _digits(self, key: int) -> tuple[int, ...]:
-        """The codes + 1 that make up `key` (0 stands for code -1)."""
-        digits = []
-        for size in self._sizes:
-            key, digit = divmod(key, size)
-            digits.append(digit)
-        return tuple(digits)
+
+def _choice(values: Sequence[Any]) -> _Shared:
+    """A lookup of one code into `values` (code -1 gives None)."""
+    return _Shared([len(values) + 1], lambda digits: values[digits[0] - 1] if digits[0] else None)
 
 
 def _segment_values() -> dict[str, tuple[str | None, ...]]:
@@ -106,8 +103,16 @@ class RecordRenderer:
     def __init__(self, local_time: LocalTime, origin: int) -> None:
         self._local_time = local_time
         self._origin = origin
-        self._first_slugs = [_slug(name) or "contact" for name in settings.FIRST_NAMES]
-        self._last_slugs = [_slug(name) or "x" for name in settings.LAST_NAMES]
+        first_slugs = [_slug(name) or "contact" for name in settings.FIRST_NAMES]
+        last_slugs = [_slug(name) or "x" for name in settings.LAST_NAMES]
+        # "first.last." of an email address; a record without a last name still gets one.
+        self._email_names = _Shared(
+            (len(first_slugs) + 1, len(last_slugs) + 1),
+            lambda d: f"{first_slugs[d[0] - 1]}.{last_slugs[max(d[1] - 1, 0)]}.",
+        )
+        self._email_domains = _choice([f"@{domain}" for domain in settings.EMAIL_DOMAINS])
+        self._statuses = _choice(settings.STATUSES)
+        self._languages = _choice(settings.LANGUAGES)
         words = settings.COMMENT_WORDS
         self._comments = [
             [
@@ -121,7 +126,7 @@ class RecordRenderer:
         )
         # One shared {"field", "reference"} per segment value; a record's list picks from them.
         self._segment_pairs = [
-            [{"field": field, "reference": value} for value in _segment_values()[field]]
+            _choice([{"field": field, "reference": value} for value in _segment_values()[field]])
             for field in settings.SEGMENT_FIELDS
         ]
         self._tags = _Shared([2] * len(settings.TAGS), _tags)
@@ -156,12 +161,12 @@ class RecordRenderer:
                 status, contact, account, cgid, customer, order, email, phone, created, ordered,
                 sent, opened, clicked, language, link, email_sent,
             ) in zip(
-                [settings.STATUSES[code] for code in statuses.tolist()],
+                self._statuses.values(statuses),
                 *self._common(columns),
                 self._dates(columns["arrival"]),
                 self._dates(columns["opened"], t),
                 self._dates(columns["clicked"], t),
-                self._languages(columns),
+                self._languages.values(columns["language"]),
                 [f"{settings.SURVEY_LINK_PREFIX}{link:x}" for link in columns["link"].tolist()],
                 self._dates(columns["email_sent"]),
                 strict=True,
@@ -200,10 +205,8 @@ class RecordRenderer:
                 self._comment_texts(columns),
                 self._dates(columns["email_sent"]),
                 self._dates(columns["responded"]),
-                self._languages(columns),
-                self._follow_up.values(
-                    np.column_stack([columns["follow_up"].astype(np.int8) - 1, columns["follow_up_details"]])
-                ),
+                self._languages.values(columns["language"]),
+                self._follow_up.values(columns["follow_up"].astype(np.int8) - 1, columns["follow_up_details"]),
                 strict=True,
             )
         ]  # fmt: skip
@@ -220,16 +223,9 @@ class RecordRenderer:
     def _common(self, columns: Columns) -> list[list[Any]]:
         """contact, account, CGID, customer and order numbers, email, phone, creation and
         order dates: the fields both kinds of record share, one list each."""
-        index = columns["index"].tolist()
-        first = columns["first_name"].tolist()
-        last = columns["last_name"].tolist()
-        first_slugs, last_slugs, domains = (
-            self._first_slugs,
-            self._last_slugs,
-            settings.EMAIL_DOMAINS,
-        )
+        names = (columns["first_name"], columns["last_name"])
         return [
-            self._contact.values(np.column_stack([columns["first_name"], columns["last_name"]])),
+            self._contact.values(*names),
             [
                 {
                     "name": settings.COMPANIES[company],
@@ -243,9 +239,12 @@ class RecordRenderer:
             [str(number) for number in columns["customer_number"].tolist()],
             _optional_numbers(columns["order_number"]),
             [
-                f"{first_slugs[f]}.{last_slugs[max(l, 0)]}.{key}@{domains[d]}"
-                for f, l, key, d in zip(
-                    first, last, index, columns["email_domain"].tolist(), strict=True
+                f"{name}{key}{domain}"
+                for name, key, domain in zip(
+                    self._email_names.values(*names),
+                    columns["index"].tolist(),
+                    self._email_domains.values(columns["email_domain"]),
+                    strict=True,
                 )
             ],
             _optional_numbers(columns["phone"]),
@@ -263,9 +262,6 @@ class RecordRenderer:
             texts[i] = None
         return texts
 
-    def _languages(self, columns: Columns) -> list[str]:
-        return [settings.LANGUAGES[code] for code in columns["language"].tolist()]
-
     def _comment_texts(self, columns: Columns) -> list[str | None]:
         comments = self._comments
         return [
@@ -277,10 +273,7 @@ class RecordRenderer:
 
     def _property_lists(self, columns: Columns) -> list[list[Record]]:
         by_field = [
-            [
-                pairs[code] if code >= 0 else None
-                for code in columns[_segment_column(field)].tolist()
-            ]
+            pairs.values(columns[_segment_column(field)])
             for field, pairs in zip(settings.SEGMENT_FIELDS, self._segment_pairs, strict=True)
         ]
         return [[pair for pair in row if pair is not None] for row in zip(*by_field, strict=True)]
