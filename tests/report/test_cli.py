@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import duckdb
 import pytest
 from typer.testing import CliRunner
 
@@ -115,8 +116,6 @@ def test_an_empty_lake_is_one_line(make_lake) -> None:
 
 
 def test_a_lake_without_the_tables_is_one_line(tmp_path: Path) -> None:
-    import duckdb
-
     path = tmp_path / "other.duckdb"
     with duckdb.connect(str(path)) as con:
         con.execute("CREATE SCHEMA customergauge")
@@ -138,6 +137,14 @@ def test_a_file_that_is_no_duckdb_lake_is_one_line(tmp_path: Path) -> None:
     result = runner.invoke(app, ["report", "--duckdb-path", str(path)])
     assert result.exit_code == 2
     assert result.stderr.startswith("error: cannot open the lake on duckdb: ")
+    assert result.stderr.count("\n") == 1
+
+
+def test_a_lake_held_by_a_writer_is_one_line_naming_the_cause(lake_path: Path) -> None:
+    with duckdb.connect(str(lake_path)):  # as a running sync would
+        result = runner.invoke(app, ["report", "--duckdb-path", str(lake_path)])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: cannot open the lake on duckdb: Connection Error: ")
     assert result.stderr.count("\n") == 1
 
 

@@ -172,5 +172,9 @@ def _quote(name: str) -> str:
 
 
 def _first_line(exc: BaseException) -> str:
+    """The first line of the root cause: dlt wraps driver errors in long generic advice."""
+    inner = getattr(exc, "inner_exc", None) or exc.__cause__
+    if isinstance(inner, BaseException):
+        return _first_line(inner)
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
