@@ -39,7 +39,10 @@ class _Shared:
 
     def values(self, *codes: np.ndarray) -> list[Any]:
         """One value per record; `codes` are columns, or one matrix with a column per code."""
-        matrix = np.column_stack(codes) if len(codes) > 1 else codes[0].reshape(len(codes[0]), -1)
+        if len(codes) > 1:
+            matrix = np.column_stack(codes)
+        else:
+            matrix = codes[0] if codes[0].ndim == 2 else codes[0][:, np.newaxis]
         keys = (matrix.astype(np.int64) + 1) @ self._weights
         return list(self._table[keys].tolist())
 
