@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timezone, UTC
 from pathlib import Path
 
 import pytest
@@ -39,8 +39,8 @@ def test_long_spans_are_charted_by_month_with_empty_months(make_lake) -> None:
 
     lake = make_lake(
         [
-            answer(1, 10, datetime(2026, 1, 15, tzinfo=timezone.utc)),
-            answer(2, 0, datetime(2026, 8, 10, tzinfo=timezone.utc)),
+            answer(1, 10, datetime(2026, 1, 15, tzinfo=UTC)),
+            answer(2, 0, datetime(2026, 8, 10, tzinfo=UTC)),
         ],
         [],
     )
@@ -71,7 +71,7 @@ def test_segments_count_each_value_and_keep_values_nobody_answered(lake_path: Pa
 
 
 def test_segment_values_under_30_responses_are_marked_too_few(make_lake) -> None:
-    answered = datetime(2026, 2, 2, tzinfo=timezone.utc)
+    answered = datetime(2026, 2, 2, tzinfo=UTC)
     rows = [
         {
             "number_customergauge": cgid,
@@ -121,7 +121,7 @@ def test_latest_detractor_comments_skip_blank_and_missing_ones(lake_path: Path) 
         (6, "Initech", 0, "Broken invoice link"),
         (4, "ACME", 3, "Too slow"),  # 5 is blank, 7 has none, 1 is a promoter
     ]
-    assert comments[0].responded_at == datetime(2026, 1, 21, 8, tzinfo=timezone.utc)
+    assert comments[0].responded_at == datetime(2026, 1, 21, 8, tzinfo=UTC)
 
 
 def test_period_keeps_responses_by_answer_date_and_invitations_by_send_date(
@@ -175,7 +175,7 @@ def test_to_dict_is_what_json_scripts_read(lake_path: Path) -> None:
 
 
 def test_answers_are_read_from_the_v6_table_when_there_is_no_v7_one(make_lake) -> None:
-    answered = datetime(2026, 2, 2, tzinfo=timezone.utc)
+    answered = datetime(2026, 2, 2, tzinfo=UTC)
     rows = [
         {"number_customergauge": 1, "nps": 10, "date_survey_response": answered},
         {"number_customergauge": 2, "nps": 4, "date_survey_response": answered},

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone, UTC
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cgsync.report import NpsScore, build_report
 
-START = datetime(2025, 12, 25, tzinfo=timezone.utc)
+START = datetime(2025, 12, 25, tzinfo=UTC)
 
 answers = st.lists(
     st.tuples(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timezone, UTC
 from pathlib import Path
 
 from cgsync.report import build_report, render_html
@@ -39,7 +39,7 @@ def test_headline_cards_show_the_figures(lake_path: Path) -> None:
 
 
 def test_segment_rows_carry_n_nps_and_the_too_few_mark(make_lake) -> None:
-    answered = datetime(2026, 2, 2, tzinfo=timezone.utc)
+    answered = datetime(2026, 2, 2, tzinfo=UTC)
     rows = [
         {
             "number_customergauge": cgid,
@@ -73,7 +73,7 @@ def test_a_period_without_responses_says_so(lake_path: Path) -> None:
 
 
 def test_a_segment_shows_its_25_largest_values_and_counts_the_rest(make_lake) -> None:
-    answered = datetime(2026, 2, 2, tzinfo=timezone.utc)
+    answered = datetime(2026, 2, 2, tzinfo=UTC)
     rows = [  # manager m00 answers once, m01 twice, ... m26 27 times
         {
             "number_customergauge": 100 * size + answer,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone, UTC
 from typing import Any
 
 from cgsync._exceptions import ConfigError
@@ -68,7 +68,7 @@ def compute_figures(
         source=lake.description,
         since=since,
         until=until,
-        generated_at=datetime.now(timezone.utc),
+        generated_at=datetime.now(UTC),
         headline=reader.headline(funnel),
         granularity=granularity,
         over_time=over_time,
@@ -287,4 +287,4 @@ def _as_date(value: Any) -> date:
 
 
 def _utc_midnight(day: date) -> datetime:
-    return datetime.combine(day, time(), tzinfo=timezone.utc)
+    return datetime.combine(day, time(), tzinfo=UTC)

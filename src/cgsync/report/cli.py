@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -18,13 +18,13 @@ def report_command(
         settings.DEFAULT_OUT
     ),
     since: Annotated[
-        Optional[str], typer.Option(help="First day of the period, yyyy-mm-dd (UTC).")
+        str | None, typer.Option(help="First day of the period, yyyy-mm-dd (UTC).")
     ] = None,
     until: Annotated[
-        Optional[str], typer.Option(help="Last day of the period, yyyy-mm-dd (UTC), included.")
+        str | None, typer.Option(help="Last day of the period, yyyy-mm-dd (UTC), included.")
     ] = None,
     segment: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(help="Show only this segment field, e.g. Country or properties__country."),
     ] = None,
     as_json: Annotated[
@@ -40,7 +40,7 @@ def report_command(
         str, typer.Option(help="The sync's pipeline name; names the DuckDB lake by default.")
     ] = settings.DEFAULT_PIPELINE_NAME,
     duckdb_path: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option(help="The lake's DuckDB file.  [default: ./<pipeline-name>.duckdb]"),
     ] = None,
 ) -> None:
