@@ -81,14 +81,14 @@ def test_pages_share_one_kept_alive_connection(server: ScriptedServer) -> None:
         (Reply(200, b"<html>Bad Gateway</html>"), "malformed body"),
         (Reply(200, {"message": "ok"}), "malformed body"),
         (Reply(200, {"data": [1, 2], "cursor": {"next": 3}}), "malformed body"),
-        (Reply(action="stall", stall_seconds=0.6), "timeout"),
+        (Reply(action="stall", stall_seconds=1.5), "timeout"),
     ],
 )
 def test_transient_failures_are_retried_and_logged(
     server: ScriptedServer, caplog: pytest.LogCaptureFixture, failure: Reply, kind: str
 ) -> None:
     server.script(RESPONSES.path, failure, failure)
-    with caplog.at_level(logging.WARNING, logger="cgsync"), connect(server, timeout=0.3) as client:
+    with caplog.at_level(logging.WARNING, logger="cgsync"), connect(server, timeout=1.0) as client:
         result = client.get_page(RESPONSES, cursor=7, per_page=10)
 
         assert result.records == RECORDS
