@@ -52,6 +52,13 @@ class Recorded:
 Handler = Callable[[Recorded], Reply]
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Say nothing: the tests' clients hang up (timeouts, refused certificates) on purpose."""
+
+
 def page(records: list[dict[str, Any]], next_cursor: Any) -> Reply:
     return Reply(body={"data": records, "cursor": {"next": next_cursor}})
 
@@ -64,8 +71,7 @@ class ScriptedServer:
         self._scripts: dict[str, deque[Reply]] = defaultdict(deque)
         self._routes: dict[str, Handler] = {TOKEN_PATH: self._issue_token}
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._httpd.daemon_threads = True
+        self._httpd = _QuietServer(("127.0.0.1", 0), self._handler_class())
         scheme = "http"
         if certificate is not None:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
