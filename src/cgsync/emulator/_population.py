@@ -31,6 +31,15 @@ NEVER = np.iinfo(np.int32).max
 """The time of something that never happens."""
 _ORIGIN_MARGIN_DAYS = 90
 _DETAIL_CACHE_BLOCKS = 16
+# Quantiles of the answer delay (log-normal around a day, 10 minutes to MAX_RESPONSE_DELAY): a
+# uniform picks one, which is much cheaper than drawing the log-normal itself.
+_RESPONSE_DELAYS = np.sort(
+    np.clip(
+        np.random.default_rng(0).lognormal(math.log(settings.DAY), 1.4, 1 << 16),
+        600,
+        settings.MAX_RESPONSE_DELAY,
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -176,29 +185,26 @@ class Population:
     # -- generation ---------------------------------------------------------------------------
 
     def _draw_resident(self, block: int) -> dict[str, np.ndarray]:
-        rng = np.random.default_rng([self.seed, block, 0])
+        # One matrix of uniforms, a row per use: the cheapest way to draw at start-up.
+        u = np.random.default_rng([self.seed, block, 0]).random((9, B))
         index = np.arange(block * B, (block + 1) * B, dtype=np.float64)
-        arrival = np.floor(self._first_arrival + (index + rng.random(B)) * self._spacing)
-        late = rng.random(B) < settings.LATE_RATE
+        arrival = np.floor(self._first_arrival + (index + u[0]) * self._spacing)
         backdate = np.where(
-            late,
-            rng.integers(settings.DAY, settings.MAX_BACKDATE, B, endpoint=True),
-            rng.integers(0, 600, B),
+            u[1] < settings.LATE_RATE,
+            settings.DAY + u[2] * (settings.MAX_BACKDATE - settings.DAY),
+            u[2] * 600,
         )
-        creation = arrival - backdate
-        order = creation - rng.integers(0, settings.MAX_ORDER_LEAD, B, endpoint=True)
-        answers = rng.random(B) < settings.RESPONSE_RATE
-        delay = np.clip(
-            np.exp(rng.normal(math.log(settings.DAY), 1.4, B)), 600, settings.MAX_RESPONSE_DELAY
-        )
-        responded = np.where(answers, np.floor(arrival + delay), NEVER)
+        creation = np.floor(arrival - backdate)
+        order = np.floor(creation - u[3] * settings.MAX_ORDER_LEAD)
+        delay = _RESPONSE_DELAYS[(u[5] * len(_RESPONSE_DELAYS)).astype(np.intp)]
+        responded = np.where(u[4] < settings.RESPONSE_RATE, np.floor(arrival + delay), NEVER)
         return {
             "arrival": _int32(arrival),
             "creation": _int32(creation),
             "order": _int32(order),
             "responded": _int32(responded),
-            "country": _categorical(rng, settings.COUNTRY_WEIGHTS),
-            "touchpoint": _categorical(rng, settings.TOUCHPOINT_WEIGHTS),
+            "country": _segment_codes(u[6], u[7], settings.COUNTRY_WEIGHTS),
+            "touchpoint": _segment_codes(u[8], u[7], settings.TOUCHPOINT_WEIGHTS),
         }
 
     def _draw_detail(self, block: int) -> dict[str, np.ndarray]:
@@ -230,12 +236,12 @@ class Population:
             "clicked": _int32(np.floor(clicked)),
             "failed": _int32(failed),
             "failure": failure,
-            "nps": _weighted(rng, settings.NPS_WEIGHTS).astype(np.int8),
+            "nps": _weighted(rng.random(B), settings.NPS_WEIGHTS).astype(np.int8),
             "comment_start": np.where(
                 rng.random(B) < 0.6, rng.integers(0, len(settings.COMMENT_WORDS), B), -1
             ).astype(np.int16),
             "comment_words": rng.integers(1, 13, B, dtype=np.int8),
-            "language": _weighted(rng, settings.LANGUAGE_WEIGHTS).astype(np.int8),
+            "language": _weighted(rng.random(B), settings.LANGUAGE_WEIGHTS).astype(np.int8),
             "first_name": rng.integers(0, len(settings.FIRST_NAMES), B, dtype=np.int16),
             "last_name": _maybe(rng, rng.integers(0, len(settings.LAST_NAMES), B), 0.03),
             "company": rng.integers(0, len(settings.COMPANIES), B, dtype=np.int16),
@@ -319,13 +325,23 @@ def _int32(values: np.ndarray) -> np.ndarray:
 
 def _categorical(rng: np.random.Generator, weights: tuple[float, ...]) -> np.ndarray:
     """Codes drawn by weight; -1 (the record lacks the field) at MISSING_SEGMENT_RATE."""
-    return _maybe(rng, _weighted(rng, weights), settings.MISSING_SEGMENT_RATE).astype(np.int8)
+    return _segment_codes(rng.random(B), rng.random(B), weights)
 
 
-def _weighted(rng: np.random.Generator, weights: tuple[float, ...]) -> np.ndarray:
-    """Codes 0..len(weights)-1 drawn by weight (faster than Generator.choice with p)."""
-    edges = np.cumsum(weights) / sum(weights)
-    return np.minimum(np.searchsorted(edges, rng.random(B), side="right"), len(weights) - 1)
+def _segment_codes(u: np.ndarray, u_missing: np.ndarray, weights: tuple[float, ...]) -> np.ndarray:
+    """Codes by weight from uniforms `u`; -1 (the record lacks the field) where `u_missing` is
+    below MISSING_SEGMENT_RATE."""
+    codes = _weighted(u, weights)
+    codes[u_missing < settings.MISSING_SEGMENT_RATE] = -1
+    return codes
+
+
+def _weighted(u: np.ndarray, weights: tuple[float, ...]) -> np.ndarray:
+    """Codes 0..len(weights)-1 by weight from uniforms (a few comparisons beat a search)."""
+    codes = np.zeros(len(u), dtype=np.int8)
+    for edge in (np.cumsum(weights) / sum(weights))[:-1]:
+        codes += u >= edge
+    return codes
 
 
 def _maybe(rng: np.random.Generator, values: np.ndarray, missing_rate: float) -> np.ndarray:
