@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ._api import NON_RESPONSES, RESPONSES, V6_RESPONSES, ApiClient, cgids
+from ._api import NON_RESPONSES, RESPONSES, V6_RESPONSES, ApiClient, Connect, StartEmulator, cgids
 
 
 def test_a_full_non_responses_walk_is_exactly_the_truth(api: ApiClient) -> None:
@@ -64,3 +64,18 @@ def test_v6_previous_cursor_leads_back_to_the_page_before(api: ApiClient) -> Non
     back = api.page(V6_RESPONSES, per_page=4, cursor=second["cursor"]["previous"])
     assert cgids(back["data"]) == cgids(first["data"])
     assert back["cursor"]["previous"] is None
+
+
+def test_full_walks_of_50k_records_are_exactly_the_truth(
+    emulator: StartEmulator, connect: Connect
+) -> None:
+    emu = emulator(records=50_000, seed=21)
+    api = connect(emu)
+    truth = emu.truth()
+    non_responses = api.walk(NON_RESPONSES, **{"with[]": "properties"})
+    assert {r["number_customergauge"]: r["status"] for r in non_responses} == truth.non_responses
+    assert cgids(non_responses) == sorted(truth.non_responses)
+    responses = cgids(api.walk(RESPONSES, **{"with[]": ["tags", "drivers"]}))
+    assert len(responses) == len(set(responses))
+    assert set(responses) == truth.responses
+    assert cgids(api.walk_v6()) == sorted(truth.responses)
