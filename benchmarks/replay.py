@@ -3,7 +3,7 @@
 The pages recorded by `benchmarks.floor --record` are served by an httpx transport instead of
 a server, so `ApiClient` (orjson parse), `records_to_arrow` (flatten, Arrow) and dlt (normalize,
 load into DuckDB) do all of their work and nothing waits on the network. Run as a child process
-by `python -m benchmarks`; prints `{"records": ..., "seconds": ...}`.
+by `python -m benchmarks`; prints `{"records": ..., "seconds": ..., "cpu_seconds": ...}`.
 
     python -m benchmarks.replay PAGES_DIR --workdir DIR [--source-timezone Europe/Amsterdam]
 """
@@ -48,7 +48,8 @@ class ReplayTransport(httpx.BaseTransport):
 
 
 def replay(pages: Path, workdir: Path, *, source_timezone: str) -> dict[str, float]:
-    """Sync the recorded pages into a fresh DuckDB file under `workdir`; time the whole run."""
+    """Sync the recorded pages into a fresh DuckDB file under `workdir`; time the whole run
+    (wall and this process's CPU time)."""
     records = 0
 
     def count(resource: str, page_records: int) -> None:
@@ -70,10 +71,10 @@ def replay(pages: Path, workdir: Path, *, source_timezone: str) -> dict[str, flo
     )
     with client:
         source = customergauge_source(client=client, source_timezone=source_timezone, on_page=count)
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         pipeline.run(source)
-        seconds = time.perf_counter() - started
-    return {"records": records, "seconds": seconds}
+        seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+    return {"records": records, "seconds": seconds, "cpu_seconds": cpu_seconds}
 
 
 def main(argv: list[str] | None = None) -> None:

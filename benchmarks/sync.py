@@ -55,6 +55,8 @@ class Measurement:
     seconds: float
     records: int
     peak_rss_bytes: int
+    cpu_seconds: float
+    """User plus system CPU time: on a busy machine it moves less than the wall time."""
     api_calls: int | None = None
     token_calls: int | None = None
 
@@ -76,6 +78,7 @@ class Walk:
 @dataclass(frozen=True)
 class _Child:
     seconds: float
+    cpu_seconds: float
     peak_rss_bytes: int
     stdout: bytes
 
@@ -268,7 +271,9 @@ def measure_replay(pages: Path, workdir: Path) -> Measurement:
     )  # fmt: skip
     result = orjson.loads(child.stdout)
     # The rate is the replay's own: the child's interpreter start and imports are not processing.
-    return Measurement(result["seconds"], result["records"], child.peak_rss_bytes)
+    return Measurement(
+        result["seconds"], result["records"], child.peak_rss_bytes, result["cpu_seconds"]
+    )
 
 
 def _measurement(
@@ -279,6 +284,7 @@ def _measurement(
         seconds=child.seconds,
         records=records,
         peak_rss_bytes=child.peak_rss_bytes,
+        cpu_seconds=child.cpu_seconds,
         api_calls=after["api_calls"] - before["api_calls"],
         token_calls=after["token_calls"] - before["token_calls"],
     )
@@ -336,7 +342,8 @@ def _run_child(argv: list[str], *, workdir: Path, env: dict[str, str]) -> _Child
     if process.returncode != 0:
         command = " ".join(argv[1:4])
         raise BenchmarkError(f"{command} exited {process.returncode}: {_tail(log)}")
-    return _Child(seconds, usage.ru_maxrss * 1024, stdout)  # ru_maxrss is in KiB on Linux
+    cpu_seconds = usage.ru_utime + usage.ru_stime
+    return _Child(seconds, cpu_seconds, usage.ru_maxrss * 1024, stdout)  # maxrss: KiB on Linux
 
 
 def _tail(log: Path, lines: int = 5) -> str:

@@ -15,7 +15,8 @@ from rich.table import Table
 from benchmarks.sync import PARALLEL, LatencyRuns, Measurement, SizeResult
 
 COLUMNS = (
-    "records", "run", "wall s", "records/s", "ratio", "peak RSS MB", "API calls", "token calls",
+    "records", "run", "wall s", "CPU s", "records/s", "ratio", "peak RSS MB", "API calls",
+    "token calls",
 )  # fmt: skip
 TARGET_COLUMNS = ("target", "measured", "met")
 
@@ -40,7 +41,8 @@ LEGEND = (
     "ms/page: the emulator adds that latency to every page; the sequential run also has the "
     "tokens expired once halfway. replay: the recorded pages through the sync's code "
     "in-process (ApiClient, records_to_arrow, dlt into DuckDB), no network; its time excludes "
-    "the interpreter start. API and token calls are counted by the emulator."
+    "the interpreter start. CPU s: user + system time of that process, which a busy machine "
+    "inflates less than the wall time. API and token calls are counted by the emulator."
 )
 _MB = 1_000_000
 _REPO = Path(__file__).resolve().parent.parent
@@ -96,7 +98,10 @@ def evaluate_targets(results: Sequence[SizeResult]) -> list[Target]:
     syncs = _sync_runs(results)
     floor_ratio = _ratio(largest.sync, largest.floor)
     peak = max(sync.peak_rss_bytes for _, sync, _ in syncs)
-    slowest_replay = min(result.replay.records_per_second for result in results)
+    slowest = min(
+        (result.replay for result in results), key=lambda replay: replay.records_per_second
+    )
+    replay_rate, replay_cpu_rate = slowest.records_per_second, slowest.records / slowest.cpu_seconds
     targets = [
         Target(
             f"end to end at {largest.records:,} within {FLOOR_RATIO_MAX}x of the floor",
@@ -121,8 +126,8 @@ def evaluate_targets(results: Sequence[SizeResult]) -> list[Target]:
     targets.append(
         Target(
             f"client-side processing at least {PROCESSING_MIN_RATE:,} records/s",
-            f"{slowest_replay:,.0f} records/s at least",
-            slowest_replay >= PROCESSING_MIN_RATE,
+            f"{replay_rate:,.0f} records/s ({replay_cpu_rate:,.0f} per CPU second)",
+            replay_rate >= PROCESSING_MIN_RATE,
         )
     )
     return targets + _call_targets(syncs) + _latency_targets(results)
@@ -260,6 +265,7 @@ def _row(
         f"{result.records:,}",
         run,
         f"{measurement.seconds:,.1f}",
+        f"{measurement.cpu_seconds:,.1f}",
         f"{measurement.records_per_second:,.0f}",
         ratio,
         f"{measurement.peak_rss_bytes / _MB:,.0f}",

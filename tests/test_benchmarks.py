@@ -96,7 +96,9 @@ def test_sizes_take_suffixes_and_come_out_sorted_and_unique() -> None:
 def measurement(
     seconds: float, *, rss_mb: float = 150, api: int = 103, tokens: int = 1
 ) -> Measurement:
-    return Measurement(seconds, 100_000, int(rss_mb * MB), api_calls=api, token_calls=tokens)
+    return Measurement(
+        seconds, 100_000, int(rss_mb * MB), seconds / 2, api_calls=api, token_calls=tokens
+    )
 
 
 def size_result(
@@ -107,7 +109,7 @@ def size_result(
         walk=Walk(records=records, requests=103, endpoints=2),
         floor=measurement(floor),
         sync=sync,
-        replay=Measurement(0.5, 100_000, 200 * MB),
+        replay=Measurement(0.5, 100_000, 200 * MB, cpu_seconds=0.5),
         latency=latency,
     )
 
