@@ -1,4 +1,4 @@
-"""Small lakes built by hand, with the table and view shapes of docs/contracts.md §3."""
+"""Small lakes built by hand, with the tables of docs/contracts.md §3 and the sync's own views."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ import duckdb
 import pyarrow as pa
 import pytest
 
+from cgsync._views import view_statements
+
 DATASET = "customergauge"
-FAILED_STATUSES = ("bounced", "undeliverable", "blocked")
 
 Row = Mapping[str, Any]
 
@@ -32,23 +33,28 @@ def build_lake(
     non_responses: Sequence[Row],
     responses_table: str = "responses",
 ) -> None:
-    """Write `responses`, `non_responses` and the `survey_funnel` view through a DB-API cursor.
+    """Write `responses` and `non_responses` through a DB-API cursor, with the sync's views.
 
-    Like dlt, a table only has the columns some row gives a value, plus the key.
+    Besides the columns every record has, a table only has the columns some row gives a value,
+    as with dlt.
     """
     cursor.execute(f"CREATE SCHEMA {dataset}")
-    response_columns = _create_table(
-        cursor, f"{dataset}.{responses_table}", responses, ["nps", "date_survey_response"]
-    )
-    status_columns = _create_table(
-        cursor, f"{dataset}.non_responses", non_responses, ["status", "date_sent"]
-    )
-    segments = sorted(
-        {c for c in response_columns + status_columns if c.startswith("properties__")}
-    )
-    cursor.execute(
-        _funnel_view(dataset, responses_table, segments, response_columns, status_columns)
-    )
+    columns = {
+        responses_table: _create_table(
+            cursor,
+            f"{dataset}.{responses_table}",
+            responses,
+            ["nps", "date_survey_response", "date_email_sent"],
+        ),
+        "non_responses": _create_table(
+            cursor,
+            f"{dataset}.non_responses",
+            non_responses,
+            ["status", "date_sent", "date_opened", "date_clicked"],
+        ),
+    }
+    for statement in view_statements(lambda name: f"{dataset}.{name}", _quote, columns):
+        cursor.execute(statement)
 
 
 def _create_table(cursor: Any, table: str, rows: Sequence[Row], required: list[str]) -> list[str]:
@@ -56,7 +62,7 @@ def _create_table(cursor: Any, table: str, rows: Sequence[Row], required: list[s
     for row in rows:
         columns += [key for key, value in row.items() if value is not None and key not in columns]
     columns.append("_cgsync_synced_at")
-    definitions = ", ".join(f'"{column}" {_sql_type(column)}' for column in columns)
+    definitions = ", ".join(f"{_quote(column)} {_sql_type(column)}" for column in columns)
     cursor.execute(f"CREATE TABLE {table} ({definitions})")
     synced_at = at("2026-03-01 00:00")
     values = [[row.get(column) for column in columns[:-1]] + [synced_at] for row in rows]
@@ -74,42 +80,8 @@ def _sql_type(column: str) -> str:
     return "VARCHAR"
 
 
-def _funnel_view(
-    dataset: str,
-    responses_table: str,
-    segments: list[str],
-    response_columns: list[str],
-    status_columns: list[str],
-) -> str:
-    def pick(column: str) -> str:
-        sources = [f"r.{column}"] * (column in response_columns) + [f"n.{column}"] * (
-            column in status_columns
-        )
-        return f"COALESCE({', '.join(sources)})" if len(sources) > 1 else sources[0]
-
-    def maybe(alias: str, column: str, present: list[str]) -> str:
-        return f"{alias}.{column}" if column in present else "NULL"
-
-    failed = ", ".join(f"'{status}'" for status in FAILED_STATUSES)
-    segment_select = "".join(f", {pick(column)} AS {column}" for column in segments)
-    return f"""
-        CREATE VIEW {dataset}.survey_funnel AS
-        SELECT COALESCE(n.number_customergauge, r.number_customergauge) AS number_customergauge,
-               CASE WHEN r.number_customergauge IS NULL THEN n.status ELSE 'responded' END
-                   AS status,
-               COALESCE(n.date_sent,
-                        {maybe("r", "date_email_sent", response_columns)})
-                   AS date_sent,
-               {maybe("n", "date_opened", status_columns)} AS date_opened,
-               {maybe("n", "date_clicked", status_columns)} AS date_clicked,
-               r.date_survey_response AS date_responded,
-               COALESCE(n.status IN ({failed}), FALSE) AS failed,
-               r.nps
-               {segment_select}
-        FROM {dataset}.non_responses AS n
-        FULL OUTER JOIN {dataset}.{responses_table} AS r
-            ON n.number_customergauge = r.number_customergauge
-    """
+def _quote(name: str) -> str:
+    return f'"{name}"'
 
 
 def _response(cgid: int, nps: int, answered: str, country: str | None, **extra: object) -> dict:
