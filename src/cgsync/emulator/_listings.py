@@ -64,6 +64,8 @@ Keep = Callable[[np.ndarray], np.ndarray]
 
 
 class Listings:
+    """The pages of the three listings at a clock time."""
+
     def __init__(self, population: Population) -> None:
         self.population = population
 
@@ -86,9 +88,9 @@ class Listings:
             low = max(low, _position(times, filters.period.low + gap_low))
             high = min(high, _position(times, filters.period.high + gap_high))
         if filters.index is not None:
-            answered = (
-                int(resident.responded[filters.index]) if filters.index < resident.size else NEVER
-            )
+            known = 0 <= filters.index < resident.size
+            answered = int(resident.responded[filters.index]) if known else NEVER
+            # The rank range of its answer time; the keep test below picks the record itself.
             low = max(low, _position(times, answered))
             high = min(high, _position(times, answered, "right") if answered != NEVER else 0)
         keep = self._keep(resident, filters, None)
@@ -122,6 +124,9 @@ class Listings:
             column = getattr(resident, _PERIOD_BOUNDS[filters.period.field][0])
             period = filters.period
             tests.append(lambda idx: (column[idx] >= period.low) & (column[idx] < period.high))
+        if filters.index is not None:
+            wanted_index = filters.index
+            tests.append(lambda idx: idx == wanted_index)
         if filters.outbound is not None:
             codes = getattr(resident, filters.outbound[0])
             wanted = filters.outbound[1]
