@@ -113,6 +113,7 @@ def test_a_checkpoint_stores_the_cursor_of_its_last_page_and_the_next_run_resume
         )
 
     pipeline.run(source())
+    assert api.cursors("non_responses") == [None, 10], "no page fetched beyond the checkpoint"
     assert walks(pipeline, "non_responses")["all"]["cursor"] == 20
     assert walks(pipeline, "non_responses")["all"]["complete"] is False
     assert rows(pipeline, "select count(*) from non_responses") == [(20,)]

@@ -178,48 +178,49 @@ def run_sync(options: SyncOptions, *, on_page: PageCallback | None = None) -> Sy
     Raises a CGSyncError (with its exit code) on failure; the last checkpoint stays.
     """
     chosen = parse_resources(options.endpoints)
+    client = _api_client(options)
+    # The source validates its arguments when called: before the lock and any request.
+    customergauge_source(**_source_arguments(options), client=client)
+    with pipeline_lock(options.lake), client:
+        pipeline = build_pipeline(options.lake)
+        summary = SyncSummary(
+            pipeline_name=options.lake.pipeline_name,
+            destination=_destination_kind(pipeline),
+            dataset=options.lake.dataset,
+            started_at=datetime.now(UTC),
+            resources={endpoint.resource: ResourceSummary() for endpoint in chosen},
+        )
+        try:
+            try:
+                _checkpoint_loop(pipeline, options, client, summary, _PageCounter(summary, on_page))
+            finally:
+                stats = client.stats
+                summary.api_calls, summary.token_calls = stats.api_calls, stats.token_calls
+                summary.retries = dict(stats.retries)
+            _finish(pipeline, summary)
+        except KeyboardInterrupt:
+            _record(pipeline, summary, "interrupted", "interrupted")
+            raise
+        except CGSyncError as exc:
+            _record(pipeline, summary, "failed", str(exc))
+            raise
+        _record(pipeline, summary, "ok")
+        return summary
+
+
+def _api_client(options: SyncOptions) -> ApiClient:
+    """The one client of a sync: one token for all its checkpoints (no request yet)."""
     client_id, client_secret = _credentials(options)
     token_url, api_url = resolve_urls(
         options.region, auth_url=options.auth_url, api_url=options.api_url
     )
-    client = ApiClient(
+    return ApiClient(
         client_id=client_id,
         client_secret=client_secret,
         auth_url=token_url,
         api_url=api_url,
         region=options.region,
     )
-    # The source validates its arguments when called: before the lock and before any request.
-    customergauge_source(**_source_arguments(options), client=client)
-    pipeline = build_pipeline(options.lake)
-    summary = SyncSummary(
-        pipeline_name=options.lake.pipeline_name,
-        destination=_destination_kind(pipeline),
-        dataset=options.lake.dataset,
-        started_at=datetime.now(UTC),
-        resources={endpoint.resource: ResourceSummary() for endpoint in chosen},
-    )
-    counter = _PageCounter(summary, on_page)
-    try:
-        with pipeline_lock(options.lake):
-            with client:
-                try:
-                    _checkpoint_loop(pipeline, options, client, summary, counter)
-                finally:
-                    stats = client.stats
-                    summary.api_calls, summary.token_calls = stats.api_calls, stats.token_calls
-                    summary.retries = dict(stats.retries)
-            _finish(pipeline, summary)
-    except KeyboardInterrupt:
-        _record(pipeline, summary, "interrupted", "interrupted")
-        raise
-    except SyncLockedError:
-        raise  # another sync owns the pipeline and its last-run file
-    except CGSyncError as exc:
-        _record(pipeline, summary, "failed", str(exc))
-        raise
-    _record(pipeline, summary, "ok")
-    return summary
 
 
 def _checkpoint_loop(

@@ -186,12 +186,23 @@ class _Walker:
         return params
 
     def pages(
-        self, client: ApiClient, endpoint: Endpoint, cursor: Any, params: dict[str, Any]
+        self,
+        client: ApiClient,
+        budget: _Budget,
+        endpoint: Endpoint,
+        cursor: Any,
+        params: dict[str, Any],
     ) -> Iterator[tuple[Page, ArrowPage]]:
-        """Each page from `cursor` to the end of the walk, with its Arrow tables."""
+        """Each page from `cursor` to the end of the walk or of the budget, as Arrow too."""
         for page in walk_pages(
-            client, endpoint, cursor=cursor, per_page=self.per_page[endpoint.resource], params=params
+            client,
+            endpoint,
+            cursor=cursor,
+            per_page=self.per_page[endpoint.resource],
+            params=params,
+            max_pages=budget.left,
         ):
+            budget.spend()
             arrow = records_to_arrow(
                 page.records,
                 endpoint.record_kind,
@@ -218,17 +229,23 @@ class _Walker:
 
 
 class _Budget:
-    """Counts the pages of one checkpoint (one dlt load package) of one resource."""
+    """The pages one checkpoint (one dlt load package) of one resource may still fetch."""
 
     def __init__(self, pages: int | None) -> None:
         self.left = pages
 
-    def spend(self) -> bool:
-        """Spend one page; True while the checkpoint has room for another."""
-        if self.left is None:
-            return True
-        self.left -= 1
-        return self.left > 0
+    @property
+    def exhausted(self) -> bool:
+        return self.left is not None and self.left <= 0
+
+    def spend(self) -> None:
+        if self.left is not None:
+            self.left -= 1
+
+
+def _ends_walk(page: Page) -> bool:
+    """An empty `data` ends a v7 walk, a null `next` a v6 one."""
+    return not page.records or page.next_cursor is None
 
 
 @dlt.source(name=SOURCE_NAME, max_table_nesting=0)
@@ -368,25 +385,25 @@ def _v7_walk(endpoint: Endpoint, walker: _Walker) -> Callable[[], Iterator[Arrow
 
     def walk() -> Iterator[ArrowPage]:
         state, walk = walker.begin(endpoint.resource)
-        budget = _Budget(walker.checkpoint_pages)
         refresh_follows = _refresh_wanted(endpoint, walker, walk)
         seen: list[pa.Array] = []
+        budget = _Budget(walker.checkpoint_pages)
         with walker.open_client() as client:
             if walk["phase"] == "walk":
                 params = walker.params(endpoint)
-                for page, arrow in walker.pages(client, endpoint, walk["cursor"], params):
+                for page, arrow in walker.pages(client, budget, endpoint, walk["cursor"], params):
                     if refresh_follows:
                         seen.append(arrow.table[PRIMARY_KEY].combine_chunks())
                     if walker.filters.key == UNFILTERED:
                         _note_newest_sent(state, arrow.table)
                     yield arrow
                     walk["cursor"] = page.resume_cursor
-                    if page.records and not budget.spend():
+                    if not _ends_walk(page) and budget.exhausted:
                         return
                 walk["phase"] = "done"
                 if refresh_follows and "newest_date_sent" in state:
                     walk.update(phase="refresh", refresh=_refresh_period(state, walker))
-            if walk["phase"] == "refresh":
+            if walk["phase"] == "refresh" and not budget.exhausted:
                 yield from _refresh(endpoint, walker, client, walk, budget, seen)
         if walk["phase"] == "done":
             walk.pop("from_scratch", None)
@@ -415,10 +432,10 @@ def _refresh(
     # refuses duplicate keys, and the walk's copy is just as fresh.
     already = pa.concat_arrays(seen) if seen else None
     params = walker.params(endpoint, filters)
-    for page, arrow in walker.pages(client, endpoint, refresh.get("cursor"), params):
+    for page, arrow in walker.pages(client, budget, endpoint, refresh.get("cursor"), params):
         yield _without(arrow, already)
         refresh["cursor"] = page.resume_cursor
-        if page.records and not budget.spend():
+        if not _ends_walk(page) and budget.exhausted:
             return
     del walk["refresh"]
     walk["phase"] = "done"
@@ -481,13 +498,13 @@ def _v6_walk(endpoint: Endpoint, walker: _Walker) -> Callable[[], Iterator[Arrow
         budget = _Budget(walker.checkpoint_pages)
         with walker.open_client() as client:
             params = walker.params(endpoint)
-            for page, arrow in walker.pages(client, endpoint, walk["cursor"], params):
+            for page, arrow in walker.pages(client, budget, endpoint, walk["cursor"], params):
                 if page.records:
                     _climb(ladder, page, arrow.table)
                 yield arrow
                 # On the last page (null `next`) this keeps the cursor that fetched it.
                 walk["cursor"] = page.resume_cursor
-                if page.next_cursor is not None and not budget.spend():
+                if not _ends_walk(page) and budget.exhausted:
                     return
         walk.update(phase="done", complete=True)
         walk.pop("from_scratch", None)

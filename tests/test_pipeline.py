@@ -1,0 +1,189 @@
+"""The sync runner: checkpoints, failures mid-walk, state from the destination, views, types."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sync_lake import LakeReader, assert_exact, make_lake, sync_options
+
+from cgsync import ApiError
+from cgsync._client import ApiClient, Page
+from cgsync._pipeline import Lake, build_pipeline, run_sync
+from cgsync.emulator import Emulator
+from cgsync.source import SOURCE_NAME, walk_state
+
+ZONE = "America/New_York"
+
+
+@pytest.fixture
+def lake(tmp_path: Path) -> Iterator[Lake]:
+    with make_lake("duckdb", tmp_path) as lake:
+        yield lake
+
+
+def stored_cursor(lake: Lake, resource: str) -> Any:
+    state = build_pipeline(lake).state["sources"][SOURCE_NAME]
+    return walk_state(state, resource, "all").get("cursor")
+
+
+def test_a_malformed_page_fails_the_sync_and_keeps_the_last_checkpoint(
+    emulator: Callable[..., Emulator], lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emu = emulator(records=3_000)
+    fetch = ApiClient.get_page
+    responses_pages = 0
+
+    def sixth_responses_page_malformed(self: ApiClient, endpoint: Any, **kwargs: Any) -> Page:
+        nonlocal responses_pages
+        page = fetch(self, endpoint, **kwargs)
+        if endpoint.resource == "responses":
+            responses_pages += 1
+            if responses_pages == 6:
+                page.records[3].pop("number_customergauge")
+        return page
+
+    monkeypatch.setattr(ApiClient, "get_page", sixth_responses_page_malformed)
+    options = sync_options(emu, lake, per_page=100, checkpoint_pages=2)
+    with pytest.raises(ApiError, match="malformed page: 1 record"):
+        run_sync(options)
+
+    # Pages 1-4 are two whole checkpoints; pages 5-6 were the failed one.
+    assert stored_cursor(lake, "responses") == 400
+    assert len(LakeReader(lake).cgids("responses")) == 400
+
+    monkeypatch.setattr(ApiClient, "get_page", fetch)
+    run_sync(options)
+    assert_exact(LakeReader(lake), emu.truth())
+
+
+def test_cursors_come_back_from_the_destination_when_the_pipelines_dir_is_lost(
+    emulator: Callable[..., Emulator], lake: Lake
+) -> None:
+    emu = emulator(records=2_000)
+    options = sync_options(emu, lake)
+    run_sync(options)
+    cursor = stored_cursor(lake, "responses")
+    shutil.rmtree(str(lake.pipelines_dir))
+    emu.clock.advance(timedelta(hours=12))
+
+    summary = run_sync(options)
+
+    assert summary.resources["responses"].pages == 2, "resumed at the stored cursor"
+    assert stored_cursor(lake, "responses") >= cursor
+    assert_exact(LakeReader(lake), emu.truth())
+
+
+def test_the_summary_counts_pages_records_calls_and_checkpoints(
+    emulator: Callable[..., Emulator], lake: Lake
+) -> None:
+    emu = emulator(records=2_000)
+    summary = run_sync(sync_options(emu, lake, per_page=250, checkpoint_pages=3))
+    truth = emu.truth()
+
+    pages = {name: resource.pages for name, resource in summary.resources.items()}
+    records = {name: resource.records for name, resource in summary.resources.items()}
+    assert records == {"responses": len(truth.responses), "non_responses": 2_000 - len(truth.responses)}
+    # Each walk ends on an empty page.
+    assert pages == {name: -(-count // 250) + 1 for name, count in records.items()}
+    assert summary.checkpoints == -(-max(pages.values()) // 3)
+    assert summary.token_calls == 1
+    assert summary.row_counts["responses"] == len(truth.responses)
+    assert summary.open_non_responses == len(truth.non_responses)
+
+
+def test_the_tables_have_the_documented_types_and_no_none_text(
+    emulator: Callable[..., Emulator], lake: Lake
+) -> None:
+    emu = emulator(records=2_000, timezone=ZONE)
+    run_sync(sync_options(emu, lake, source_timezone=ZONE))
+    reader = LakeReader(lake)
+    query = (
+        "SELECT column_name, data_type FROM information_schema.columns"
+        " WHERE table_schema = 'customergauge' AND table_name = '{table}'"
+    )
+
+    def types(table: str) -> dict[str, str]:
+        return dict(reader.rows(query.replace("{table}", table)))  # type: ignore[arg-type]
+
+    shared = {
+        "number_customergauge": "BIGINT",
+        "number_customer": "VARCHAR",
+        "number_order": "VARCHAR",
+        "email": "VARCHAR",
+        "phone": "VARCHAR",
+        "language": "VARCHAR",
+        "contact__first_name": "VARCHAR",
+        "contact__last_name": "VARCHAR",
+        "account__name": "VARCHAR",
+        "account__number": "VARCHAR",
+        "date_creation": "TIMESTAMP WITH TIME ZONE",
+        "date_order": "TIMESTAMP WITH TIME ZONE",
+        "date_email_sent": "TIMESTAMP WITH TIME ZONE",
+        "_cgsync_synced_at": "TIMESTAMP WITH TIME ZONE",
+        "properties__country": "VARCHAR",
+        "properties__key_contact": "VARCHAR",
+        "properties__account_manager_eu": "VARCHAR",
+    }
+    responses, non_responses = types("responses"), types("non_responses")
+    assert responses.items() >= {
+        **shared,
+        "nps": "BIGINT",
+        "comment": "VARCHAR",
+        "date_survey_response": "TIMESTAMP WITH TIME ZONE",
+        "follow_up__requested": "BOOLEAN",
+        "follow_up__details": "VARCHAR",
+    }.items()
+    assert non_responses.items() >= {
+        **shared,
+        "status": "VARCHAR",
+        "date_sent": "TIMESTAMP WITH TIME ZONE",
+        "date_opened": "TIMESTAMP WITH TIME ZONE",
+        "date_clicked": "TIMESTAMP WITH TIME ZONE",
+        "link": "VARCHAR",
+    }.items()
+    assert types("responses__tags") == {"number_customergauge": "BIGINT", "position": "BIGINT", "value": "VARCHAR"}
+    for table, columns in (("responses", responses), ("non_responses", non_responses)):
+        for column, data_type in columns.items():
+            if data_type == "VARCHAR":
+                nones = reader.rows(
+                    f"SELECT COUNT(*) FROM {{t}} WHERE \"{column}\" IN ('None', 'null', 'nan')", t=table
+                )
+                assert nones == [(0,)], f"{table}.{column} holds the text of a null"
+
+
+def test_survey_funnel_has_one_row_per_cgid_with_its_dates_status_and_nps(
+    emulator: Callable[..., Emulator], lake: Lake
+) -> None:
+    emu = emulator(records=2_000)
+    run_sync(sync_options(emu, lake))
+    emu.clock.advance(timedelta(days=3))
+    run_sync(sync_options(emu, lake))
+    reader = LakeReader(lake)
+    truth = emu.truth()
+
+    funnel = {
+        row[0]: row[1:]
+        for row in reader.rows(
+            "SELECT number_customergauge, status, failed, nps, date_responded, date_sent FROM {f}",
+            f="survey_funnel",
+        )
+    }
+    assert set(funnel) == set(truth.non_responses) | set(truth.responses)
+    assert {cgid for cgid, row in funnel.items() if row[0] == "responded"} == set(truth.responses)
+    failed = {cgid for cgid, status in truth.non_responses.items() if status in {"bounced", "undeliverable", "blocked"}}
+    assert failed, "the emulator produced failures to check"
+    assert {cgid for cgid, row in funnel.items() if row[1]} == failed
+    nps = dict(reader.rows("SELECT number_customergauge, nps FROM {r}", r="responses"))
+    assert {cgid: row[2] for cgid, row in funnel.items() if row[0] == "responded"} == nps
+    assert all(row[4] is not None for row in funnel.values())
+    assert "properties__country" in dict(
+        reader.rows(
+            "SELECT column_name, data_type FROM information_schema.columns"
+            " WHERE table_name = 'survey_funnel'"
+        )
+    )
