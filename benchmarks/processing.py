@@ -22,7 +22,7 @@ from rich.table import Table
 from cgsync._arrow import records_to_arrow
 from cgsync._endpoints import ENDPOINTS
 
-SEGMENTS = {
+SEGMENTS: dict[str, list[str | None]] = {
     "Country": ["NL", "DE", "GB", "US", None],
     "Division": ["Global", "EMEA", "Americas"],
     "Touchpoint": ["Relationship", "Onboarding", "Support"],
@@ -90,7 +90,7 @@ def make_record(kind: str, cgid: int, rng: random.Random) -> dict[str, Any]:
 def generated_pages(kind: str, records: int, per_page: int, seed: int = 7) -> list[bytes]:
     """Page bodies as the API sends them, `per_page` records each."""
     rng = random.Random(seed)
-    pages = []
+    pages: list[bytes] = []
     for start in range(0, records, per_page):
         data = [
             make_record(kind, cgid, rng)
@@ -107,7 +107,7 @@ def emulator_pages(resource: str, records: int) -> list[bytes]:
     from cgsync.emulator import EmulatorConfig, start_emulator
 
     endpoint = ENDPOINTS[resource]
-    pages = []
+    pages: list[bytes] = []
     with start_emulator(EmulatorConfig(records=records, seed=7)) as emu, httpx.Client() as http:
         token = http.post(
             emu.token_url,
@@ -167,13 +167,13 @@ def steps(
 
     yield "parse (orjson)", pages, parse
     parsed = [orjson.loads(page)["data"] for page in pages]
+
+    def parse_and_convert(timezone: str) -> Callable[[bytes], int]:
+        return lambda page: convert(orjson.loads(page)["data"], timezone)
+
     yield "records_to_arrow alone, UTC", parsed, convert
     for timezone in TIMEZONES:
-        yield (
-            f"parse + records_to_arrow, {timezone}",
-            pages,
-            lambda page, zone=timezone: convert(orjson.loads(page)["data"], zone),
-        )
+        yield f"parse + records_to_arrow, {timezone}", pages, parse_and_convert(timezone)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -21,7 +21,7 @@ from cgsync._pages import walk_pages
 SYNCED_AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 TIMESTAMP = "timestamp[us, tz=UTC]"
 
-RESPONSE = {
+RESPONSE: dict[str, Any] = {
     "contact": {"first_name": "John", "last_name": "Doe"},
     "account": {"name": "ACME", "number": "123"},
     "number_customergauge": 3414,
@@ -49,7 +49,7 @@ RESPONSE = {
         {"id": 8, "question": "Again?", "answer": "Yes"},
     ],
 }
-NON_RESPONSE = {
+NON_RESPONSE: dict[str, Any] = {
     "status": "survey-clicked",
     "contact": {"first_name": "John", "last_name": "Doe"},
     "account": {"name": "ACME", "number": "123"},
@@ -285,7 +285,7 @@ def test_new_fields_become_new_columns() -> None:
 
 
 def test_nulls_never_become_text() -> None:
-    sparse = {key: None for key in RESPONSE} | {"number_customergauge": 5}
+    sparse: dict[str, Any] = {key: None for key in RESPONSE} | {"number_customergauge": 5}
     sparse["properties"] = [{"field": "Country", "reference": None}]
     table = convert([sparse, RESPONSE]).table
     for column in table.columns:

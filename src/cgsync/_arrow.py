@@ -116,7 +116,7 @@ class ArrowPage:
 
     @property
     def num_rows(self) -> int:
-        return self.table.num_rows
+        return int(self.table.num_rows)
 
 
 def records_to_arrow(

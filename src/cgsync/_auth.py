@@ -95,7 +95,6 @@ class TokenProvider(httpx.Auth):
                     "client_id": self.client_id,
                     "client_secret": self._client_secret,
                 },
-                auth=None,
             )
         except httpx.TransportError as exc:
             refuse_untrusted_certificate(self.token_url, exc)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 
 from cgsync._client import ApiClient, Cursor, Page, QueryParams
 from cgsync._endpoints import Endpoint
@@ -21,7 +21,7 @@ def walk_pages(
     params: QueryParams | None = None,
     prefetch: bool = True,
     max_pages: int | None = None,
-) -> Iterator[Page]:
+) -> Generator[Page, None, None]:
     """Yield the pages of `endpoint` from `cursor` (None: from the start) to the end of the walk.
 
     The walk ends after a page with an empty `data` (v7; that page is yielded too) or with a
