@@ -96,6 +96,8 @@ class Page:
 
 
 class _Retryable(Exception):
+    """A failed attempt worth another: its kind (for the stats), reason and Retry-After."""
+
     def __init__(self, kind: str, reason: str, retry_after: str | None = None) -> None:
         super().__init__(reason)
         self.kind = kind
@@ -110,7 +112,7 @@ def resolve_urls(
     region = (region or DEFAULT_REGION).strip().lower()
     if region not in REGIONS and not (auth_url and api_url):
         raise ConfigError(
-            f"unknown region {region!r} in {ENV_REGION}: use one of {', '.join(REGIONS)}"
+            f"unknown region {region!r} (--region or {ENV_REGION}): use one of {', '.join(REGIONS)}"
         )
     return (
         (auth_url or AUTH_URL_TEMPLATE.format(region=region)).rstrip("/"),
