@@ -77,6 +77,10 @@ def test_json_prints_the_figures_for_the_period(lake_path: Path, tmp_path: Path)
             "error: unknown --segment 'Region'; the lake has: country, division",
         ),
         (
+            ["--timezone", "Mars/Olympus"],
+            "error: unknown --timezone 'Mars/Olympus': use an IANA name such as Europe/Amsterdam",
+        ),
+        (
             ["--destination", "nosuch"],
             "error: unknown --destination 'nosuch': "
             "use a dlt destination such as duckdb, postgres or filesystem",

@@ -30,6 +30,14 @@ def test_postgres(postgres_lake: str, lake_path: Path) -> None:
 
 
 @pytest.mark.postgres
+def test_postgres_days_in_a_time_zone(postgres_lake: str, lake_path: Path) -> None:
+    # UTC+14: responses after 10:00 UTC fall on the next day there
+    options = {**PERIOD, "timezone": "Pacific/Kiritimati"}
+    figures = build_report(destination="postgres", dataset_name=postgres_lake, **options)
+    assert _same_figures(figures, build_report(duckdb_path=lake_path, **options))
+
+
+@pytest.mark.postgres
 def test_refused_credentials_are_one_line_without_the_password(
     postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -50,6 +50,26 @@ def test_long_spans_are_charted_by_month_with_empty_months(make_lake) -> None:
     assert [p.score.nps for p in figures.over_time] == [100, *[None] * 6, -100]
 
 
+def test_days_and_weeks_follow_the_chosen_time_zone(make_lake) -> None:
+    # Sunday 11 Jan 2026 23:30 UTC is Monday 12 Jan 00:30 in Amsterdam (UTC+1)
+    late = datetime(2026, 1, 11, 23, 30, tzinfo=UTC)
+    row = {"number_customergauge": 1, "nps": 0, "date_survey_response": late, "comment": "late"}
+    lake = make_lake([row], [])
+    monday = {"since": date(2026, 1, 12), "until": date(2026, 1, 12)}
+
+    in_utc = build_report(duckdb_path=lake)
+    assert [p.start for p in in_utc.over_time] == [date(2026, 1, 5)]
+    assert build_report(duckdb_path=lake, **monday).headline.score.responses == 0
+
+    in_amsterdam = build_report(duckdb_path=lake, timezone="Europe/Amsterdam")
+    assert [p.start for p in in_amsterdam.over_time] == [date(2026, 1, 12)]
+    assert in_amsterdam.detractor_comments[0].responded_at.isoformat() == (
+        "2026-01-12T00:30:00+01:00"
+    )
+    monday_in_amsterdam = build_report(duckdb_path=lake, timezone="Europe/Amsterdam", **monday)
+    assert monday_in_amsterdam.headline.score.responses == 1
+
+
 def test_segments_count_each_value_and_keep_values_nobody_answered(lake_path: Path) -> None:
     figures = build_report(duckdb_path=lake_path)
     by_name = {

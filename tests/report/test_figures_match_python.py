@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -22,6 +23,7 @@ answers = st.lists(
     max_size=40,
 )
 days = st.one_of(st.none(), st.dates(date(2025, 12, 20), date(2026, 3, 1)))
+zones = st.sampled_from(["UTC", "Europe/Amsterdam", "America/New_York", "Pacific/Kiritimati"])
 
 
 def _score(scores: list[int]) -> NpsScore:
@@ -35,8 +37,8 @@ def _score(scores: list[int]) -> NpsScore:
 @settings(
     max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(answers=answers, since=days, until=days)
-def test_headline_weeks_and_segments(make_lake, answers, since, until) -> None:
+@given(answers=answers, since=days, until=days, timezone=zones)
+def test_headline_weeks_and_segments(make_lake, answers, since, until, timezone) -> None:
     if since and until and since > until:
         since, until = until, since
     rows = [
@@ -48,10 +50,15 @@ def test_headline_weeks_and_segments(make_lake, answers, since, until) -> None:
         }
         for cgid, (nps, minutes, country) in enumerate(answers)
     ]
-    figures = build_report(duckdb_path=make_lake(rows, []), since=since, until=until)
+    figures = build_report(
+        duckdb_path=make_lake(rows, []), since=since, until=until, timezone=timezone
+    )
+
+    def local_day(row: dict) -> date:
+        return row["date_survey_response"].astimezone(ZoneInfo(timezone)).date()
 
     def in_period(row: dict) -> bool:
-        day = row["date_survey_response"].date()
+        day = local_day(row)
         return (since is None or day >= since) and (until is None or day <= until)
 
     kept = [row for row in rows if in_period(row)]
@@ -59,7 +66,7 @@ def test_headline_weeks_and_segments(make_lake, answers, since, until) -> None:
 
     by_bucket: dict[date, list[int]] = {}
     for row in kept:
-        day = row["date_survey_response"].date()
+        day = local_day(row)
         bucket = (
             day - timedelta(days=day.weekday())
             if figures.granularity == "week"

@@ -48,6 +48,7 @@ def build_report(
     since: date | None = None,
     until: date | None = None,
     segment: str | None = None,
+    timezone: str = "UTC",
 ) -> ReportFigures:
     """Read the lake and compute the report's figures; raises `ConfigError` on a bad lake.
 
@@ -55,7 +56,7 @@ def build_report(
     """
     path = Path(duckdb_path if duckdb_path is not None else f"{pipeline_name}.duckdb")
     with open_lake(destination, dataset_name, path) as lake:
-        return compute_figures(lake, since=since, until=until, segment=segment)
+        return compute_figures(lake, since=since, until=until, segment=segment, timezone=timezone)
 
 
 def write_report(figures: ReportFigures, out_path: str | Path) -> Path:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cgsync._exceptions import ConfigError
 from cgsync._views import survey_funnel_sql
@@ -34,21 +35,27 @@ _BANDS = (
 
 @dataclass(frozen=True)
 class _Period:
-    """Whole UTC days from `since` through `until`, both inclusive; either may be open."""
+    """Whole days in `zone` from `since` through `until`, both inclusive; either may be open."""
 
     since: date | None
     until: date | None
+    zone: ZoneInfo
 
     def where(self, column: str) -> tuple[str, list[datetime]]:
         """A SQL condition keeping `column` inside the period, and its parameters."""
         conditions, params = [f"{column} IS NOT NULL"], []
         if self.since is not None:
             conditions.append(f"{column} >= %s")
-            params.append(_utc_midnight(self.since))
+            params.append(datetime.combine(self.since, time(), tzinfo=self.zone))
         if self.until is not None:
             conditions.append(f"{column} < %s")
-            params.append(_utc_midnight(self.until + timedelta(days=1)))
+            params.append(datetime.combine(self.until + timedelta(days=1), time(), self.zone))
         return " AND ".join(conditions), params
+
+    def local(self, value: datetime) -> datetime:
+        """A timestamp from the lake (UTC) as wall-clock time in the period's zone."""
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return aware.astimezone(self.zone)
 
 
 def compute_figures(
@@ -57,17 +64,23 @@ def compute_figures(
     since: date | None = None,
     until: date | None = None,
     segment: str | None = None,
+    timezone: str = "UTC",
 ) -> ReportFigures:
-    """Aggregate every figure of the report for the period from the lake's tables."""
+    """Aggregate every figure of the report for the period from the lake's tables.
+
+    Days, weeks and months are those of `timezone` (IANA), so they match the CustomerGauge
+    system's own calendar when given its zone.
+    """
     if since is not None and until is not None and since > until:
         raise ConfigError(f"--since {since} is after --until {until}")
-    reader = _FigureReader(lake, _Period(since, until))
+    reader = _FigureReader(lake, _Period(since, until, _zone(timezone)))
     funnel = reader.funnel()
     granularity, over_time = reader.over_time()
     return ReportFigures(
         source=lake.description,
         since=since,
         until=until,
+        timezone=timezone,
         generated_at=datetime.now(UTC),
         headline=reader.headline(funnel),
         granularity=granularity,
@@ -122,13 +135,15 @@ class _FigureReader:
         )
         if first is None:
             return "week", ()
-        start = self._period.since or _as_date(first)
-        end = self._period.until or _as_date(last)
+        start = self._period.since or self._period.local(first).date()
+        end = self._period.until or self._period.local(last).date()
         granularity: Granularity = (
             "week" if (end - start).days <= settings.WEEKLY_MAX_SPAN_DAYS else "month"
         )
+        # AT TIME ZONE turns the UTC instant into the zone's wall-clock time (DuckDB, PostgreSQL).
+        local = f"date_survey_response AT TIME ZONE '{self._period.zone.key}'"
         rows = self._lake.rows(
-            f"SELECT date_trunc('{granularity}', date_survey_response) AS bucket, {_BANDS} "
+            f"SELECT date_trunc('{granularity}', {local}) AS bucket, {_BANDS} "
             f"FROM {self._responses} WHERE {self._answered_where} GROUP BY bucket",
             *self._answered_params,
         )
@@ -213,7 +228,10 @@ class _FigureReader:
             f"LIMIT {settings.LATEST_DETRACTOR_COMMENTS}",
             *self._answered_params,
         )
-        return tuple(DetractorComment(*row) for row in rows)
+        return tuple(
+            DetractorComment(cgid, self._period.local(answered_at), account_name, nps, comment)
+            for cgid, answered_at, account_name, nps, comment in rows
+        )
 
 
 def _funnel_relation(
@@ -286,5 +304,10 @@ def _as_date(value: Any) -> date:
     return value.date() if isinstance(value, datetime) else value
 
 
-def _utc_midnight(day: date) -> datetime:
-    return datetime.combine(day, time(), tzinfo=UTC)
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"unknown --timezone {name!r}: use an IANA name such as Europe/Amsterdam"
+        ) from None

@@ -102,6 +102,8 @@ class ReportFigures:
     source: str
     since: date | None
     until: date | None
+    timezone: str
+    """IANA zone of the period's days, the weeks and months, and the comments' times."""
     generated_at: datetime
     headline: Headline
     granularity: Granularity
@@ -116,6 +118,7 @@ class ReportFigures:
             "source": self.source,
             "since": _iso(self.since),
             "until": _iso(self.until),
+            "timezone": self.timezone,
             "generated_at": _iso(self.generated_at),
             "headline": {
                 **_score_dict(self.headline.score),

@@ -17,12 +17,16 @@ def report_command(
     out: Annotated[Path, typer.Option(help="Where to write the HTML page.")] = Path(
         settings.DEFAULT_OUT
     ),
-    since: Annotated[
-        str | None, typer.Option(help="First day of the period, yyyy-mm-dd (UTC).")
-    ] = None,
+    since: Annotated[str | None, typer.Option(help="First day of the period, yyyy-mm-dd.")] = None,
     until: Annotated[
-        str | None, typer.Option(help="Last day of the period, yyyy-mm-dd (UTC), included.")
+        str | None, typer.Option(help="Last day of the period, yyyy-mm-dd, included.")
     ] = None,
+    timezone: Annotated[
+        str,
+        typer.Option(
+            help="IANA time zone of days, weeks and months: the sync's --source-timezone."
+        ),
+    ] = "UTC",
     segment: Annotated[
         str | None,
         typer.Option(help="Show only this segment field, e.g. Country or properties__country."),
@@ -54,6 +58,7 @@ def report_command(
             since=_parse_day("--since", since),
             until=_parse_day("--until", until),
             segment=segment,
+            timezone=timezone,
         )
         if as_json:
             typer.echo(json.dumps(figures.to_dict(), indent=2, ensure_ascii=False))
