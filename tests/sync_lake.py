@@ -36,7 +36,9 @@ def make_lake(kind: str, tmp_path: Path) -> Iterator[Lake]:
     """A fresh, empty lake of `kind` (one of DESTINATIONS); PostgreSQL datasets are dropped after."""
     pipelines_dir = str(tmp_path / "pipelines")
     if kind == "duckdb":
-        yield Lake(dlt.destinations.duckdb(str(tmp_path / "lake.duckdb")), pipelines_dir=pipelines_dir)
+        yield Lake(
+            dlt.destinations.duckdb(str(tmp_path / "lake.duckdb")), pipelines_dir=pipelines_dir
+        )
     elif kind == "delta":
         yield Lake(dlt.destinations.filesystem(str(tmp_path / "lake")), pipelines_dir=pipelines_dir)
     elif kind == "postgres":
@@ -54,14 +56,14 @@ def make_lake(kind: str, tmp_path: Path) -> Iterator[Lake]:
 
 def sync_options(emulator: Emulator, lake: Lake, **changes: Any) -> SyncOptions:
     """Options that sync `emulator` into `lake`."""
-    defaults: dict[str, Any] = dict(
-        client_id=emulator.client_id,
-        client_secret=emulator.client_secret,
-        auth_url=emulator.token_url,
-        api_url=emulator.base_url,
-        lake=lake,
-    )
-    return SyncOptions(**{**defaults, **changes})
+    connection: dict[str, Any] = {
+        "client_id": emulator.client_id,
+        "client_secret": emulator.client_secret,
+        "auth_url": emulator.token_url,
+        "api_url": emulator.base_url,
+        "lake": lake,
+    }
+    return SyncOptions(**{**connection, **changes})
 
 
 class LakeReader:
@@ -85,11 +87,17 @@ class LakeReader:
     def open_cgids(self) -> set[int]:
         with lake_sql(build_pipeline(self.lake)) as sql:
             query = open_non_responses_sql(sql.table, sql.column, "responses")
-            return {cgid for (cgid,) in sql.rows(f"SELECT number_customergauge FROM ({query}) AS o")}
+            return {
+                cgid for (cgid,) in sql.rows(f"SELECT number_customergauge FROM ({query}) AS o")
+            }
 
 
 def assert_exact(
-    reader: LakeReader, truth: Truth, *, responses: str = "responses", refresh_window: timedelta = timedelta(hours=72)
+    reader: LakeReader,
+    truth: Truth,
+    *,
+    responses: str = "responses",
+    refresh_window: timedelta = timedelta(hours=72),
 ) -> None:
     """The lake equals the API: same CGIDs, no duplicates, statuses equal within the window."""
     lake_responses = reader.cgids(responses)
@@ -104,6 +112,12 @@ def assert_exact(
         assert reader.open_cgids() == set(truth.non_responses)
 
     newest = max(truth.date_sent[cgid] for cgid in statuses)
-    recent = {cgid for cgid in truth.non_responses if truth.date_sent[cgid] >= newest - refresh_window}
-    stale = {cgid: (statuses[cgid], truth.non_responses[cgid]) for cgid in recent if statuses[cgid] != truth.non_responses[cgid]}
+    recent = {
+        cgid for cgid in truth.non_responses if truth.date_sent[cgid] >= newest - refresh_window
+    }
+    stale = {
+        cgid: (statuses[cgid], truth.non_responses[cgid])
+        for cgid in recent
+        if statuses[cgid] != truth.non_responses[cgid]
+    }
     assert stale == {}, "statuses differ inside the refresh window"

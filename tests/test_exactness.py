@@ -38,7 +38,9 @@ def sync_rounds(emu: Emulator, lake: Lake, **options: Any) -> None:
         assert_exact(reader, emu.truth())
 
 
-def test_initial_and_periodic_syncs_are_exact(emulator: Callable[..., Emulator], lake: Lake) -> None:
+def test_initial_and_periodic_syncs_are_exact(
+    emulator: Callable[..., Emulator], lake: Lake
+) -> None:
     emu = emulator(records=3_000, seed=5, timezone=ZONE)
     sync_rounds(emu, lake, per_page=300, checkpoint_pages=3)
 
@@ -80,7 +82,11 @@ def test_v6_full_refresh_catches_answers_older_than_the_lookback(
     emulator: Callable[..., Emulator], lake: Lake
 ) -> None:
     emu = emulator(records=1_500, seed=10, timezone=ZONE, history_days=20)
-    v6_only = dict(source_timezone=ZONE, endpoints=("responses_v6",), per_page=20)
+    v6_only: dict[str, Any] = {
+        "source_timezone": ZONE,
+        "endpoints": ("responses_v6",),
+        "per_page": 20,
+    }
     sync = sync_options(emu, lake, v6_lookback=timedelta(hours=1), **v6_only)
     run_sync(sync)
     emu.clock.advance(timedelta(days=3))

@@ -87,7 +87,10 @@ def test_the_summary_counts_pages_records_calls_and_checkpoints(
 
     pages = {name: resource.pages for name, resource in summary.resources.items()}
     records = {name: resource.records for name, resource in summary.resources.items()}
-    assert records == {"responses": len(truth.responses), "non_responses": 2_000 - len(truth.responses)}
+    assert records == {
+        "responses": len(truth.responses),
+        "non_responses": 2_000 - len(truth.responses),
+    }
     # Each walk ends on an empty page.
     assert pages == {name: -(-count // 250) + 1 for name, count in records.items()}
     assert summary.checkpoints == -(-max(pages.values()) // 3)
@@ -130,28 +133,39 @@ def test_the_tables_have_the_documented_types_and_no_none_text(
         "properties__account_manager_eu": "VARCHAR",
     }
     responses, non_responses = types("responses"), types("non_responses")
-    assert responses.items() >= {
-        **shared,
-        "nps": "BIGINT",
-        "comment": "VARCHAR",
-        "date_survey_response": "TIMESTAMP WITH TIME ZONE",
-        "follow_up__requested": "BOOLEAN",
-        "follow_up__details": "VARCHAR",
-    }.items()
-    assert non_responses.items() >= {
-        **shared,
-        "status": "VARCHAR",
-        "date_sent": "TIMESTAMP WITH TIME ZONE",
-        "date_opened": "TIMESTAMP WITH TIME ZONE",
-        "date_clicked": "TIMESTAMP WITH TIME ZONE",
-        "link": "VARCHAR",
-    }.items()
-    assert types("responses__tags") == {"number_customergauge": "BIGINT", "position": "BIGINT", "value": "VARCHAR"}
+    assert (
+        responses.items()
+        >= {
+            **shared,
+            "nps": "BIGINT",
+            "comment": "VARCHAR",
+            "date_survey_response": "TIMESTAMP WITH TIME ZONE",
+            "follow_up__requested": "BOOLEAN",
+            "follow_up__details": "VARCHAR",
+        }.items()
+    )
+    assert (
+        non_responses.items()
+        >= {
+            **shared,
+            "status": "VARCHAR",
+            "date_sent": "TIMESTAMP WITH TIME ZONE",
+            "date_opened": "TIMESTAMP WITH TIME ZONE",
+            "date_clicked": "TIMESTAMP WITH TIME ZONE",
+            "link": "VARCHAR",
+        }.items()
+    )
+    assert types("responses__tags") == {
+        "number_customergauge": "BIGINT",
+        "position": "BIGINT",
+        "value": "VARCHAR",
+    }
     for table, columns in (("responses", responses), ("non_responses", non_responses)):
         for column, data_type in columns.items():
             if data_type == "VARCHAR":
                 nones = reader.rows(
-                    f"SELECT COUNT(*) FROM {{t}} WHERE \"{column}\" IN ('None', 'null', 'nan')", t=table
+                    f"SELECT COUNT(*) FROM {{t}} WHERE \"{column}\" IN ('None', 'null', 'nan')",
+                    t=table,
                 )
                 assert nones == [(0,)], f"{table}.{column} holds the text of a null"
 
@@ -175,7 +189,11 @@ def test_survey_funnel_has_one_row_per_cgid_with_its_dates_status_and_nps(
     }
     assert set(funnel) == set(truth.non_responses) | set(truth.responses)
     assert {cgid for cgid, row in funnel.items() if row[0] == "responded"} == set(truth.responses)
-    failed = {cgid for cgid, status in truth.non_responses.items() if status in {"bounced", "undeliverable", "blocked"}}
+    failed = {
+        cgid
+        for cgid, status in truth.non_responses.items()
+        if status in {"bounced", "undeliverable", "blocked"}
+    }
     assert failed, "the emulator produced failures to check"
     assert {cgid for cgid, row in funnel.items() if row[1]} == failed
     nps = dict(reader.rows("SELECT number_customergauge, nps FROM {r}", r="responses"))

@@ -288,5 +288,7 @@ def test_bad_arguments_are_refused_before_any_request(
 def test_missing_credentials_name_the_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SOURCES__CUSTOMERGAUGE__CLIENT_ID", raising=False)
     monkeypatch.delenv("SOURCES__CUSTOMERGAUGE__CLIENT_SECRET", raising=False)
-    with pytest.raises(ConfigError, match="CUSTOMERGAUGE_CLIENT_ID and CUSTOMERGAUGE_CLIENT_SECRET"):
+    with pytest.raises(
+        ConfigError, match="CUSTOMERGAUGE_CLIENT_ID and CUSTOMERGAUGE_CLIENT_SECRET"
+    ):
         customergauge_source()

@@ -62,7 +62,10 @@ def test_sync_prints_a_json_summary_and_status_shows_the_cursors(
     shown = cgsync("status", "--json")
     assert shown.exit_code == 0, shown.output
     status = json.loads(shown.stdout)
-    assert status["cursors"]["responses"]["all"] == {"cursor": len(truth.responses), "complete": True}
+    assert status["cursors"]["responses"]["all"] == {
+        "cursor": len(truth.responses),
+        "complete": True,
+    }
     assert status["last_run"]["outcome"] == "ok"
     assert status["open_non_responses"] == len(truth.non_responses)
 
@@ -71,10 +74,18 @@ def test_sync_prints_a_json_summary_and_status_shows_the_cursors(
     ("args", "env", "message"),
     [
         ((), {"CUSTOMERGAUGE_CLIENT_ID": ""}, "missing credentials: set CUSTOMERGAUGE_CLIENT_ID"),
-        ((), {"CUSTOMERGAUGE_REGION": "mars", "CUSTOMERGAUGE_AUTH_URL": ""}, "unknown region 'mars'"),
+        (
+            (),
+            {"CUSTOMERGAUGE_REGION": "mars", "CUSTOMERGAUGE_AUTH_URL": ""},
+            "unknown region 'mars'",
+        ),
         (("--per-page", "1001"), {}, "per_page 1001 is out of range for responses: use 1 to 1000"),
         (("--source-timezone", "Europe/Atlantis"), {}, "unknown time zone 'Europe/Atlantis'"),
-        (("--since", "2024-02-30", "--until", "2024-03-01"), {}, "--since '2024-02-30' is not a date"),
+        (
+            ("--since", "2024-02-30", "--until", "2024-03-01"),
+            {},
+            "--since '2024-02-30' is not a date",
+        ),
         (("--endpoints", "responses,answers"), {}, "unknown resource 'answers'"),
         (("--refresh-window", "3 weeks"), {}, "--refresh-window '3 weeks' is not a duration"),
         (("--with", "gossip"), {}, "--with gossip is not available"),
@@ -118,7 +129,11 @@ def test_a_second_sync_of_the_same_pipeline_exits_5_and_changes_nothing(
     assert emu.stats()["api_calls"] == 0
 
 
-def test_ctrl_c_exits_130(cgsync: Callable[..., Result], emulator: Callable[..., Emulator], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ctrl_c_exits_130(
+    cgsync: Callable[..., Result],
+    emulator: Callable[..., Emulator],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     emu = emulator(records=10)
 
     def interrupted(*args: Any, **kwargs: Any) -> None:
@@ -161,7 +176,9 @@ def test_the_sync_does_not_import_the_emulator() -> None:
         "import sys, cgsync.source, cgsync._pipeline, cgsync._sync_cli;"
         "print(sorted(m for m in sys.modules if m.startswith('cgsync.emulator')))"
     )
-    imported = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    imported = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
     assert imported.stdout.strip() == "[]"
 
 

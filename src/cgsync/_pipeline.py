@@ -23,6 +23,7 @@ import dlt
 import duckdb
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.common.destination import Destination
+from dlt.common.exceptions import DltException
 from dlt.common.pipeline import get_dlt_pipelines_dir
 from dlt.pipeline.exceptions import PipelineStepFailed
 
@@ -53,7 +54,7 @@ PageCallback = Callable[[str, int], None]
 class Lake:
     """Where a sync writes: a dlt pipeline (its name, state and lock) and its destination."""
 
-    destination: str | Destination = "duckdb"
+    destination: str | Destination[Any, Any] = "duckdb"
     """A dlt destination name (DuckDB by name writes `./<pipeline_name>.duckdb`) or object."""
     dataset: str = DEFAULT_DATASET
     pipeline_name: str = DEFAULT_PIPELINE_NAME
@@ -73,13 +74,13 @@ class SyncOptions:
     endpoints: tuple[str, ...] = DEFAULT_RESOURCES
     expansions: tuple[str, ...] | None = None
     per_page: int | None = None
-    filters: Filters = Filters()
+    filters: Filters = field(default_factory=Filters)
     source_timezone: str = DEFAULT_SOURCE_TIMEZONE
     refresh_window: timedelta = DEFAULT_REFRESH_WINDOW
     v6_lookback: timedelta = DEFAULT_V6_LOOKBACK
     checkpoint_pages: int = DEFAULT_CHECKPOINT_PAGES
     full_refresh: bool = False
-    lake: Lake = Lake()
+    lake: Lake = field(default_factory=Lake)
 
     def __repr__(self) -> str:  # never the secret
         return f"SyncOptions(lake={self.lake!r}, endpoints={self.endpoints!r})"
@@ -140,9 +141,9 @@ def build_pipeline(lake: Lake) -> dlt.Pipeline:
             pipeline_name=lake.pipeline_name,
             destination=lake.destination,
             dataset_name=lake.dataset,
-            pipelines_dir=lake.pipelines_dir,
+            pipelines_dir=lake.pipelines_dir or get_dlt_pipelines_dir(),
         )
-    except Exception as exc:  # unknown destination names and the like
+    except DltException as exc:  # an unknown destination name, a missing extra
         raise ConfigError(
             f"cannot set up --destination {lake.destination}: {_one_line(exc)}"
         ) from None
@@ -298,7 +299,10 @@ class LakeSql:
     """
 
     def __init__(
-        self, execute: Callable[[str], Any], table: Callable[[str], str], column: Callable[[str], str]
+        self,
+        execute: Callable[[str], Any],
+        table: Callable[[str], str],
+        column: Callable[[str], str],
     ) -> None:
         self._execute = execute
         self.table = table
@@ -376,7 +380,9 @@ def _public_walk(walk: Mapping[str, Any]) -> dict[str, Any]:
     return shown
 
 
-def _record(pipeline: dlt.Pipeline, summary: SyncSummary, outcome: str, error: str | None = None) -> None:
+def _record(
+    pipeline: dlt.Pipeline, summary: SyncSummary, outcome: str, error: str | None = None
+) -> None:
     """Finish `summary` and keep it as the pipeline's last run (for `cgsync status`)."""
     summary.finished_at = datetime.now(UTC)
     summary.outcome = outcome
@@ -391,7 +397,9 @@ def _read_last_run(pipeline: dlt.Pipeline) -> dict[str, Any] | None:
     if not path.exists():
         return None
     run = json.loads(path.read_text())
-    return {key: run.get(key) for key in ("started_at", "finished_at", "outcome", "error", "seconds")}
+    return {
+        key: run.get(key) for key in ("started_at", "finished_at", "outcome", "error", "seconds")
+    }
 
 
 def _table_columns(pipeline: dlt.Pipeline) -> dict[str, list[str]]:
@@ -433,7 +441,7 @@ def _credentials(options: SyncOptions) -> tuple[str, str]:
 
 
 def _dlt_secret(name: str) -> str | None:
-    value = dlt.secrets.get(f"sources.{SOURCE_NAME}.{name}")
+    value: Any = dlt.secrets.get(f"sources.{SOURCE_NAME}.{name}")
     return str(value) if value else None
 
 

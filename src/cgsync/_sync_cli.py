@@ -26,7 +26,6 @@ from rich.table import Table
 
 from cgsync._exceptions import EXIT_INTERRUPTED, CGSyncError, ConfigError
 from cgsync._pipeline import Lake, SyncOptions, SyncSummary, read_status, run_sync
-from cgsync.source import Filters
 from cgsync.settings import (
     DEFAULT_CHECKPOINT_PAGES,
     DEFAULT_DATASET,
@@ -37,6 +36,7 @@ from cgsync.settings import (
     ENV_CLIENT_SECRET,
     ENV_REGION,
 )
+from cgsync.source import Filters
 
 DEMO_DATABASE = "cgsync-demo.duckdb"
 DEMO_PIPELINE = "cgsync_demo"
@@ -50,7 +50,9 @@ stderr = Console(stderr=True)
 
 Destination = Annotated[
     str,
-    typer.Option(help="A dlt destination name: duckdb (./<pipeline-name>.duckdb), postgres, filesystem..."),
+    typer.Option(
+        help="A dlt destination name: duckdb (./<pipeline-name>.duckdb), postgres, filesystem..."
+    ),
 ]
 Dataset = Annotated[str, typer.Option(help="The dataset (schema) of the lake tables.")]
 PipelineName = Annotated[str, typer.Option(help="The dlt pipeline name (one lock, one state).")]
@@ -61,44 +63,69 @@ JsonOutput = Annotated[bool, typer.Option("--json", help="Print a machine-readab
 
 
 def sync_command(
-    client_id: Annotated[str | None, typer.Option(envvar=ENV_CLIENT_ID, help="Connected App client id.")] = None,
+    client_id: Annotated[
+        str | None, typer.Option(envvar=ENV_CLIENT_ID, help="Connected App client id.")
+    ] = None,
     client_secret: Annotated[
         str | None,
-        typer.Option(envvar=ENV_CLIENT_SECRET, help="Connected App client secret.", show_default=False),
+        typer.Option(
+            envvar=ENV_CLIENT_SECRET, help="Connected App client secret.", show_default=False
+        ),
     ] = None,
-    region: Annotated[str | None, typer.Option(envvar=ENV_REGION, help="eu, us or au (default eu).")] = None,
-    auth_url: Annotated[str | None, typer.Option(envvar=ENV_AUTH_URL, help="Token URL override.")] = None,
-    api_url: Annotated[str | None, typer.Option(envvar=ENV_API_URL, help="API base URL override.")] = None,
+    region: Annotated[
+        str | None, typer.Option(envvar=ENV_REGION, help="eu, us or au (default eu).")
+    ] = None,
+    auth_url: Annotated[
+        str | None, typer.Option(envvar=ENV_AUTH_URL, help="Token URL override.")
+    ] = None,
+    api_url: Annotated[
+        str | None, typer.Option(envvar=ENV_API_URL, help="API base URL override.")
+    ] = None,
     endpoints: Annotated[
         str, typer.Option(help="Comma-separated resources: responses, non_responses, responses_v6.")
     ] = "responses,non_responses",
     with_: Annotated[
         str | None,
-        typer.Option("--with", help="Comma-separated expansions (default: all): tags, drivers, questions, properties."),
+        typer.Option(
+            "--with",
+            help="Comma-separated expansions (default: all): tags, drivers, questions, properties.",
+        ),
     ] = None,
-    per_page: Annotated[int | None, typer.Option(help="Page size (default: the endpoint's largest).")] = None,
-    period_field: Annotated[str | None, typer.Option(help="Date field of the period filter.")] = None,
+    per_page: Annotated[
+        int | None, typer.Option(help="Page size (default: the endpoint's largest).")
+    ] = None,
+    period_field: Annotated[
+        str | None, typer.Option(help="Date field of the period filter.")
+    ] = None,
     since: Annotated[str | None, typer.Option(help="Period start, yyyy-mm-dd.")] = None,
     until: Annotated[str | None, typer.Option(help="Period end, yyyy-mm-dd.")] = None,
     cgid: Annotated[int | None, typer.Option(help="Only this CGID.")] = None,
-    outbound_filter: Annotated[str | None, typer.Option(help="An outbound filter reference.")] = None,
+    outbound_filter: Annotated[
+        str | None, typer.Option(help="An outbound filter reference.")
+    ] = None,
     source_timezone: Annotated[
         str, typer.Option(help="The CustomerGauge system's time zone (IANA).")
     ] = DEFAULT_SOURCE_TIMEZONE,
     refresh_window: Annotated[
         str, typer.Option(help="Re-read non-responses sent this long before the newest (0: off).")
     ] = "72h",
-    v6_lookback: Annotated[str, typer.Option(help="How far back each periodic v6 walk starts.")] = "30d",
+    v6_lookback: Annotated[
+        str, typer.Option(help="How far back each periodic v6 walk starts.")
+    ] = "30d",
     checkpoint_pages: Annotated[
         int, typer.Option(help="Pages per resource per checkpoint.")
     ] = DEFAULT_CHECKPOINT_PAGES,
-    full_refresh: Annotated[bool, typer.Option(help="Forget the stored cursors and reload.")] = False,
+    full_refresh: Annotated[
+        bool, typer.Option(help="Forget the stored cursors and reload.")
+    ] = False,
     destination: Destination = "duckdb",
     dataset: Dataset = DEFAULT_DATASET,
     pipeline_name: PipelineName = "cgsync",
     pipelines_dir: PipelinesDir = None,
     json_output: JsonOutput = False,
-    quiet: Annotated[bool, typer.Option("--quiet", help="No progress, no table (for cron).")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", help="No progress, no table (for cron).")
+    ] = False,
 ) -> None:
     """Sync CustomerGauge responses and non-responses into the lake (initial or periodic)."""
     with _exit_codes():
@@ -270,7 +297,9 @@ def _report(summary: SyncSummary, *, json_output: bool, quiet: bool) -> None:
 
 def _print_summary(summary: SyncSummary, *, title: str) -> None:
     console = Console()
-    table = Table(title=f"{title}: {summary.outcome} in {summary.seconds:.1f}s, {summary.checkpoints} checkpoint(s)")
+    table = Table(
+        title=f"{title}: {summary.outcome} in {summary.seconds:.1f}s, {summary.checkpoints} checkpoint(s)"
+    )
     for column in ("resource", "pages", "records", "records/s", "rows in lake"):
         table.add_column(column, justify="left" if column == "resource" else "right")
     for name, resource in summary.resources.items():

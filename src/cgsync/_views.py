@@ -58,8 +58,10 @@ def survey_funnel_sql(
     ]
     select = [
         f"COALESCE(r.{key}, n.{key}) AS {key}",
-        f"CASE WHEN r.{key} IS NOT NULL THEN 'responded' ELSE n.{column('status')} END"
-        f" AS {column('status')}",
+        (
+            f"CASE WHEN r.{key} IS NOT NULL THEN 'responded' ELSE n.{column('status')} END"
+            f" AS {column('status')}"
+        ),
         f"COALESCE(n.{column('date_sent')}, r.{column('date_email_sent')}) AS {column('date_sent')}",
         f"n.{column('date_opened')} AS {column('date_opened')}",
         f"n.{column('date_clicked')} AS {column('date_clicked')}",
@@ -76,7 +78,11 @@ def survey_funnel_sql(
 
 def _coalesce(name: str, in_responses: set[str], in_non_responses: set[str], column: Quote) -> str:
     """A segment column from the response if it has it, else from the non-response."""
-    sources = [f"{alias}.{column(name)}" for alias, has in (("r", in_responses), ("n", in_non_responses)) if name in has]
+    sources = [
+        f"{alias}.{column(name)}"
+        for alias, has in (("r", in_responses), ("n", in_non_responses))
+        if name in has
+    ]
     return sources[0] if len(sources) == 1 else f"COALESCE({', '.join(sources)})"
 
 

@@ -17,18 +17,19 @@ package, so a run that dies never loses data and the next run resumes. See docs/
 from __future__ import annotations
 
 import contextlib
-from copy import deepcopy
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from copy import deepcopy
 from dataclasses import dataclass, replace
-from functools import partial
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import dlt
 import pyarrow as pa
 import pyarrow.compute as pc
-from dlt.common.schema.typing import TColumnSchema, TDataType
+from dlt.common.data_types import TDataType
+from dlt.common.schema.typing import TColumnSchema, TWriteDispositionConfig
 from dlt.extract.resource import DltResource
 
 from cgsync._arrow import ArrowPage, check_timezone, records_to_arrow
@@ -70,7 +71,6 @@ BATCH_ROWS = 10_000
 _PERIOD_DAY = "%Y-%m-%d"
 _CHILD_KEY = [PRIMARY_KEY, "position"]
 _REFRESH_FIELD = "date_sent"
-
 
 
 def _column(data_type: TDataType, *, nullable: bool = True) -> TColumnSchema:
@@ -312,21 +312,25 @@ def customergauge_source(
 def walk_state(source_state: Mapping[str, Any], resource: str, filters_key: str) -> dict[str, Any]:
     """The stored state of one walk of `resource` in a pipeline's source state (or {})."""
     resources = source_state.get("resources", {})
-    return resources.get(resource, {}).get("walks", {}).get(filters_key, {})
+    walk: dict[str, Any] = resources.get(resource, {}).get("walks", {}).get(filters_key, {})
+    return walk
 
 
 def _resource(endpoint: Endpoint, walker: _Walker, table_format: TableFormat | None) -> DltResource:
     # Delta and Iceberg tables merge by upsert on the key; SQL destinations delete and insert,
     # which also lets a re-fetched response replace all its child rows (the merge key).
-    disposition = {"disposition": "merge", "strategy": "upsert" if table_format else "delete-insert"}
+    disposition: TWriteDispositionConfig = {
+        "disposition": "merge",
+        "strategy": "upsert" if table_format else "delete-insert",
+    }
     walk = _v6_walk if endpoint.version == 6 else _v7_walk
     resource = dlt.resource(
-        _batched(endpoint, walk(endpoint, walker)),
+        _batched(endpoint, walk(endpoint, walker))(),
         name=endpoint.resource,
         write_disposition=disposition,
         primary_key=PRIMARY_KEY,
-        table_format=table_format,
     )
+    resource.apply_hints(table_format=table_format)
     # Every table is a variant with its own columns: variants copy the resource's hints, so
     # the main table's columns must not be on the resource itself.
     resource.apply_hints(
@@ -360,7 +364,9 @@ def _batched(
         rows = 0
         for arrow in walk():
             tables = {endpoint.resource: arrow.table}
-            tables.update((f"{endpoint.resource}__{child}", t) for child, t in arrow.children.items())
+            tables.update(
+                (f"{endpoint.resource}__{child}", t) for child, t in arrow.children.items()
+            )
             for name, table in tables.items():
                 if table.num_rows:
                     pending.setdefault(name, []).append(table)
@@ -535,8 +541,8 @@ def _rung_before(ladder: list[list[Any]], lookback: timedelta) -> int:
 
 def _client_opener(
     client: ApiClient | None,
-    client_id: str,
-    client_secret: str,
+    client_id: str | None,
+    client_secret: str | None,
     region: str | None,
     auth_url: str | None,
     api_url: str | None,
