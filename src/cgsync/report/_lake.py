@@ -85,24 +85,28 @@ def _open_sql(dataset: dlt.Dataset, destination: str, description: str) -> Itera
         sql.open_connection()
     except Exception as exc:
         raise ConfigError(f"cannot open the lake on {destination}: {_first_line(exc)}") from None
+
+    def fetch(query: str, params: Sequence[Any]) -> tuple[tuple[str, ...], list[Any]]:
+        try:
+            with sql.execute_query(query, *params) as cursor:
+                return tuple(c[0] for c in cursor.description), list(cursor.fetchall())
+        except DatabaseUndefinedRelation:
+            raise _MissingRelation from None
+        except Exception as exc:
+            raise ConfigError(f"cannot read the lake: {_first_line(exc)}") from None
+
     try:
-        if not sql.has_dataset():
+        try:
+            has_dataset = sql.has_dataset()
+            if statement := _SESSION_IN_UTC.get(destination):
+                sql.execute_sql(statement)
+        except Exception as exc:
+            raise ConfigError(f"cannot read the lake: {_first_line(exc)}") from None
+        if not has_dataset:
             raise ConfigError(
                 f"the lake has no dataset {dataset.dataset_name!r}: run `cgsync sync` first "
                 "or pass the right --dataset"
             )
-        if statement := _SESSION_IN_UTC.get(destination):
-            sql.execute_sql(statement)
-
-        def fetch(query: str, params: Sequence[Any]) -> tuple[tuple[str, ...], list[Any]]:
-            try:
-                with sql.execute_query(query, *params) as cursor:
-                    return tuple(c[0] for c in cursor.description), list(cursor.fetchall())
-            except DatabaseUndefinedRelation:
-                raise _MissingRelation from None
-            except Exception as exc:
-                raise ConfigError(f"cannot read the lake: {_first_line(exc)}") from None
-
         yield Lake(fetch, sql.make_qualified_table_name, sql.escape_column_name, description)
     finally:
         sql.close_connection()
@@ -113,13 +117,16 @@ def _open_delta(dataset: dlt.Dataset, destination: str, description: str) -> Ite
     connection = duckdb.connect()
     try:
         connection.execute("SET TimeZone = 'UTC'")
-        tables = dataset.open_table_client
-        schema = dataset.schema
-        for name in schema.data_table_names():
-            if schema.tables[name].get("table_format") == "delta":
-                connection.register(
-                    name, tables.load_open_table("delta", name).to_pyarrow_dataset()
-                )
+        try:
+            tables, schema = dataset.open_table_client, dataset.schema
+            for name in schema.data_table_names():
+                if schema.tables[name].get("table_format") == "delta":
+                    delta = tables.load_open_table("delta", name)
+                    connection.register(name, delta.to_pyarrow_dataset())
+        except Exception as exc:
+            raise ConfigError(
+                f"cannot open the lake on {destination}: {_first_line(exc)}"
+            ) from None
 
         def fetch(query: str, params: Sequence[Any]) -> tuple[tuple[str, ...], list[Any]]:
             try:
@@ -131,10 +138,6 @@ def _open_delta(dataset: dlt.Dataset, destination: str, description: str) -> Ite
             return tuple(c[0] for c in cursor.description), cursor.fetchall()
 
         yield Lake(fetch, _quote, _quote, description)
-    except ConfigError:
-        raise
-    except Exception as exc:
-        raise ConfigError(f"cannot open the lake on {destination}: {_first_line(exc)}") from None
     finally:
         connection.close()
 
