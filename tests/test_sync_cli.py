@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import dlt
 import duckdb
 import pytest
 from dlt.common.versioned_state import decompress_state
+from sync_lake import LakeReader, assert_exact
 from typer.testing import CliRunner, Result
 
 from cgsync._pipeline import Lake, pipeline_lock
@@ -127,6 +131,33 @@ def test_a_second_sync_of_the_same_pipeline_exits_5_and_changes_nothing(
     assert "another sync of pipeline 'cgsync' is running" in result.stderr
     assert not (tmp_path / "lake.duckdb").exists()
     assert emu.stats()["api_calls"] == 0
+
+
+def test_a_sync_running_in_another_process_holds_the_lock(
+    cgsync: Callable[..., Result], emulator: Callable[..., Emulator], tmp_path: Path
+) -> None:
+    emu = emulator(records=1_500)
+    emu.faults.update(latency_ms=100)
+    command = [sys.executable, "-m", "cgsync", "sync", "--quiet", "--per-page", "100"]
+    command += ["--pipelines-dir", str(tmp_path / "pipelines")]
+    env = {**os.environ, **connect(emu)}
+    running = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
+    # The pipeline's working directory appears once the running sync holds the lock.
+    while not (tmp_path / "pipelines" / "cgsync").exists() and running.poll() is None:
+        time.sleep(0.05)
+
+    second = cgsync("sync", env=connect(emu))
+
+    assert running.poll() is None, "the first sync ended before the second one started"
+    assert second.exit_code == 5
+    assert second.stderr.startswith("error: another sync of pipeline 'cgsync' is running")
+    _, errors = running.communicate(timeout=120)
+    assert running.returncode == 0, errors.decode()
+    lake = Lake(
+        dlt.destinations.duckdb(str(tmp_path / "lake.duckdb")),
+        pipelines_dir=str(tmp_path / "pipelines"),
+    )
+    assert_exact(LakeReader(lake), emu.truth())
 
 
 def test_ctrl_c_exits_130(
