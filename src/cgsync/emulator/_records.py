@@ -73,6 +73,20 @@ def _contact(digits: tuple[int, ...]) -> Record:
     }
 
 
+def _properties(fields: Sequence[str]) -> Callable[[tuple[int, ...]], list[Record]]:
+    """Builds the {field, reference} list of some segment fields (digit 0: the field is absent)."""
+    values = _segment_values()
+
+    def build(digits: tuple[int, ...]) -> list[Record]:
+        return [
+            {"field": field, "reference": values[field][digit - 1]}
+            for field, digit in zip(fields, digits, strict=True)
+            if digit
+        ]
+
+    return build
+
+
 def _tags(digits: tuple[int, ...]) -> list[str]:
     return [tag for tag, digit in zip(settings.TAGS, digits, strict=True) if digit]
 
@@ -128,9 +142,12 @@ class RecordRenderer:
             (len(settings.FIRST_NAMES) + 1, len(settings.LAST_NAMES) + 1), _contact
         )
         # One shared {"field", "reference"} per segment value; a record's list picks from them.
-        self._segment_pairs = [
-            _choice([{"field": field, "reference": value} for value in _segment_values()[field]])
-            for field in settings.SEGMENT_FIELDS
+        # All 194,400 combinations of the seven segments would be too many to build; two halves
+        # are few, and a record's list is the sum of its two halves' lists.
+        fields = settings.SEGMENT_FIELDS
+        self._segment_halves = [
+            (half, _Shared([len(_segment_values()[f]) + 1 for f in half], _properties(half)))
+            for half in (fields[: len(fields) // 2 + 1], fields[len(fields) // 2 + 1 :])
         ]
         self._tags = _Shared([2] * len(settings.TAGS), _tags)
         self._drivers = _Shared([len(settings.SENTIMENTS) + 1] * len(settings.DRIVERS), _drivers)
@@ -275,11 +292,11 @@ class RecordRenderer:
         ]
 
     def _property_lists(self, columns: Columns) -> list[list[Record]]:
-        by_field = [
-            pairs.values(columns[_segment_column(field)])
-            for field, pairs in zip(settings.SEGMENT_FIELDS, self._segment_pairs, strict=True)
-        ]
-        return [[pair for pair in row if pair is not None] for row in zip(*by_field, strict=True)]
+        first, second = (
+            lists.values(*(columns[_segment_column(field)] for field in half))
+            for half, lists in self._segment_halves
+        )
+        return [a + b for a, b in zip(first, second, strict=True)]
 
 
 def _attach(records: list[Record], key: str, values: list[Any]) -> None:
