@@ -26,10 +26,16 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
+# name, path, per_page, with[]: the expansions cgsync asks for.
 LISTINGS = (
-    ("v7 non-responses", "/v7/rest/sync/non-responses", 1000),
-    ("v7 responses", "/v7/rest/sync/responses", 1000),
-    ("v6 responses", "/v6/rest/responses", 400),
+    ("v7 non-responses", "/v7/rest/sync/non-responses", 1000, ("properties",)),
+    (
+        "v7 responses",
+        "/v7/rest/sync/responses",
+        1000,
+        ("drivers", "questions", "tags", "properties"),
+    ),
+    ("v6 responses", "/v6/rest/responses", 400, ()),
 )
 TARGET_RECORDS_PER_SECOND = 50_000
 TARGET_STARTUP_SECONDS = 5.0
@@ -87,12 +93,12 @@ def _token(base_url: str) -> str:
     return str(response.json()["access_token"])
 
 
-def walk(base_url: str, path: str, per_page: int) -> int:
+def walk(base_url: str, path: str, per_page: int, expansions: Sequence[str]) -> int:
     """Walk a listing to its end; the number of records."""
     headers = {"Authorization": f"Bearer {_token(base_url)}"}
     count = 0
     v6 = path.startswith("/v6/")
-    params: dict[str, str | int] = {"per_page": per_page}
+    params: dict[str, str | int | list[str]] = {"per_page": per_page, "with[]": list(expansions)}
     with httpx.Client(base_url=base_url, headers=headers, timeout=60) as client:
         while True:
             body = orjson.loads(client.get(path, params=params).content)
@@ -120,15 +126,16 @@ def peak_rss_mb(pid: int) -> float:
 def walk_rows(records: int) -> list[tuple[str, ...]]:
     rows = []
     with emulator_process(records) as emulator:
-        for name, path, per_page in LISTINGS:
+        for name, path, per_page, expansions in LISTINGS:
             cpu_before, started = cpu_seconds(emulator.pid), time.perf_counter()
-            count = walk(emulator.base_url, path, per_page)
+            count = walk(emulator.base_url, path, per_page, expansions)
             seconds = time.perf_counter() - started
             cpu = cpu_seconds(emulator.pid) - cpu_before
             rows.append(
                 (
                     f"{records:,}",
-                    f"{name}, {per_page}/page",
+                    f"{name}, {per_page}/page"
+                    + (f", with {'+'.join(expansions)}" if expansions else ""),
                     f"{count:,}",
                     f"{seconds:.2f}",
                     f"{count / seconds:,.0f}",
@@ -199,10 +206,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         rows = walk_rows(records)
         for row in rows:
             table.add_row(*row)
-        slowest = min(float(row[5].replace(",", "")) for row in rows if row[5] != "-")
+        # The target is for 1,000 records a page: the v7 listings.
+        slowest = min(float(row[5].replace(",", "")) for row in rows if "1000/page" in row[1])
+        met = slowest >= TARGET_RECORDS_PER_SECOND
         verdicts.append(
-            f"{records:,}: slowest listing {slowest:,.0f} records per server CPU second "
-            f"(target {TARGET_RECORDS_PER_SECOND:,}): {'met' if slowest >= TARGET_RECORDS_PER_SECOND else 'NOT met'}"
+            f"{records:,}: slowest 1000/page listing {slowest:,.0f} records per server CPU second "
+            f"(target {TARGET_RECORDS_PER_SECOND:,}): {'met' if met else 'NOT met'}"
         )
     for records in parse_sizes(arguments.startup):
         row, seconds, rss = startup_row(records)
