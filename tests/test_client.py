@@ -40,6 +40,23 @@ def test_a_page_carries_its_records_and_cursors(server: ScriptedServer) -> None:
     assert (last.cursor, last.next_cursor, last.resume_cursor) == ("eyJuIjoxfQ", None, "eyJuIjoxfQ")
 
 
+def test_laravels_own_cursor_envelope_is_understood(server: ScriptedServer) -> None:
+    laravel = {
+        "data": RECORDS,
+        "path": "/v6/rest/responses",
+        "per_page": 400,
+        "next_cursor": "eyJuIjoyfQ",
+        "prev_cursor": None,
+    }
+    server.script(V6.path, Reply(body=laravel), Reply(body=laravel | {"next_cursor": None}))
+    with connect(server) as client:
+        first = client.get_page(V6, cursor=None, per_page=400)
+        last = client.get_page(V6, cursor="eyJuIjoyfQ", per_page=400)
+
+    assert (first.records, first.next_cursor) == (RECORDS, "eyJuIjoyfQ")
+    assert last.next_cursor is None and client.stats.total_retries == 0
+
+
 def test_parameters_reach_the_api(server: ScriptedServer) -> None:
     params = {"with[]": ["tags", "properties"], "period[field]": "date_creation"}
     with connect(server) as client:

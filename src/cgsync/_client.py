@@ -256,8 +256,12 @@ class ApiClient:
         except orjson.JSONDecodeError:
             size = len(response.content)
             raise _Retryable("malformed body", f"non-JSON body ({size} bytes)") from None
-        data = body.get("data") if isinstance(body, dict) else None
-        cursors = body.get("cursor") if isinstance(body, dict) else None
+        if not isinstance(body, dict):
+            raise _Retryable("malformed body", "body without a data list and a cursor")
+        data = body.get("data")
+        cursors = body.get("cursor")
+        if not isinstance(cursors, dict) and "next_cursor" in body:
+            cursors = {"next": body["next_cursor"]}  # Laravel's own cursor envelope (v6)
         if (
             not isinstance(data, list)
             or not isinstance(cursors, dict)
