@@ -124,7 +124,7 @@ def peak_rss_mb(pid: int) -> float:
 
 
 def walk_rows(records: int) -> list[tuple[str, ...]]:
-    rows = []
+    rows: list[tuple[str, ...]] = []
     with emulator_process(records) as emulator:
         for name, path, per_page, expansions in LISTINGS:
             cpu_before, started = cpu_seconds(emulator.pid), time.perf_counter()

@@ -45,8 +45,10 @@ class ApiClient:
         assert response.status_code == 200, response.text
         return dict(response.json())
 
-    def walk(self, path: str, per_page: int = 1000, **params: Any) -> list[dict[str, Any]]:
-        """Every record of a v7 listing, following cursors until an empty page."""
+    def walk(self, path: str, **params: Any) -> list[dict[str, Any]]:
+        """Every record of a v7 listing (1000 a page unless `per_page` says otherwise),
+        following cursors until an empty page."""
+        per_page = params.pop("per_page", 1000)
         records: list[dict[str, Any]] = []
         cursor = params.pop("cursor", None)
         while True:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from cgsync.emulator import EmulatorConfig, start_emulator
 
 from ._api import NON_RESPONSES, RESPONSES, V6_RESPONSES, ApiClient
 
-PAGES = [
+PAGES: list[tuple[str, dict[str, Any]]] = [
     (NON_RESPONSES, {"per_page": 1000, "with[]": "properties"}),
     (RESPONSES, {"per_page": 1000, "with[]": ["properties", "drivers", "questions", "tags"]}),
     (V6_RESPONSES, {"per_page": 400}),

@@ -3,6 +3,8 @@
 import asyncio
 import base64
 import binascii
+from collections.abc import Iterable
+from enum import Enum
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
@@ -133,7 +135,7 @@ def create_app(state: EmulatorState) -> FastAPI:
         page = state.listings.non_responses(t, cursor or 0, per_page, filters)
         columns = state.population.columns(state.population.ensure(t), page.indexes)
         statuses = state.population.statuses(columns, t)
-        data = state.renderer.non_responses(columns, statuses, t, {e.value for e in expansions})
+        data = state.renderer.non_responses(columns, statuses, t, _values(expansions))
         next_cursor = int(page.indexes[-1]) + 1 if len(data) else (cursor or 0)
         return _deliver({"data": data, "cursor": {"next": next_cursor}}, decision)
 
@@ -148,7 +150,7 @@ def create_app(state: EmulatorState) -> FastAPI:
         t = state.now()
         page = state.listings.responses(t, cursor or 0, per_page, filters)
         columns = state.population.columns(state.population.ensure(t), page.indexes)
-        data = state.renderer.responses(columns, {e.value for e in expansions})
+        data = state.renderer.responses(columns, _values(expansions))
         next_cursor = int(page.positions[-1]) + 1 if len(data) else (cursor or 0)
         return _deliver({"data": data, "cursor": {"next": next_cursor}}, decision)
 
@@ -205,6 +207,10 @@ def _v6_links(
         else V6Cursor(data[0]["number_customergauge"], False).encode()
     )
     return {"next": next_cursor, "previous": previous_cursor}
+
+
+def _values(choices: Iterable[Enum]) -> set[str]:
+    return {str(choice.value) for choice in choices}
 
 
 def _basic_credentials(header: str) -> tuple[str, str]:

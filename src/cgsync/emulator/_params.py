@@ -63,7 +63,7 @@ CgidFilter = Annotated[
 NonResponseExpansions = Annotated[list[NonResponseExpansion], Query(alias="with[]")]  # type: ignore[valid-type]
 ResponseExpansions = Annotated[list[ResponseExpansion], Query(alias="with[]")]  # type: ignore[valid-type]
 Outbound = Annotated[
-    OutboundFilter | None,
+    OutboundFilter | None,  # type: ignore[valid-type]
     Query(
         alias=settings.OUTBOUND_FILTER_PARAM,
         description="Outbound filter reference (assumed name).",

@@ -320,7 +320,8 @@ class _Storage:
 
 
 def _int32(values: np.ndarray) -> np.ndarray:
-    return np.minimum(values, NEVER).astype(np.int32)
+    clipped: np.ndarray = np.minimum(values, NEVER)
+    return clipped.astype(np.int32)
 
 
 def _categorical(rng: np.random.Generator, weights: tuple[float, ...]) -> np.ndarray:

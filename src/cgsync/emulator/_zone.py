@@ -50,7 +50,8 @@ class LocalTime:
         # YYYY-MM-DDTHH:MM:SS; population times stay within years 1000-9999, so 19 characters.
         texts = np.datetime_as_string(wall, unit="s").astype("<U19")
         texts.view(np.uint32).reshape(-1, 19)[:, 10] = ord(" ")
-        return texts.tolist()
+        result: list[str] = texts.tolist()
+        return result
 
     def day_start(self, day: date) -> int:
         """The Unix second at which the local `day` begins."""

@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m benchmarks` (the sync) and `python -m benchmarks.emulator`."""
