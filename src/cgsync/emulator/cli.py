@@ -28,7 +28,10 @@ def emulator_command(
     ] = settings.DEFAULT_TIMEZONE,
     start: Annotated[
         datetime | None,
-        typer.Option(help="Where the clock starts, ISO 8601 (UTC unless it says otherwise)."),
+        typer.Option(
+            help="Where the clock starts, ISO 8601, UTC unless it says otherwise "
+            f"(default {settings.DEFAULT_START:%Y-%m-%dT%H:%M:%SZ})."
+        ),
     ] = None,
     history_days: Annotated[
         int, typer.Option(help="Days before the start over which the records were sent.")
