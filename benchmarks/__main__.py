@@ -20,8 +20,15 @@ from pathlib import Path
 
 from rich.console import Console
 
-from benchmarks.sync import BenchmarkError, benchmark_size, sync_supports
-from benchmarks.table import evaluate_targets, machine, markdown, measurement_rows, rich_tables
+from benchmarks.sync import BenchmarkError, SizeResult, benchmark_size, sync_supports
+from benchmarks.table import (
+    Target,
+    evaluate_targets,
+    machine,
+    markdown,
+    measurement_rows,
+    rich_tables,
+)
 
 DEFAULT_SIZES = "100k,1M"
 DEFAULT_LATENCY_SIZES = "100k"
@@ -105,31 +112,44 @@ def main(argv: Sequence[str] | None = None) -> int:
         sizes, latency_sizes = _plan(args)
     except ValueError as error:
         parser.error(str(error))
+    results: list[SizeResult] = []
     try:
         parallel = sync_supports("--parallel")
         if not parallel:
             progress.log("cgsync sync has no --parallel yet: that run is reported as n/a")
-        results = []
         for size in sizes:
             with tempfile.TemporaryDirectory(prefix=f"cgsync-bench-{size}-") as workdir:
-                results.append(benchmark_size(
-                    size, Path(workdir), with_latency=size in latency_sizes, parallel=parallel,
-                    say=progress.log,
-                ))  # fmt: skip
+                results.append(
+                    benchmark_size(
+                        size,
+                        Path(workdir),
+                        with_latency=size in latency_sizes,
+                        parallel=parallel,
+                        say=progress.log,
+                    )
+                )
     except BenchmarkError as error:
         progress.print(f"error: {error}", style="bold red", markup=False)
+        if results:  # what was measured before the failure is still worth seeing
+            _print(console, results)
         return 1
+    rows, targets, facts = _print(console, results)
+    if not args.no_write:
+        command = " ".join(["python -m benchmarks", *argv])
+        args.output.write_text(markdown(rows, targets, facts, command))
+        progress.log(f"wrote {args.output}")
+    return 0
+
+
+def _print(
+    console: Console, results: list[SizeResult]
+) -> tuple[list[tuple[str, ...]], list[Target], dict[str, str]]:
     rows, targets, facts = measurement_rows(results), evaluate_targets(results), machine()
     for table in rich_tables(
         rows, targets, f"cgsync vs the floor, {facts['date']}, {facts['cpu']}"
     ):
         console.print(table)
-    if not args.no_write:
-        args.output.write_text(
-            markdown(rows, targets, facts, " ".join(["python -m benchmarks", *argv]))
-        )
-        progress.log(f"wrote {args.output}")
-    return 0
+    return rows, targets, facts
 
 
 if __name__ == "__main__":

@@ -2,8 +2,8 @@
 
 The pages recorded by `benchmarks.floor --record` are served by an httpx transport instead of
 a server, so `ApiClient` (orjson parse), `records_to_arrow` (flatten, Arrow) and dlt (normalize,
-load into DuckDB) do all of their work and nothing waits on the network. Run as a child process
-by `python -m benchmarks`; prints `{"records": ..., "seconds": ..., "cpu_seconds": ...}`.
+load into DuckDB, in checkpoints of 100 pages like `cgsync sync`) do all of their work and
+nothing waits on the network. Run as a child process by `python -m benchmarks`; prints `{"records": ..., "seconds": ..., "cpu_seconds": ...}`.
 
     python -m benchmarks.replay PAGES_DIR --workdir DIR [--source-timezone Europe/Amsterdam]
 """
@@ -22,7 +22,14 @@ import orjson
 from benchmarks.floor import FIRST_PAGE, page_file
 from cgsync import customergauge_source
 from cgsync._client import ApiClient
-from cgsync.settings import CURSOR_PARAM, DEFAULT_DATASET, DEFAULT_SOURCE_TIMEZONE
+from cgsync.settings import (
+    CURSOR_PARAM,
+    DEFAULT_CHECKPOINT_PAGES,
+    DEFAULT_DATASET,
+    DEFAULT_RESOURCES,
+    DEFAULT_SOURCE_TIMEZONE,
+)
+from cgsync.source import SOURCE_NAME, UNFILTERED, walk_state
 
 REPLAY_URL = "http://replay.invalid"
 TOKEN_PATH = "/oauth2/token"
@@ -48,8 +55,8 @@ class ReplayTransport(httpx.BaseTransport):
 
 
 def replay(pages: Path, workdir: Path, *, source_timezone: str) -> dict[str, float]:
-    """Sync the recorded pages into a fresh DuckDB file under `workdir`; time the whole run
-    (wall and this process's CPU time)."""
+    """Sync the recorded pages into a fresh DuckDB file under `workdir` in checkpoints, as
+    `cgsync sync` does; time the whole run (wall and this process's CPU time)."""
     records = 0
 
     def count(resource: str, page_records: int) -> None:
@@ -69,10 +76,22 @@ def replay(pages: Path, workdir: Path, *, source_timezone: str) -> dict[str, flo
         dataset_name=DEFAULT_DATASET,
         pipelines_dir=str(workdir / "pipelines"),
     )
+    pending = list(DEFAULT_RESOURCES)
     with client:
-        source = customergauge_source(client=client, source_timezone=source_timezone, on_page=count)
         started, cpu_started = time.perf_counter(), time.process_time()
-        pipeline.run(source)
+        while pending:
+            source = customergauge_source(
+                client=client,
+                endpoints=pending,
+                source_timezone=source_timezone,
+                checkpoint_pages=DEFAULT_CHECKPOINT_PAGES,
+                on_page=count,
+            )
+            pipeline.run(source)
+            state = pipeline.state["sources"][SOURCE_NAME]
+            pending = [
+                name for name in pending if not walk_state(state, name, UNFILTERED).get("complete")
+            ]
         seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     return {"records": records, "seconds": seconds, "cpu_seconds": cpu_seconds}
 
