@@ -41,8 +41,8 @@ def sync_rounds(emu: Emulator, lake: Lake, **options: Any) -> None:
 def test_initial_and_periodic_syncs_are_exact(
     emulator: Callable[..., Emulator], lake: Lake
 ) -> None:
-    emu = emulator(records=3_000, seed=5, timezone=ZONE)
-    sync_rounds(emu, lake, per_page=300, checkpoint_pages=3)
+    emu = emulator(records=2_000, seed=5, timezone=ZONE)
+    sync_rounds(emu, lake, per_page=400, checkpoint_pages=2)
 
 
 def test_syncs_stay_exact_with_every_fault_switched_on(
@@ -57,7 +57,7 @@ def test_syncs_stay_exact_with_every_fault_switched_on(
         retry_after_seconds=0,
         token_ttl_seconds=2,
     )
-    sync_rounds(emu, lake, per_page=200, checkpoint_pages=4)
+    sync_rounds(emu, lake, per_page=250, checkpoint_pages=4)
     assert sum(emu.stats()["by_path"].values()) > 0
 
 

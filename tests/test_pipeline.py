@@ -34,7 +34,7 @@ def stored_cursor(lake: Lake, resource: str) -> Any:
 def test_a_malformed_page_fails_the_sync_and_keeps_the_last_checkpoint(
     emulator: Callable[..., Emulator], lake: Lake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    emu = emulator(records=3_000)
+    emu = emulator(records=2_000)
     fetch = ApiClient.get_page
     responses_pages = 0
 
@@ -48,16 +48,15 @@ def test_a_malformed_page_fails_the_sync_and_keeps_the_last_checkpoint(
         return page
 
     monkeypatch.setattr(ApiClient, "get_page", sixth_responses_page_malformed)
-    options = sync_options(emu, lake, per_page=100, checkpoint_pages=2)
     with pytest.raises(ApiError, match="malformed page: 1 record"):
-        run_sync(options)
+        run_sync(sync_options(emu, lake, per_page=100, checkpoint_pages=2))
 
     # Pages 1-4 are two whole checkpoints; pages 5-6 were the failed one.
     assert stored_cursor(lake, "responses") == 400
     assert len(LakeReader(lake).cgids("responses")) == 400
 
     monkeypatch.setattr(ApiClient, "get_page", fetch)
-    run_sync(options)
+    run_sync(sync_options(emu, lake))
     assert_exact(LakeReader(lake), emu.truth())
 
 
