@@ -245,7 +245,7 @@ class Population:
             "first_name": rng.integers(0, len(settings.FIRST_NAMES), B, dtype=np.int16),
             "last_name": _maybe(rng, rng.integers(0, len(settings.LAST_NAMES), B), 0.03),
             "company": rng.integers(0, len(settings.COMPANIES), B, dtype=np.int16),
-            "account_number": _maybe(rng, rng.integers(1, 100_000, B), 0.1),
+            "account": _maybe(rng, rng.integers(0, settings.ACCOUNTS_PER_COMPANY, B), 0.1),
             "customer_number": rng.integers(1, 10_000_000, B, dtype=np.int64),
             "order_number": _maybe(rng, rng.integers(1, 100_000_000, B), 0.1),
             "phone": _maybe(rng, rng.integers(10**9, 10**10, B), 0.15),

@@ -87,6 +87,14 @@ def _properties(fields: Sequence[str]) -> Callable[[tuple[int, ...]], list[Recor
     return build
 
 
+def _account(digits: tuple[int, ...]) -> Record:
+    company, account = digits
+    return {
+        "name": settings.COMPANIES[company - 1],
+        "number": str(10_000 * company + account) if account else None,
+    }
+
+
 def _tags(digits: tuple[int, ...]) -> list[str]:
     return [tag for tag, digit in zip(settings.TAGS, digits, strict=True) if digit]
 
@@ -149,6 +157,9 @@ class RecordRenderer:
             (half, _Shared([len(_segment_values()[f]) + 1 for f in half], _properties(half)))
             for half in (fields[: len(fields) // 2 + 1], fields[len(fields) // 2 + 1 :])
         ]
+        self._accounts = _Shared(
+            (len(settings.COMPANIES) + 1, settings.ACCOUNTS_PER_COMPANY + 1), _account
+        )
         self._tags = _Shared([2] * len(settings.TAGS), _tags)
         self._drivers = _Shared([len(settings.SENTIMENTS) + 1] * len(settings.DRIVERS), _drivers)
         self._questions = _Shared([len(settings.ANSWERS) + 1] * len(settings.QUESTIONS), _questions)
@@ -246,15 +257,7 @@ class RecordRenderer:
         names = (columns["first_name"], columns["last_name"])
         return [
             self._contact.values(*names),
-            [
-                {
-                    "name": settings.COMPANIES[company],
-                    "number": str(number) if number >= 0 else None,
-                }
-                for company, number in zip(
-                    columns["company"].tolist(), columns["account_number"].tolist(), strict=True
-                )
-            ],
+            self._accounts.values(columns["company"], columns["account"]),
             (columns["index"] + (settings.CGID_OFFSET + 1)).tolist(),
             [str(number) for number in columns["customer_number"].tolist()],
             _optional_numbers(columns["order_number"]),

@@ -176,6 +176,8 @@ COMPANIES: Final = (
     "Tiệm Bánh",
     "Zürich Re-Test AG",
 )
+ACCOUNTS_PER_COMPANY: Final = 40
+"""Accounts of each company; an account's number is 10,000 x (company + 1) + its number."""
 EMAIL_DOMAINS: Final = ("example.com", "example.org", "example.net", "mail.example.eu")
 COMMENT_WORDS: Final = (
     "great",
