@@ -261,20 +261,22 @@ def _checkpoint_loop(
 
 
 class _PageCounter:
-    """Counts pages and records per resource, then hands them on to the progress display."""
+    """Counts pages and records per resource, then hands them on to the progress display.
+
+    A resource's seconds run from the start of the sync to its last page (its first page
+    took time too, and resources are walked side by side).
+    """
 
     def __init__(self, summary: SyncSummary, forward: PageCallback | None) -> None:
         self._summary = summary
         self._forward = forward
-        self._started: dict[str, float] = {}
+        self._started = time.monotonic()
 
     def __call__(self, resource: str, records: int) -> None:
-        now = time.monotonic()
-        started = self._started.setdefault(resource, now)
         counts = self._summary.resources[resource]
         counts.pages += 1
         counts.records += records
-        counts.seconds = now - started
+        counts.seconds = time.monotonic() - self._started
         if self._forward is not None:
             self._forward(resource, records)
 

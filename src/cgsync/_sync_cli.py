@@ -12,6 +12,7 @@ import logging
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
@@ -261,17 +262,16 @@ def _run_with_progress(options: SyncOptions, *, show: bool) -> SyncSummary:
         transient=False,
     )
     tasks: dict[str, TaskID] = {}
+    started = time.monotonic()
 
     def on_page(resource: str, records: int) -> None:
         if not tasks:
             progress.start()  # on the first page: nothing is drawn if validation fails
         if resource not in tasks:
             tasks[resource] = progress.add_task(resource, total=None, pages=0, rate=0.0)
-        task_id = tasks[resource]
-        task = progress.tasks[task_id]
-        elapsed = task.elapsed or 0.0
-        rate = (task.completed + records) / elapsed if elapsed > 0 else 0.0
-        progress.update(task_id, advance=records, pages=task.fields["pages"] + 1, rate=rate)
+        task = progress.tasks[tasks[resource]]
+        rate = (task.completed + records) / max(time.monotonic() - started, 1e-6)
+        progress.update(task.id, advance=records, pages=task.fields["pages"] + 1, rate=rate)
 
     try:
         return run_sync(options, on_page=on_page)
