@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, Page, Route, sync_playwright
 
 from cgsync.report import build_report, write_report
 
@@ -16,13 +19,11 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def browser():
+def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         if os.environ.get("CI") == "true":
             pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
         pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM),
@@ -39,33 +40,51 @@ def browser():
         browser.close()
 
 
-def test_report_renders_offline_with_every_chart(browser, lake_path: Path, tmp_path: Path) -> None:
-    page_path = write_report(build_report(duckdb_path=lake_path), tmp_path / "report.html")
+def _open(browser: Browser, page_path: Path, problems: list[str]) -> Page:
+    """The page, offline: console errors, page errors and requests leaving it go to `problems`."""
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    problems: list[str] = []
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda error: problems.append(str(error)))
-    outside: list[str] = []
 
-    def block_network(route) -> None:
+    def block_network(route: Route) -> None:
         if route.request.url.startswith("file://"):
             route.continue_()
         else:
-            outside.append(route.request.url)
+            problems.append(f"request to {route.request.url}")
             route.abort()
 
     page.route("**/*", block_network)
     page.goto(page_path.as_uri(), wait_until="load")
+    return page
+
+
+def test_report_renders_offline_with_every_chart(
+    browser: Browser, lake_path: Path, tmp_path: Path
+) -> None:
+    page_path = write_report(build_report(duckdb_path=lake_path), tmp_path / "report.html")
+    problems: list[str] = []
+    page = _open(browser, page_path, problems)
     page.wait_for_selector("#chart-funnel .main-svg")
 
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / "report.png", full_page=True)
     assert problems == []
-    assert outside == []
     # 3 weekly bars and the NPS line; 5 funnel stages
     assert page.locator("#chart-over-time svg.main-svg .barlayer .point").count() == 3
     assert page.locator("#chart-over-time svg.main-svg .scatterlayer path.js-line").count() == 1
     assert page.locator("#chart-funnel svg.main-svg .barlayer .point").count() == 5
     assert page.locator("#segments tbody tr").count() == 6  # 4 countries, 2 divisions
     assert page.locator("#comments tbody tr").count() == 3
+    page.close()
+
+
+def test_a_period_without_data_renders_without_errors(
+    browser: Browser, lake_path: Path, tmp_path: Path
+) -> None:
+    figures = build_report(duckdb_path=lake_path, since=date(2025, 1, 1), until=date(2025, 1, 31))
+    problems: list[str] = []
+    page = _open(browser, write_report(figures, tmp_path / "empty.html"), problems)
+    assert page.locator(".main-svg").count() == 0
+    assert page.locator("p.empty").count() == 3  # over time, funnel, comments
+    assert problems == []
     page.close()
