@@ -25,7 +25,9 @@ from cgsync.emulator import Emulator
 KILLS = 5
 
 
-def sync_process(emu: Emulator, database: Path, pipelines_dir: Path) -> subprocess.Popen[bytes]:
+def sync_process(
+    emu: Emulator, database: Path, pipelines_dir: Path, checkpoint_pages: int = 10
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "CUSTOMERGAUGE_CLIENT_ID": emu.client_id,
@@ -34,7 +36,8 @@ def sync_process(emu: Emulator, database: Path, pipelines_dir: Path) -> subproce
         "CUSTOMERGAUGE_API_URL": emu.base_url,
         "DESTINATION__DUCKDB__CREDENTIALS": str(database),
     }
-    command = [sys.executable, "-m", "cgsync", "sync", "--quiet", "--checkpoint-pages", "10"]
+    command = [sys.executable, "-m", "cgsync", "sync", "--quiet"]
+    command += ["--checkpoint-pages", str(checkpoint_pages)]
     command += ["--pipelines-dir", str(pipelines_dir)]
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
@@ -60,5 +63,29 @@ def test_a_sync_killed_again_and_again_ends_exact(
 
     assert killed >= 3, "the sync finished before it could be killed"
     assert finishing.returncode == 0, errors.decode()
+    lake = Lake(dlt.destinations.duckdb(str(database)), pipelines_dir=str(pipelines_dir))
+    assert_exact(LakeReader(lake), emu.truth())
+
+
+def test_ctrl_c_exits_130_and_the_next_sync_resumes(
+    emulator: Callable[..., Emulator], tmp_path: Path
+) -> None:
+    emu = emulator(records=10_000, seed=22)
+    emu.faults.update(latency_ms=50)
+    database, pipelines_dir = tmp_path / "lake.duckdb", tmp_path / "pipelines"
+    process = sync_process(emu, database, pipelines_dir, checkpoint_pages=2)
+    while not (pipelines_dir / "cgsync").exists() and process.poll() is None:
+        time.sleep(0.05)
+    time.sleep(1.0)
+
+    process.send_signal(signal.SIGINT)
+    _, errors = process.communicate(timeout=60)
+
+    assert process.returncode == 130, errors.decode()
+    assert "interrupted: the last checkpoint is kept" in errors.decode()
+    emu.faults.clear()
+    resumed = sync_process(emu, database, pipelines_dir)
+    _, errors = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, errors.decode()
     lake = Lake(dlt.destinations.duckdb(str(database)), pipelines_dir=str(pipelines_dir))
     assert_exact(LakeReader(lake), emu.truth())

@@ -454,33 +454,31 @@ def _destination_kind(pipeline: dlt.Pipeline) -> str:
 
 @contextmanager
 def _dlt_errors(pipeline: dlt.Pipeline) -> Iterator[None]:
-    """Turn dlt's wrapped failures into the CGSyncError inside, else into a one-line error."""
+    """Re-raise what dlt wrapped: our CGSyncError or a Ctrl-C; other failures as one line."""
     try:
         yield
     except CGSyncError:
         raise
-    except (PipelineStepFailed, ConfigFieldMissingException, OSError) as exc:
-        cause = _cgsync_cause(exc)
+    except Exception as exc:
+        cause = _wrapped_cause(exc)
         if cause is not None:
             raise cause from None
         if isinstance(exc, ConfigFieldMissingException):
             raise ConfigError(f"destination configuration: {_one_line(exc)}") from None
-        raise ApiError(
-            f"{getattr(exc, 'step', 'sync')} into {_destination_kind(pipeline)} failed: "
-            f"{_one_line(exc)}"
-        ) from None
-    except Exception as exc:
-        cause = _cgsync_cause(exc)
-        if cause is None:
-            raise
-        raise cause from None
+        if isinstance(exc, (PipelineStepFailed, OSError)):
+            raise ApiError(
+                f"{getattr(exc, 'step', 'sync')} into {_destination_kind(pipeline)} failed: "
+                f"{_one_line(exc)}"
+            ) from None
+        raise
 
 
-def _cgsync_cause(exc: BaseException) -> CGSyncError | None:
+def _wrapped_cause(exc: BaseException) -> CGSyncError | KeyboardInterrupt | None:
+    """The CGSyncError or KeyboardInterrupt that `exc` wraps, if any."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
-        if isinstance(current, CGSyncError):
+        if isinstance(current, CGSyncError | KeyboardInterrupt):
             return current
         seen.add(id(current))
         current = current.__cause__ or current.__context__
