@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cgsync.emulator import settings
-from cgsync.emulator._population import NEVER, Population, Resident
+from cgsync.emulator._population import NEVER, Population, Resident, position
 
 _MIN_CHUNK = 1024
 _MAX_CHUNK = 1 << 20
@@ -85,14 +85,14 @@ class Listings:
         low, high = after, self.population.visible_responses(resident, t)
         if filters.period is not None:
             _, _, (gap_low, gap_high) = _PERIOD_BOUNDS[filters.period.field]
-            low = max(low, _position(times, filters.period.low + gap_low))
-            high = min(high, _position(times, filters.period.high + gap_high))
+            low = max(low, position(times, filters.period.low + gap_low))
+            high = min(high, position(times, filters.period.high + gap_high))
         if filters.index is not None:
             known = 0 <= filters.index < resident.size
             answered = int(resident.responded[filters.index]) if known else NEVER
             # The rank range of its answer time; the keep test below picks the record itself.
-            low = max(low, _position(times, answered))
-            high = min(high, _position(times, answered, "right") if answered != NEVER else 0)
+            low = max(low, position(times, answered))
+            high = min(high, position(times, answered, "right") if answered != NEVER else 0)
         keep = self._keep(resident, filters, None)
         return _scan(lambda a, b: resident.response_indexes[a:b], keep, low, high, per_page)
 
@@ -112,8 +112,8 @@ class Listings:
     ) -> tuple[int, int]:
         if filters.period is not None:
             _, (gap_low, gap_high), _ = _PERIOD_BOUNDS[filters.period.field]
-            low = max(low, _position(resident.arrival, filters.period.low + gap_low))
-            high = min(high, _position(resident.arrival, filters.period.high + gap_high))
+            low = max(low, position(resident.arrival, filters.period.low + gap_low))
+            high = min(high, position(resident.arrival, filters.period.high + gap_high))
         if filters.index is not None:
             low, high = max(low, filters.index), min(high, filters.index + 1)
         return low, high
@@ -141,11 +141,6 @@ class Listings:
             return mask
 
         return keep
-
-
-def _position(sorted_times: np.ndarray, t: int, side: str = "left") -> int:
-    clipped = min(max(t, -NEVER), NEVER)
-    return int(np.searchsorted(sorted_times, clipped, side=side))  # type: ignore[call-overload]
 
 
 def _scan(
