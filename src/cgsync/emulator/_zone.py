@@ -50,12 +50,8 @@ class LocalTime:
         day_texts, time_texts = _text_tables()
         if len(days) and (days.min() < 0 or days.max() >= len(day_texts)):
             return _slow_format(days * 86_400 + seconds)
-        return [
-            day + time
-            for day, time in zip(
-                day_texts[days].tolist(), time_texts[seconds].tolist(), strict=True
-            )
-        ]
+        texts: list[str] = (day_texts[days] + time_texts[seconds]).tolist()  # str + str, in C
+        return texts
 
     def day_start(self, day: date) -> int:
         """The Unix second at which the local `day` begins."""
