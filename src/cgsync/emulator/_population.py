@@ -108,16 +108,11 @@ class Population:
             return resident
         with self._lock:
             resident = self.resident
+            if t < resident.arrival[-1]:  # another thread grew it meanwhile
+                return resident
             missing = (t - int(resident.arrival[-1])) / self._spacing
             self.resident = self._grow(math.ceil(missing / B) + 1)
             return self.resident
-
-    def _grow(self, blocks: int) -> Resident:
-        previous = self.resident if self._storage.size else None
-        first = self._storage.size // B
-        for block in range(first, first + blocks):
-            self._storage.append(self._draw_resident(block))
-        return self._storage.snapshot(previous)
 
     # -- queries ------------------------------------------------------------------------------
 
@@ -156,9 +151,10 @@ class Population:
 
     def statuses(self, columns: dict[str, np.ndarray], t: int) -> np.ndarray:
         """Status code (index into settings.STATUSES) of non-responses at time `t`."""
+        first_failure = settings.STATUSES.index(settings.FAILURE_STATUSES[0])
         return np.where(
             columns["failed"] <= t,
-            3 + columns["failure"],
+            first_failure + columns["failure"],
             np.where(columns["clicked"] <= t, 2, np.where(columns["opened"] <= t, 1, 0)),
         )
 
@@ -185,9 +181,16 @@ class Population:
 
     # -- generation ---------------------------------------------------------------------------
 
+    def _grow(self, blocks: int) -> Resident:
+        previous = self.resident if self._storage.size else None
+        first = self._storage.size // B
+        for block in range(first, first + blocks):
+            self._storage.append(self._draw_resident(block))
+        return self._storage.snapshot(previous)
+
     def _draw_resident(self, block: int) -> dict[str, np.ndarray]:
         # One matrix of uniforms, a row per use: the cheapest way to draw at start-up.
-        u = np.random.default_rng([self.seed, block, 0]).random((9, B))
+        u = np.random.default_rng([self.seed, block, 0]).random((10, B))
         index = np.arange(block * B, (block + 1) * B, dtype=np.float64)
         arrival = np.floor(self._first_arrival + (index + u[0]) * self._spacing)
         backdate = np.where(
@@ -205,7 +208,7 @@ class Population:
             "order": _int32(order),
             "responded": _int32(responded),
             "country": _segment_codes(u[6], u[7], settings.COUNTRY_WEIGHTS),
-            "touchpoint": _segment_codes(u[8], u[7], settings.TOUCHPOINT_WEIGHTS),
+            "touchpoint": _segment_codes(u[8], u[9], settings.TOUCHPOINT_WEIGHTS),
         }
 
     def _draw_detail(self, block: int) -> dict[str, np.ndarray]:
