@@ -9,11 +9,8 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from cgsync.emulator import settings
 from cgsync.emulator._errors import json_response
 from cgsync.emulator._state import EmulatorState
-
-_API_PREFIXES = ("/v6/", "/v7/")
 
 
 def admin_router(state: EmulatorState) -> APIRouter:
@@ -80,7 +77,7 @@ def admin_router(state: EmulatorState) -> APIRouter:
 
     @router.get("/stats")
     async def stats() -> Response:
-        return json_response(state.stats.snapshot(settings.TOKEN_PATH, _API_PREFIXES))
+        return json_response(state.stats.snapshot())
 
     return router
 

@@ -19,15 +19,12 @@ from cgsync.emulator._faults import Faults
 from cgsync.emulator._population import Truth
 from cgsync.emulator._state import EmulatorState
 
-_API_PREFIXES = ("/v6/", "/v7/")
 _START_TIMEOUT_SECONDS = 30
 
 
-class _HideDroppedResponses(logging.Filter):
+def _hide_dropped_responses(record: logging.LogRecord) -> bool:
     """A dropped connection is an injected fault, not an error worth a log line."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "without completing response" not in record.getMessage()
+    return "without completing response" not in record.getMessage()
 
 
 class Emulator:
@@ -55,14 +52,14 @@ class Emulator:
 
     def stats(self) -> dict[str, Any]:
         """Request counts: `token_calls`, `api_calls` and `by_path`."""
-        return self._state.stats.snapshot(settings.TOKEN_PATH, _API_PREFIXES)
+        return self._state.stats.snapshot()
 
     def __repr__(self) -> str:
         return f"Emulator(base_url={self.base_url!r}, records={self.config.records})"
 
 
 def build_server(state: EmulatorState, log_level: str = "warning") -> uvicorn.Server:
-    logging.getLogger("uvicorn.error").addFilter(_HideDroppedResponses())
+    logging.getLogger("uvicorn.error").addFilter(_hide_dropped_responses)  # added once
     config = uvicorn.Config(
         create_app(state),
         log_level=log_level,

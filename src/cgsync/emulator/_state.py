@@ -6,6 +6,7 @@ import threading
 from collections import Counter
 from typing import Any
 
+from cgsync.emulator import settings
 from cgsync.emulator._auth import TokenStore
 from cgsync.emulator._clock import SimulatedClock
 from cgsync.emulator._config import EmulatorConfig
@@ -14,6 +15,8 @@ from cgsync.emulator._listings import Listings
 from cgsync.emulator._population import Population, Truth
 from cgsync.emulator._records import RecordRenderer
 from cgsync.emulator._zone import LocalTime
+
+_API_PREFIXES = ("/v6/", "/v7/")
 
 
 class RequestStats:
@@ -27,12 +30,13 @@ class RequestStats:
         with self._lock:
             self._by_path[path] += 1
 
-    def snapshot(self, token_path: str, api_prefixes: tuple[str, ...]) -> dict[str, Any]:
+    def snapshot(self) -> dict[str, Any]:
+        """`token_calls`, `api_calls` (the v6 and v7 paths) and `by_path`."""
         with self._lock:
             by_path = dict(self._by_path)
         return {
-            "token_calls": by_path.get(token_path, 0),
-            "api_calls": sum(n for path, n in by_path.items() if path.startswith(api_prefixes)),
+            "token_calls": by_path.get(settings.TOKEN_PATH, 0),
+            "api_calls": sum(n for path, n in by_path.items() if path.startswith(_API_PREFIXES)),
             "by_path": by_path,
         }
 
