@@ -41,13 +41,17 @@ from cgsync.settings import (
     ENV_CLIENT_ID,
     ENV_CLIENT_SECRET,
 )
-from cgsync.source import SOURCE_NAME, Filters, customergauge_source, walk_state
+from cgsync.source import (
+    SOURCE_NAME,
+    Filters,
+    PageCallback,
+    TableFormat,
+    customergauge_source,
+    walk_state,
+)
 
 DEFAULT_PIPELINE_NAME = "cgsync"
 LAST_RUN_FILE = "cgsync_last_run.json"
-SQL_DESTINATIONS = ("duckdb", "postgres", "motherduck", "mssql", "snowflake", "redshift")
-
-PageCallback = Callable[[str, int], None]
 
 
 @dataclass(frozen=True)
@@ -149,7 +153,7 @@ def build_pipeline(lake: Lake) -> dlt.Pipeline:
         ) from None
 
 
-def table_format(pipeline: dlt.Pipeline) -> str | None:
+def table_format(pipeline: dlt.Pipeline) -> TableFormat | None:
     """`delta` on the filesystem destination, where merge needs a table format."""
     return "delta" if _destination_kind(pipeline) == "filesystem" else None
 
