@@ -292,3 +292,19 @@ def test_missing_credentials_name_the_variables(monkeypatch: pytest.MonkeyPatch)
         ConfigError, match="CUSTOMERGAUGE_CLIENT_ID and CUSTOMERGAUGE_CLIENT_SECRET"
     ):
         customergauge_source()
+
+
+def test_in_your_own_pipeline_credentials_and_hosts_come_from_dlt_config(
+    emulator: Any, pipeline: dlt.Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emu = emulator(records=500)
+    monkeypatch.setenv("SOURCES__CUSTOMERGAUGE__CLIENT_ID", emu.client_id)
+    monkeypatch.setenv("SOURCES__CUSTOMERGAUGE__CLIENT_SECRET", emu.client_secret)
+    monkeypatch.setenv("SOURCES__CUSTOMERGAUGE__AUTH_URL", emu.token_url)
+    monkeypatch.setenv("SOURCES__CUSTOMERGAUGE__API_URL", emu.base_url)
+
+    pipeline.run(customergauge_source())
+
+    truth = emu.truth()
+    assert rows(pipeline, "select count(*) from responses") == [(len(truth.responses),)]
+    assert rows(pipeline, "select count(*) from non_responses") == [(len(truth.non_responses),)]

@@ -74,6 +74,20 @@ def test_sync_prints_a_json_summary_and_status_shows_the_cursors(
     assert status["open_non_responses"] == len(truth.non_responses)
 
 
+def test_credentials_can_come_from_dlt_secrets(
+    cgsync: Callable[..., Result], emulator: Callable[..., Emulator]
+) -> None:
+    emu = emulator(records=300)
+    env = connect(emu, CUSTOMERGAUGE_CLIENT_ID="", CUSTOMERGAUGE_CLIENT_SECRET="")
+    env["SOURCES__CUSTOMERGAUGE__CLIENT_ID"] = emu.client_id
+    env["SOURCES__CUSTOMERGAUGE__CLIENT_SECRET"] = emu.client_secret
+
+    result = cgsync("sync", "--json", env=env)
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["row_counts"]["responses"] == len(emu.truth().responses)
+
+
 @pytest.mark.parametrize(
     ("args", "env", "message"),
     [
