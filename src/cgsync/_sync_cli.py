@@ -43,6 +43,7 @@ DEMO_DATABASE = "cgsync-demo.duckdb"
 DEMO_PIPELINE = "cgsync_demo"
 DEMO_RECORDS = 20_000
 DEMO_ADVANCE = timedelta(hours=6)
+DEMO_REPORT = "cgsync-demo-report.html"
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "": 3600}
@@ -177,7 +178,7 @@ def demo_command(
     records: Annotated[int, typer.Option(help="Invitations in the emulator.")] = DEMO_RECORDS,
     json_output: JsonOutput = False,
 ) -> None:
-    """Sync a built-in emulator into ./cgsync-demo.duckdb: initial run, 6 hours, periodic run."""
+    """Sync a built-in emulator into ./cgsync-demo.duckdb (initial run, 6 hours, periodic run), then report."""
     from cgsync.emulator import EmulatorConfig, start_emulator  # only the demo needs it
 
     with _exit_codes(), tempfile.TemporaryDirectory(prefix="cgsync-demo-") as pipelines_dir:
@@ -203,11 +204,17 @@ def demo_command(
             emulator.clock.advance(DEMO_ADVANCE)
             stderr.print(f"[bold]periodic sync[/] after the clock moved {DEMO_ADVANCE} ahead")
             periodic = _run_with_progress(options, show=not json_output)
+        from cgsync.report import build_report, write_report
+
+        figures = build_report(duckdb_path=DEMO_DATABASE, timezone=config.timezone)
+        report = write_report(figures, DEMO_REPORT)
         if json_output:
-            typer.echo(json.dumps({"initial": initial.to_dict(), "periodic": periodic.to_dict()}))
+            summaries = {"initial": initial.to_dict(), "periodic": periodic.to_dict()}
+            typer.echo(json.dumps({**summaries, "report": str(report)}))
         else:
             _print_summary(initial, title="initial sync")
             _print_summary(periodic, title="periodic sync")
+            typer.echo(f"report: {report}")
     shutil.rmtree(pipelines_dir, ignore_errors=True)
 
 
