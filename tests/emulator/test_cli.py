@@ -12,6 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cgsync.cli import app
+from cgsync.emulator import EmulatorConfig
+from cgsync.emulator.cli import _banner
 
 from ._api import NON_RESPONSES
 
@@ -50,18 +52,13 @@ def test_it_serves_prints_its_urls_and_stops_cleanly_on_ctrl_c() -> None:
     assert "Traceback" not in err
 
 
-def test_a_secret_given_on_the_command_line_is_not_printed() -> None:
-    command = [sys.executable, "-m", "cgsync", "emulator", "--port", "0", "--records", "10"]
-    command += ["--client-secret", "hunter2-very-secret"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None
-        banner = "".join(process.stdout.readline() for _ in range(8))
-    finally:
-        process.send_signal(signal.SIGINT)
-        process.communicate(timeout=20)
+def test_a_secret_of_ones_own_is_not_printed_only_the_demo_default_is() -> None:
+    own = EmulatorConfig(client_secret="hunter2-very-secret")
+    banner = _banner(own, "http://127.0.0.1:1")
     assert "hunter2" not in banner
-    assert "token URL" in banner
+    assert "token URL    http://127.0.0.1:1/oauth2/token" in banner
+    demo = _banner(EmulatorConfig(), "http://127.0.0.1:1")
+    assert "cgsync-demo-secret" in demo
 
 
 @pytest.mark.parametrize(

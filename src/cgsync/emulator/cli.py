@@ -114,9 +114,7 @@ def emulator_command(
     state = EmulatorState(config)
     bound_port = sock.getsockname()[1]
     base_url = f"http://{host}:{bound_port}"
-    typer.echo(
-        _banner(config, base_url, secret_is_default=client_secret == settings.DEFAULT_CLIENT_SECRET)
-    )
+    typer.echo(_banner(config, base_url))
     try:
         build_server(state, log_level="warning").run(sockets=[sock])
     except KeyboardInterrupt:
@@ -130,8 +128,10 @@ def _utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _banner(config: EmulatorConfig, base_url: str, secret_is_default: bool) -> str:
-    secret = config.client_secret if secret_is_default else "(the one you gave)"
+def _banner(config: EmulatorConfig, base_url: str) -> str:
+    """What to connect to. Only the demo secret is printed: it is public anyway."""
+    demo = config.client_secret == settings.DEFAULT_CLIENT_SECRET
+    secret = config.client_secret if demo else "(the one you gave)"
     return "\n".join(
         [
             (
