@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import signal
+import socket
 import subprocess
 import sys
 
@@ -73,3 +74,14 @@ def test_bad_options_get_one_clear_line(arguments: list[str], message: str) -> N
     result = CliRunner().invoke(app, ["emulator", "--port", "0", *arguments])
     assert result.exit_code == 2
     assert message in result.output
+
+
+def test_a_taken_port_gets_one_clear_line() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(app, ["emulator", "--port", str(port), "--records", "10"])
+    assert result.exit_code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output
+    assert "pick another --port" in result.output
