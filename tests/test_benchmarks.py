@@ -9,10 +9,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(
-    0, str(REPO)
-)  # `benchmarks` is a folder of the repository, not an installed package
-
 from benchmarks.__main__ import main, parse_sizes
 from benchmarks.sync import LatencyRuns, Measurement, SizeResult, Walk
 from benchmarks.table import COLUMNS, NOT_IMPLEMENTED, RUNS, evaluate_targets
