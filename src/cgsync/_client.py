@@ -47,6 +47,8 @@ USER_AGENT = f"cgsync/{version('cgsync')}"
 Cursor = int | str
 QueryParams = Mapping[str, str | Sequence[str]]
 
+_RATE_LIMITED = "rate limited"
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -158,6 +160,8 @@ class ApiClient:
         )
         self._token_url = httpx.URL(auth_url)
         self._lock = threading.Lock()
+        self._not_before = 0.0
+        """Monotonic time before which no thread sends a request: a 429 holds back them all."""
         self._api_calls = 0
         self._retries: Counter[str] = Counter()
 
@@ -207,6 +211,7 @@ class ApiClient:
         attempt = 0
         while True:
             attempt += 1
+            self._wait_for_rate_limit()
             try:
                 return self._fetch_page(url, query, cursor)
             except _Retryable as failure:
@@ -219,6 +224,8 @@ class ApiClient:
                 raise ApiError(f"{url} failed after {attempt} attempts: {last.reason}")
             with self._lock:
                 self._retries[last.kind] += 1
+                if last.kind == _RATE_LIMITED:
+                    self._not_before = max(self._not_before, time.monotonic() + delay)
             logger.warning(
                 "%s (cursor %s): %s; retry %d of %d in %.1fs",
                 endpoint.path,
@@ -229,6 +236,13 @@ class ApiClient:
                 delay,
             )
             time.sleep(delay)
+
+    def _wait_for_rate_limit(self) -> None:
+        """Sleep while a 429 seen by any thread holds the client back."""
+        with self._lock:
+            wait = self._not_before - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
 
     def _fetch_page(self, url: str, query: QueryParams, cursor: Cursor | None) -> Page:
         try:
@@ -245,7 +259,7 @@ class ApiClient:
         status = response.status_code
         if status == 429:
             retry_after = response.headers.get("Retry-After")
-            raise _Retryable("rate limited", "429 Too Many Requests", retry_after)
+            raise _Retryable(_RATE_LIMITED, "429 Too Many Requests", retry_after)
         if status >= 500:
             reason = f"{status} {response.reason_phrase}".strip()
             raise _Retryable("server error", reason, response.headers.get("Retry-After"))
