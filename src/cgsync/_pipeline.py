@@ -31,6 +31,7 @@ from cgsync import _views
 from cgsync._client import ApiClient, resolve_urls
 from cgsync._endpoints import parse_resources
 from cgsync._exceptions import ApiError, CGSyncError, ConfigError, SyncLockedError
+from cgsync._walks import Filters, PageCallback
 from cgsync.settings import (
     DEFAULT_CHECKPOINT_PAGES,
     DEFAULT_DATASET,
@@ -41,14 +42,7 @@ from cgsync.settings import (
     ENV_CLIENT_ID,
     ENV_CLIENT_SECRET,
 )
-from cgsync.source import (
-    SOURCE_NAME,
-    Filters,
-    PageCallback,
-    TableFormat,
-    customergauge_source,
-    walk_state,
-)
+from cgsync.source import SOURCE_NAME, TableFormat, customergauge_source, walk_state
 
 DEFAULT_PIPELINE_NAME = "cgsync"
 LAST_RUN_FILE = "cgsync_last_run.json"

@@ -27,6 +27,7 @@ from rich.table import Table
 
 from cgsync._exceptions import EXIT_INTERRUPTED, CGSyncError, ConfigError
 from cgsync._pipeline import Lake, SyncOptions, SyncSummary, read_status, run_sync
+from cgsync._walks import Filters
 from cgsync.settings import (
     DEFAULT_CHECKPOINT_PAGES,
     DEFAULT_DATASET,
@@ -37,7 +38,6 @@ from cgsync.settings import (
     ENV_CLIENT_SECRET,
     ENV_REGION,
 )
-from cgsync.source import Filters
 
 DEMO_DATABASE = "cgsync-demo.duckdb"
 DEMO_PIPELINE = "cgsync_demo"
