@@ -8,12 +8,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import dlt
 import pytest
 from sync_lake import LakeReader, assert_exact, make_lake, sync_options
 
 from cgsync import ApiError
 from cgsync._client import ApiClient, Page
-from cgsync._pipeline import Lake, build_pipeline, run_sync
+from cgsync._pipeline import Lake, SyncOptions, build_pipeline, run_sync
 from cgsync.emulator import Emulator
 from cgsync.source import SOURCE_NAME, walk_state
 
@@ -204,3 +205,14 @@ def test_survey_funnel_has_one_row_per_cgid_with_its_dates_status_and_nps(
             " WHERE table_name = 'survey_funnel'"
         )
     )
+
+
+def test_options_never_show_a_secret_or_a_database_password() -> None:
+    destination = dlt.destinations.postgres("postgresql://loader:db-pa55word@db:5432/lake")
+    options = SyncOptions(client_secret="api-s3cret", lake=Lake(destination))
+
+    shown = repr(options)
+
+    assert "api-s3cret" not in shown
+    assert "db-pa55word" not in shown
+    assert "destination='postgres'" in shown

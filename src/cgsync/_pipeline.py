@@ -59,6 +59,19 @@ class Lake:
     pipelines_dir: str | None = None
     """dlt's working directory for pipelines (None: dlt's default)."""
 
+    @property
+    def destination_name(self) -> str:
+        """The destination's name, never its credentials."""
+        if isinstance(self.destination, str):
+            return self.destination
+        return str(self.destination.destination_name)
+
+    def __repr__(self) -> str:
+        return (
+            f"Lake(destination={self.destination_name!r}, dataset={self.dataset!r}, "
+            f"pipeline_name={self.pipeline_name!r})"
+        )
+
 
 @dataclass(frozen=True)
 class SyncOptions:
@@ -143,7 +156,7 @@ def build_pipeline(lake: Lake) -> dlt.Pipeline:
         )
     except DltException as exc:  # an unknown destination name, a missing extra
         raise ConfigError(
-            f"cannot set up --destination {lake.destination}: {_one_line(exc)}"
+            f"cannot set up --destination {lake.destination_name}: {_one_line(exc)}"
         ) from None
 
 
