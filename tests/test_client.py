@@ -40,6 +40,17 @@ def test_a_page_carries_its_records_and_cursors(server: ScriptedServer) -> None:
     assert (last.cursor, last.next_cursor, last.resume_cursor) == ("eyJuIjoxfQ", None, "eyJuIjoxfQ")
 
 
+def test_a_page_of_known_fields_comes_as_arrow_and_still_reads_as_dicts(
+    server: ScriptedServer,
+) -> None:
+    with connect(server) as client:
+        page = client.get_page(RESPONSES, cursor=None, per_page=10)
+
+    assert page.arrow is not None and len(page) == 2
+    assert page.arrow.field("number_customergauge").to_pylist() == [1, 2]
+    assert page.records == RECORDS and page.arrow is None  # the caller may change the dicts
+
+
 def test_laravels_own_cursor_envelope_is_understood(server: ScriptedServer) -> None:
     laravel = {
         "data": RECORDS,

@@ -15,7 +15,9 @@ from typing import Any, Self
 
 import httpx
 import orjson
+import pyarrow as pa
 
+from cgsync._arrow import Records, read_page
 from cgsync._auth import (
     TokenProvider,
     TokenUnavailable,
@@ -81,15 +83,50 @@ class ClientStats:
         return sum(self.retries.values())
 
 
-@dataclass
 class Page:
-    """One page of a sync endpoint."""
+    """One page of a sync endpoint: its records and cursors.
 
-    records: list[dict[str, Any]]
-    cursor: Cursor | None
-    """The cursor that fetched this page (None: the first page)."""
-    next_cursor: Cursor | None
-    """`cursor.next` as returned (v6: None on the last page)."""
+    A page the client parsed with Arrow (`read_page`) holds its records as `arrow`; `records`
+    then parses the body again into dicts, on first use, and drops `arrow`, since the caller
+    may change those dicts.
+    """
+
+    def __init__(
+        self,
+        records: list[dict[str, Any]] | None = None,
+        cursor: Cursor | None = None,
+        next_cursor: Cursor | None = None,
+        *,
+        arrow: pa.StructArray | None = None,
+        body: bytes = b"",
+    ) -> None:
+        if (records is None) == (arrow is None):
+            raise ValueError("a page has either records or arrow")
+        self.cursor = cursor
+        """The cursor that fetched this page (None: the first page)."""
+        self.next_cursor = next_cursor
+        """`cursor.next` as returned (v6: None on the last page)."""
+        self.arrow = arrow
+        self._records = records
+        self._body = body
+
+    def __repr__(self) -> str:
+        return f"Page(cursor={self.cursor!r}, next_cursor={self.next_cursor!r}, size={len(self)})"
+
+    def __len__(self) -> int:
+        return len(self.arrow) if self.arrow is not None else len(self.records)
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        if self._records is None:
+            self._records = orjson.loads(self._body)["data"]
+            self.arrow = None
+        return self._records
+
+    @property
+    def data(self) -> Records:
+        """The records in the cheapest form at hand, for `records_to_arrow`."""
+        return self.arrow if self.arrow is not None else self.records
 
     @property
     def resume_cursor(self) -> Cursor | None:
@@ -213,7 +250,7 @@ class ApiClient:
             attempt += 1
             self._wait_for_rate_limit()
             try:
-                return self._fetch_page(url, query, cursor)
+                return self._fetch_page(url, query, cursor, endpoint.record_kind)
             except _Retryable as failure:
                 last = failure
             delay = self.retry.delay(attempt, _seconds(last.retry_after))
@@ -244,7 +281,9 @@ class ApiClient:
         if wait > 0:
             time.sleep(wait)
 
-    def _fetch_page(self, url: str, query: QueryParams, cursor: Cursor | None) -> Page:
+    def _fetch_page(
+        self, url: str, query: QueryParams, cursor: Cursor | None, record_kind: str
+    ) -> Page:
         try:
             response = self._http.get(url, params=query, auth=self._auth)
         except TokenUnavailable as exc:
@@ -265,6 +304,13 @@ class ApiClient:
             raise _Retryable("server error", reason, response.headers.get("Retry-After"))
         if status != 200:
             raise self._refusal(url, response)
+        # Arrow reads a page of known fields (and lets go of the GIL); the rest is read below.
+        parsed = read_page(response.content, record_kind)
+        if parsed is not None:
+            records, next_cursor = parsed
+            return Page(
+                arrow=records, cursor=cursor, next_cursor=next_cursor, body=response.content
+            )
         try:
             body = orjson.loads(response.content)
         except orjson.JSONDecodeError:

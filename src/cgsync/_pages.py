@@ -59,7 +59,7 @@ def walk_pages(
 
 
 def _is_last(page: Page) -> bool:
-    return not page.records or page.next_cursor is None
+    return not page or page.next_cursor is None
 
 
 class _Prefetch:
