@@ -91,6 +91,8 @@ class SyncOptions:
     v6_lookback: timedelta = DEFAULT_V6_LOOKBACK
     checkpoint_pages: int = DEFAULT_CHECKPOINT_PAGES
     full_refresh: bool = False
+    parallel: int = 1
+    """Windows walked side by side in a v7 resource's initial load (see docs/sync.md)."""
     lake: Lake = field(default_factory=Lake)
 
     def __repr__(self) -> str:  # never the secret
@@ -437,6 +439,7 @@ def _source_arguments(options: SyncOptions, **overrides: Any) -> dict[str, Any]:
         refresh_window=options.refresh_window,
         v6_lookback=options.v6_lookback,
         checkpoint_pages=options.checkpoint_pages,
+        parallel=options.parallel,
     )
     return {**arguments, **overrides}
 

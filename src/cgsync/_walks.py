@@ -88,6 +88,8 @@ class Walker:
     checkpoint_pages: int | None
     full_refresh: bool
     on_page: PageCallback | None
+    parallel: int = 1
+    """Windows walked side by side in a v7 initial load (see cgsync._backfill)."""
 
     def params(self, endpoint: Endpoint, filters: Filters | None = None) -> dict[str, Any]:
         params: dict[str, Any] = (filters or self.filters).params()
@@ -173,7 +175,7 @@ def v7_walk(endpoint: Endpoint, walker: Walker) -> Callable[[], Iterator[ArrowPa
                     if refresh_follows:
                         seen.append(arrow.table[PRIMARY_KEY].combine_chunks())
                     if walker.filters.key == UNFILTERED:
-                        _note_newest_sent(state, arrow.table)
+                        note_newest_sent(state, arrow.table)
                     yield arrow
                     walk["cursor"] = page.resume_cursor
                     if not ends_walk(page) and budget.exhausted:
@@ -233,7 +235,7 @@ def _without(arrow: ArrowPage, cgids: pa.Array | None) -> ArrowPage:
     )
 
 
-def _note_newest_sent(state: dict[str, Any], table: pa.Table) -> None:
+def note_newest_sent(state: dict[str, Any], table: pa.Table) -> None:
     """Remember the newest `date_sent` in the lake: it anchors the refresh window."""
     if _REFRESH_FIELD not in table.column_names or not table.num_rows:
         return

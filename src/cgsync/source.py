@@ -31,10 +31,11 @@ from dlt.common.schema.typing import TColumnSchema, TWriteDispositionConfig
 from dlt.extract.resource import DltResource
 
 from cgsync._arrow import ArrowPage, check_timezone
+from cgsync._backfill import v7_parallel_walk
 from cgsync._client import ApiClient, resolve_urls
 from cgsync._endpoints import Endpoint, parse_resources
 from cgsync._exceptions import ConfigError
-from cgsync._walks import Filters, PageCallback, Walker, v6_walk, v7_walk
+from cgsync._walks import Filters, PageCallback, Walker, v6_walk
 from cgsync.settings import (
     DEFAULT_REFRESH_WINDOW,
     DEFAULT_RESOURCES,
@@ -135,6 +136,7 @@ def customergauge_source(
     v6_lookback: timedelta = DEFAULT_V6_LOOKBACK,
     checkpoint_pages: int | None = None,
     full_refresh: bool = False,
+    parallel: int = 1,
     table_format: TableFormat | None = None,
     client: ApiClient | None = None,
     on_page: PageCallback | None = None,
@@ -155,6 +157,8 @@ def customergauge_source(
         v6_lookback: how far back each periodic `responses_v6` walk starts.
         checkpoint_pages: pages per resource per run (None: walk to the end in one run).
         full_refresh: forget the stored cursors and read everything again.
+        parallel: windows of `date_creation` walked side by side in a v7 resource's initial
+            load (no stored cursor, or `full_refresh`); 1 walks it in one sequence.
         table_format: `delta` or `iceberg` on the filesystem destination (merge needs one).
         client: an open ApiClient to share across runs (then credentials are not needed).
         on_page: progress callback, see `PageCallback`.
@@ -171,6 +175,7 @@ def customergauge_source(
         checkpoint_pages=_positive_or_none(checkpoint_pages, "--checkpoint-pages"),
         full_refresh=full_refresh,
         on_page=on_page,
+        parallel=_positive(parallel, "--parallel"),
     )
     for endpoint in chosen:
         yield _resource(endpoint, walker, table_format)
@@ -190,7 +195,7 @@ def _resource(endpoint: Endpoint, walker: Walker, table_format: TableFormat | No
         "disposition": "merge",
         "strategy": "upsert" if table_format else "delete-insert",
     }
-    walk = v6_walk if endpoint.version == 6 else v7_walk
+    walk = v6_walk if endpoint.version == 6 else v7_parallel_walk
     resource = dlt.resource(
         _batched(endpoint, walk(endpoint, walker))(),
         name=endpoint.resource,
@@ -327,6 +332,10 @@ def _non_negative(value: timedelta, flag: str) -> timedelta:
 
 
 def _positive_or_none(value: int | None, flag: str) -> int | None:
-    if value is not None and value < 1:
+    return value if value is None else _positive(value, flag)
+
+
+def _positive(value: int, flag: str) -> int:
+    if value < 1:
         raise ConfigError(f"{flag} must be at least 1, got {value}")
     return value

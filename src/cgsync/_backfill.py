@@ -1,0 +1,312 @@
+"""The parallel initial backfill: K windows of `date_creation` walked at once, then handed over.
+
+The hand-over rule (docs/sync.md, "Parallel backfill"): v7 cursors are the listing's own keys,
+given in arrival order. Before any window starts, the head probe finds H, the highest key among
+the newest records. Every record with a key <= H existed before the windows began and lies in
+exactly one window (windows cover every day once), so a window reads it; every record with a
+key > H arrives behind H, where the ordinary walk from H finds it. Once every window is
+complete the walk's cursor becomes H and the cycle goes on as an ordinary periodic walk.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from cgsync._arrow import ArrowPage, records_to_arrow
+from cgsync._client import ApiClient, Cursor, Page
+from cgsync._endpoints import Endpoint
+from cgsync._exceptions import ApiError
+from cgsync._walks import Budget, Walker, ends_walk, note_newest_sent, v7_walk
+
+WINDOW_FIELD = "date_creation"
+"""Windows split the listing by this date: it never changes, so a record is in one window."""
+HEAD_FIELDS = {"non_response": "date_sent", "response": "date_survey_response"}
+"""Per record kind, the date that rises with the listing's key (arrival order)."""
+LOWEST_DAY = date(1900, 1, 1)
+HIGHEST_DAY = date(2999, 12, 31)
+BACKFILL_PHASE = "backfill"
+
+_QUEUE_PAGES_PER_WINDOW = 2
+_PUT_POLL_SECONDS = 0.1
+
+
+def plan_windows(oldest: date, newest: date, count: int) -> list[tuple[date, date]]:
+    """`count` day ranges (inclusive) covering LOWEST_DAY..HIGHEST_DAY once, cut evenly
+    between `oldest` and `newest` (fewer when there are fewer days than windows)."""
+    if count < 1:
+        raise ValueError(f"count must be 1 or more, got {count}")
+    oldest = min(max(oldest, LOWEST_DAY), HIGHEST_DAY)
+    newest = min(max(newest, oldest), HIGHEST_DAY)
+    days = (newest - oldest).days + 1
+    count = min(count, days)
+    cuts = [oldest + timedelta(days=days * i // count) for i in range(1, count)]
+    starts = [LOWEST_DAY, *cuts]
+    ends = [cut - timedelta(days=1) for cut in cuts] + [HIGHEST_DAY]
+    return list(zip(starts, ends, strict=True))
+
+
+def v7_parallel_walk(endpoint: Endpoint, walker: Walker) -> Callable[[], Iterator[ArrowPage]]:
+    """The v7 walk, with its initial load split into `walker.parallel` windows."""
+    ordinary = v7_walk(endpoint, walker)
+
+    def walk() -> Iterator[ArrowPage]:
+        state, walk = walker.begin(endpoint.resource)
+        if not _wanted(walker, walk):
+            yield from ordinary()
+            return
+        with walker.open_client() as client:
+            yield from _backfill(endpoint, walker, client, state, walk)
+
+    return walk
+
+
+def _wanted(walker: Walker, walk: dict[str, Any]) -> bool:
+    """Whether this cycle of a v7 walk is (or becomes) a parallel backfill.
+
+    Only an initial load (no stored cursor: a first run or `--full-refresh`) of a walk without
+    its own period filter is parallelised; every later run is an ordinary periodic walk.
+    """
+    if walk["phase"] == BACKFILL_PHASE:
+        return True
+    return (
+        walker.parallel > 1
+        and walk["phase"] == "walk"
+        and walk.get("from_scratch", False)
+        and walker.filters.period_field is None
+    )
+
+
+def _backfill(
+    endpoint: Endpoint,
+    walker: Walker,
+    client: ApiClient,
+    state: dict[str, Any],
+    walk: dict[str, Any],
+) -> Iterator[ArrowPage]:
+    """Walk the unfinished windows side by side until done or out of budget, then hand over.
+
+    The windows' cursors are in `walk["backfill"]`, committed with the data of each checkpoint.
+    After the hand-over the walk's phase is `walk` from cursor H and the cycle is not complete:
+    the next checkpoint walks on from H (in its own load package: a record read by a window
+    and again from H must not come twice in one package), then refreshes the statuses.
+    """
+    if walk["phase"] != BACKFILL_PHASE:
+        walk.update(backfill=_plan(endpoint, walker, client), phase=BACKFILL_PHASE)
+    plan = walk["backfill"]
+    budget = Budget(walker.checkpoint_pages)
+    windows = [window for window in plan["windows"] if not window["done"]]
+    walkers = _Windows(endpoint, walker, client, windows, budget.left)
+    for window, page, arrow in walkers.pages():
+        budget.spend()
+        note_newest_sent(state, arrow.table)
+        if walker.on_page is not None:
+            walker.on_page(endpoint.resource, len(page.records))
+        yield arrow
+        window["cursor"] = page.resume_cursor
+        window["done"] = ends_walk(page)
+    if all(window["done"] for window in plan["windows"]):
+        del walk["backfill"]
+        # The walk from H re-reads the records that came while the windows ran, and the
+        # statuses that changed meanwhile are then refreshed like after any periodic walk.
+        walk.update(cursor=plan["head"], phase="walk", from_scratch=False)
+
+
+def _plan(endpoint: Endpoint, walker: Walker, client: ApiClient) -> dict[str, Any]:
+    """Probe the head (before any window starts), then cut the windows."""
+    probe = _Probe(endpoint, walker, client)
+    head, newest = probe.head(datetime.now(walker.source_timezone).date())
+    oldest = probe.oldest_creation() or newest or LOWEST_DAY
+    windows = plan_windows(oldest, newest or oldest, walker.parallel)
+    return {
+        "head": head,
+        "windows": [
+            {"start": start.isoformat(), "end": end.isoformat(), "cursor": None, "done": False}
+            for start, end in windows
+        ],
+    }
+
+
+class _Probe:
+    """Cheap requests that find the head H and the dates the windows are cut between."""
+
+    def __init__(self, endpoint: Endpoint, walker: Walker, client: ApiClient) -> None:
+        self._endpoint = endpoint
+        self._walker = walker
+        self._client = client
+        self._field = HEAD_FIELDS[endpoint.record_kind]
+
+    def head(self, today: date) -> tuple[Cursor | None, date | None]:
+        """H, the highest key among the records of the newest day, and that day.
+
+        The newest day is found by the API's own dates, not the local clock: look back from
+        `today` in doubling steps until something was sent (or answered), then bisect.
+        """
+        newest = self._newest_day(today)
+        if newest is None:
+            return None, None
+        head: Cursor | None = None
+        cursor: Cursor | None = None
+        while True:
+            page = self._get(cursor, self._walker.per_page[self._endpoint.resource], newest)
+            if not page.records:
+                return head, newest
+            head = cursor = page.next_cursor
+
+    def oldest_creation(self) -> date | None:
+        """The `date_creation` day of the listing's first record (None: the listing is empty)."""
+        page = self._client.get_page(
+            self._endpoint,
+            cursor=None,
+            per_page=1,
+            params=self._walker.params(self._endpoint),
+        )
+        if not page.records or not page.records[0].get(WINDOW_FIELD):
+            return None
+        return date.fromisoformat(page.records[0][WINDOW_FIELD][:10])
+
+    def _newest_day(self, today: date) -> date | None:
+        if self._any_since(today):
+            return today
+        empty_from, step = today, 1
+        while True:
+            since = max(LOWEST_DAY, today - timedelta(days=step))
+            if self._any_since(since):
+                break
+            if since == LOWEST_DAY:
+                return None
+            empty_from, step = since, step * 2
+        # Something from `since` on, nothing from `empty_from` on: bisect to the newest day.
+        while (empty_from - since).days > 1:
+            middle = since + (empty_from - since) / 2
+            if self._any_since(middle):
+                since = middle
+            else:
+                empty_from = middle
+        return since
+
+    def _any_since(self, day: date) -> bool:
+        return bool(self._get(None, 1, day).records)
+
+    def _get(self, cursor: Cursor | None, per_page: int, since: date) -> Page:
+        filters = replace(
+            self._walker.filters, period_field=self._field, since=since, until=HIGHEST_DAY
+        )
+        return self._client.get_page(
+            self._endpoint,
+            cursor=cursor,
+            per_page=per_page,
+            params=self._walker.params(self._endpoint, filters),
+        )
+
+
+_Item = tuple[dict[str, Any], Page, ArrowPage]
+
+
+class _Windows:
+    """One thread per window, walking it to its end; their pages come out of `pages()`.
+
+    The threads share the checkpoint's page budget, so no page is fetched that the checkpoint
+    would not keep (API calls equal pages). They share the client too: one token, one
+    connection pool, and one back-off when the API answers 429.
+    """
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        walker: Walker,
+        client: ApiClient,
+        windows: list[dict[str, Any]],
+        pages: int | None,
+    ) -> None:
+        self._endpoint = endpoint
+        self._walker = walker
+        self._client = client
+        self._windows = windows
+        self._pages_left = pages
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._queue: queue.Queue[_Item | BaseException | None] = queue.Queue(
+            maxsize=_QUEUE_PAGES_PER_WINDOW * max(1, len(windows))
+        )
+
+    def pages(self) -> Iterator[_Item]:
+        """Each window's pages in its own order (windows interleaved), until all have ended."""
+        threads = [
+            threading.Thread(target=self._run, args=(window,), name="cgsync-backfill", daemon=True)
+            for window in self._windows
+        ]
+        for thread in threads:
+            thread.start()
+        running = len(threads)
+        try:
+            while running:
+                item = self._queue.get()
+                if item is None:
+                    running -= 1
+                elif isinstance(item, BaseException):
+                    raise item
+                else:
+                    yield item
+        finally:
+            self._stop.set()
+
+    def _run(self, window: dict[str, Any]) -> None:
+        try:
+            self._walk(window)
+        except BaseException as exc:  # noqa: BLE001 - raised again in the consumer's thread
+            self._put(exc)
+        finally:
+            self._put(None)
+
+    def _walk(self, window: dict[str, Any]) -> None:
+        filters = replace(
+            self._walker.filters,
+            period_field=WINDOW_FIELD,
+            since=date.fromisoformat(window["start"]),
+            until=date.fromisoformat(window["end"]),
+        )
+        params = self._walker.params(self._endpoint, filters)
+        per_page = self._walker.per_page[self._endpoint.resource]
+        cursor: Cursor | None = window["cursor"]
+        while self._take_page():
+            page = self._client.get_page(
+                self._endpoint, cursor=cursor, per_page=per_page, params=params
+            )
+            arrow = records_to_arrow(
+                page.records,
+                self._endpoint.record_kind,
+                source_timezone=self._walker.source_timezone.key,
+                synced_at=datetime.now(UTC),
+            )
+            if not self._put((window, page, arrow)) or ends_walk(page):
+                return
+            if page.next_cursor == cursor:
+                raise ApiError(
+                    f"{self._endpoint.path} returned cursor {cursor!r} as its own next cursor: "
+                    "stopping to avoid an endless walk"
+                )
+            cursor = page.next_cursor
+
+    def _take_page(self) -> bool:
+        """Claim one page of the budget (False: the budget is spent or the walk stopped)."""
+        with self._lock:
+            if self._stop.is_set() or self._pages_left == 0:
+                return False
+            if self._pages_left is not None:
+                self._pages_left -= 1
+            return True
+
+    def _put(self, item: _Item | BaseException | None) -> bool:
+        """Hand `item` to the consumer unless it has stopped listening (then False)."""
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=_PUT_POLL_SECONDS)
+                return True
+            except queue.Full:
+                continue
+        return False

@@ -1,0 +1,300 @@
+"""The parallel initial backfill (`--parallel K`): windows, hand-over, rate limit, resume.
+
+The exactness checks are those of test_exactness.py: after each sync the lake equals the
+emulator's truth (same CGIDs, no duplicates, statuses equal inside the refresh window).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import date, timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from sync_lake import LakeReader, assert_exact, make_lake, sync_options
+
+from cgsync._backfill import HIGHEST_DAY, LOWEST_DAY, plan_windows
+from cgsync._client import ApiClient, RetryPolicy
+from cgsync._endpoints import get_endpoint
+from cgsync._pipeline import Lake, SyncOptions, build_pipeline, run_sync
+from cgsync.emulator import Emulator
+from cgsync.source import SOURCE_NAME, customergauge_source, walk_state
+
+ZONE = "Europe/Amsterdam"
+ROUNDS = (timedelta(hours=6), timedelta(hours=30), timedelta(days=4))
+RESOURCES = ("responses", "non_responses")
+
+
+@pytest.fixture
+def lake(tmp_path: Path) -> Iterator[Lake]:
+    with make_lake("duckdb", tmp_path) as lake:
+        yield lake
+
+
+def parallel_options(emu: Emulator, lake: Lake, **changes: Any) -> SyncOptions:
+    changes.setdefault("per_page", 100)
+    changes.setdefault("parallel", 4)
+    return sync_options(emu, lake, source_timezone=ZONE, **changes)
+
+
+def periodic_rounds(emu: Emulator, lake: Lake, options: SyncOptions) -> None:
+    """Advance the clock and sync again, exact after each round."""
+    for advance in ROUNDS:
+        emu.clock.advance(advance)
+        run_sync(options)
+        assert_exact(LakeReader(lake), emu.truth())
+
+
+def stored_walks(lake: Lake) -> dict[str, dict[str, Any]]:
+    pipeline = build_pipeline(lake)
+    pipeline.sync_destination()
+    state = pipeline.state.get("sources", {}).get(SOURCE_NAME, {})
+    return {name: walk_state(state, name, "all") for name in RESOURCES}
+
+
+class ClockMover:
+    """A page callback that advances the emulator's clock on given pages of the sync."""
+
+    def __init__(self, emu: Emulator, at_pages: dict[int, timedelta]) -> None:
+        self._emu = emu
+        self._at_pages = at_pages
+        self.pages = 0
+
+    def __call__(self, resource: str, records: int) -> None:
+        self.pages += 1
+        if self.pages in self._at_pages:
+            self._emu.clock.advance(self._at_pages[self.pages])
+
+
+class Interrupt:
+    """A page callback that presses Ctrl-C on page number `at_page`."""
+
+    def __init__(self, at_page: int) -> None:
+        self._at_page = at_page
+        self.pages = 0
+
+    def __call__(self, resource: str, records: int) -> None:
+        self.pages += 1
+        if self.pages == self._at_page:
+            raise KeyboardInterrupt
+
+
+@given(
+    oldest=st.dates(min_value=date(1890, 1, 1), max_value=date(2100, 1, 1)),
+    days=st.integers(min_value=-5, max_value=4000),
+    count=st.integers(min_value=1, max_value=16),
+)
+def test_the_windows_cover_every_day_once(oldest: date, days: int, count: int) -> None:
+    newest = oldest + timedelta(days=days)
+
+    windows = plan_windows(oldest, newest, count)
+
+    assert windows[0][0] == LOWEST_DAY
+    assert windows[-1][1] == HIGHEST_DAY
+    for (_, end), (start, _) in itertools.pairwise(windows):
+        assert start == end + timedelta(days=1), "a gap or an overlap between windows"
+    assert all(start <= end for start, end in windows)
+    span = (min(max(newest, oldest), HIGHEST_DAY) - max(oldest, LOWEST_DAY)).days + 1
+    assert len(windows) == min(count, max(span, 1))
+
+
+def test_the_windows_are_cut_evenly_between_the_oldest_and_the_newest_day() -> None:
+    windows = plan_windows(date(2024, 1, 1), date(2024, 12, 31), 4)  # 366 days
+
+    assert [start for start, _ in windows[1:]] == [
+        date(2024, 4, 1),  # day 91
+        date(2024, 7, 2),  # day 183
+        date(2024, 10, 1),  # day 274
+    ]
+
+
+def test_a_parallel_initial_load_while_records_arrive_hands_over_exactly(
+    emulator: Callable[..., Emulator], lake: Lake
+) -> None:
+    emu = emulator(records=3_000, seed=31, timezone=ZONE)
+    # Records arrive, are answered and fail while the windows walk; 2% of them are late
+    # and backdated into windows that may have been walked already.
+    mover = ClockMover(emu, {3: timedelta(days=2), 9: timedelta(hours=20), 20: timedelta(days=3)})
+    options = parallel_options(emu, lake, checkpoint_pages=6)
+
+    summary = run_sync(options, on_page=mover)
+
+    assert mover.pages > 20, "the clock moved before the backfill had walked much"
+    assert summary.checkpoints > 2
+    walks = stored_walks(lake)
+    assert all(walk["complete"] and "backfill" not in walk for walk in walks.values())
+    assert_exact(LakeReader(lake), emu.truth())
+    periodic_rounds(emu, lake, options)
+
+
+class WindowRecorder(httpx.HTTPTransport):
+    """Counts the backfill's window requests in flight at once, and the windows asked for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.windows: set[tuple[str, str]] = set()
+        self.most_in_flight = 0
+        self._in_flight = 0
+        self._lock = threading.Lock()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        params = request.url.params
+        if params.get("period[field]") != "date_creation":
+            return super().handle_request(request)
+        with self._lock:
+            self.windows.add((request.url.path, params["period[start]"]))
+            self._in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self._in_flight)
+        try:
+            return super().handle_request(request)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+
+def test_the_source_walks_date_creation_windows_side_by_side(
+    emulator: Callable[..., Emulator], lake: Lake
+) -> None:
+    emu = emulator(records=2_000, seed=32, timezone=ZONE)
+    emu.faults.update(latency_ms=50)
+    recorder = WindowRecorder()
+    pipeline = build_pipeline(lake)
+    with ApiClient(
+        client_id=emu.client_id,
+        client_secret=emu.client_secret,
+        auth_url=emu.token_url,
+        api_url=emu.base_url,
+        transport=recorder,
+    ) as client:
+        source = partial(
+            customergauge_source, client=client, parallel=4, per_page=100, source_timezone=ZONE
+        )
+        pipeline.run(source())
+        assert_exact(LakeReader(lake), emu.truth())
+        emu.clock.advance(timedelta(days=1))
+        pipeline.run(source())  # walks on from the hand-over cursor, then refreshes
+        pipeline.run(source())  # an ordinary periodic run
+
+    assert len(recorder.windows) == 4 * len(RESOURCES)
+    assert recorder.most_in_flight > 1, "the windows were walked one at a time"
+    assert_exact(LakeReader(lake), emu.truth())
+
+
+def test_a_429_storm_backs_the_whole_pool_off_and_stays_exact(
+    emulator: Callable[..., Emulator], lake: Lake
+) -> None:
+    emu = emulator(records=2_000, seed=33, timezone=ZONE)
+    emu.faults.update(rate_limit=15, retry_after_seconds=1)
+    options = parallel_options(emu, lake, checkpoint_pages=20)
+
+    summary = run_sync(options)
+
+    assert summary.retries.get("rate limited", 0) > 0, "the rate limit was never reached"
+    assert_exact(LakeReader(lake), emu.truth())
+    emu.clock.advance(timedelta(hours=8))
+    run_sync(options)
+    assert_exact(LakeReader(lake), emu.truth())
+
+
+def test_a_429_holds_back_the_other_threads_too() -> None:
+    endpoint = get_endpoint("non_responses")
+    hold = 0.4
+    arrivals: list[tuple[str, float]] = []
+    first_refused = threading.Event()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/token"):
+            return httpx.Response(200, json={"access_token": "t", "expires_in": 3600})
+        who = request.url.params["cursor"]
+        arrivals.append((who, time.monotonic()))
+        if who == "1" and not first_refused.is_set():
+            first_refused.set()
+            return httpx.Response(429, headers={"Retry-After": str(hold)}, json={})
+        return httpx.Response(200, json={"data": [], "cursor": {"next": None}})
+
+    with ApiClient(
+        client_id="id",
+        client_secret="secret",
+        auth_url="http://auth.test/oauth2/token",
+        api_url="http://api.test",
+        retry=RetryPolicy(base_delay=0),
+        transport=httpx.MockTransport(handler),
+    ) as client:
+        refused = threading.Thread(
+            target=client.get_page, args=(endpoint,), kwargs={"cursor": 1, "per_page": 10}
+        )
+        refused.start()
+        first_refused.wait(5)
+        client.get_page(endpoint, cursor=2, per_page=10)
+        refused.join(5)
+
+    refusal = next(at for who, at in arrivals if who == "1")
+    other = next(at for who, at in arrivals if who == "2")
+    assert other - refusal >= hold * 0.9, "another thread asked during the back-off"
+
+
+def test_an_interrupted_backfill_resumes_its_windows_and_ends_exact(
+    emulator: Callable[..., Emulator], lake: Lake
+) -> None:
+    emu = emulator(records=3_000, seed=34, timezone=ZONE)
+    options = parallel_options(emu, lake, checkpoint_pages=4)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_sync(options, on_page=Interrupt(at_page=10))
+
+    interrupted = stored_walks(lake)
+    assert any(walk.get("phase") == "backfill" for walk in interrupted.values())
+    windows = [
+        w for walk in interrupted.values() for w in walk.get("backfill", {}).get("windows", [])
+    ]
+    assert any(w["cursor"] is not None for w in windows), "no window had a checkpoint"
+    assert not all(w["done"] for w in windows), "nothing was left to resume"
+    emu.clock.advance(timedelta(hours=12))
+
+    run_sync(options)
+
+    assert_exact(LakeReader(lake), emu.truth())
+    periodic_rounds(emu, lake, options)
+
+
+def test_parallel_applies_to_the_initial_load_only(
+    emulator: Callable[..., Emulator], lake: Lake
+) -> None:
+    emu = emulator(records=1_000, seed=35, timezone=ZONE)
+    options = parallel_options(emu, lake)
+    run_sync(options)
+    emu.clock.advance(timedelta(hours=6))
+    calls_before = emu.stats()["api_calls"]
+
+    summary = run_sync(options)
+
+    # A periodic run: one walk from each cursor plus the non-responses' refresh window.
+    assert emu.stats()["api_calls"] - calls_before == summary.api_calls
+    assert summary.api_calls <= 2 * len(RESOURCES) + 2
+    assert_exact(LakeReader(lake), emu.truth())
+
+
+def test_parallel_one_is_the_sequential_walk(emulator: Callable[..., Emulator], lake: Lake) -> None:
+    emu = emulator(records=1_000, seed=36, timezone=ZONE)
+    options = parallel_options(emu, lake, parallel=1, per_page=200)
+
+    summary = run_sync(options)
+
+    # Each resource walks its pages and ends on one empty page: no probes, no windows.
+    records = sum(r.records for r in summary.resources.values())
+    assert summary.api_calls == sum(r.pages for r in summary.resources.values())
+    assert records == len(emu.truth().responses) + len(emu.truth().non_responses)
+
+
+def test_parallel_must_be_at_least_one(emulator: Callable[..., Emulator], lake: Lake) -> None:
+    emu = emulator(records=100, seed=37)
+    with pytest.raises(Exception, match="--parallel must be at least 1"):
+        run_sync(parallel_options(emu, lake, parallel=0))
