@@ -29,7 +29,8 @@ from cgsync.settings import (
     DEFAULT_RESOURCES,
     DEFAULT_SOURCE_TIMEZONE,
 )
-from cgsync.source import SOURCE_NAME, UNFILTERED, walk_state
+from cgsync._walks import UNFILTERED
+from cgsync.source import SOURCE_NAME, walk_state
 
 REPLAY_URL = "http://replay.invalid"
 TOKEN_PATH = "/oauth2/token"
