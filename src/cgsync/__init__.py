@@ -8,9 +8,22 @@ from cgsync._exceptions import (
     SyncLockedError,
 )
 
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-from cgsync.source import customergauge_source  # noqa: E402  (the source needs __version__)
+if TYPE_CHECKING:
+    from cgsync.source import customergauge_source
+
+
+def __getattr__(name: str) -> Any:
+    # The source imports dlt (seconds, tens of MB): load it on first use, so that the emulator
+    # and the report never pay for it.
+    if name == "customergauge_source":
+        from cgsync.source import customergauge_source
+
+        return customergauge_source
+    raise AttributeError(f"module 'cgsync' has no attribute {name!r}")
 
 __all__ = [
     "ApiError",
