@@ -105,7 +105,7 @@ def _backfill(
         budget.spend()
         note_newest_sent(state, arrow.table)
         if walker.on_page is not None:
-            walker.on_page(endpoint.resource, len(page.records))
+            walker.on_page(endpoint.resource, len(page))
         yield arrow
         window["cursor"] = page.resume_cursor
         window["done"] = ends_walk(page)
@@ -153,7 +153,7 @@ class _Probe:
         cursor: Cursor | None = None
         while True:
             page = self._get(cursor, self._walker.per_page[self._endpoint.resource], newest)
-            if not page.records:
+            if not len(page):
                 return head, newest
             head = cursor = page.next_cursor
 
@@ -190,7 +190,7 @@ class _Probe:
         return since
 
     def _any_since(self, day: date) -> bool:
-        return bool(self._get(None, 1, day).records)
+        return len(self._get(None, 1, day)) > 0
 
     def _get(self, cursor: Cursor | None, per_page: int, since: date) -> Page:
         filters = replace(
@@ -278,7 +278,7 @@ class _Windows:
                 self._endpoint, cursor=cursor, per_page=per_page, params=params
             )
             arrow = records_to_arrow(
-                page.records,
+                page.data,
                 self._endpoint.record_kind,
                 source_timezone=self._walker.source_timezone.key,
                 synced_at=datetime.now(UTC),
