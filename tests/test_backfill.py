@@ -16,16 +16,19 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import dlt
 import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from sync_lake import LakeReader, assert_exact, make_lake, sync_options
+from typer.testing import CliRunner, Result
 
 from cgsync._backfill import HIGHEST_DAY, LOWEST_DAY, plan_windows
 from cgsync._client import ApiClient, RetryPolicy
 from cgsync._endpoints import get_endpoint
 from cgsync._pipeline import Lake, SyncOptions, build_pipeline, run_sync
+from cgsync.cli import app
 from cgsync.emulator import Emulator
 from cgsync.source import SOURCE_NAME, customergauge_source, walk_state
 
@@ -308,7 +311,41 @@ def test_parallel_one_is_the_sequential_walk(emulator: Callable[..., Emulator], 
     assert records == len(emu.truth().responses) + len(emu.truth().non_responses)
 
 
-def test_parallel_must_be_at_least_one(emulator: Callable[..., Emulator], lake: Lake) -> None:
-    emu = emulator(records=100, seed=37)
-    with pytest.raises(Exception, match="--parallel must be at least 1"):
-        run_sync(parallel_options(emu, lake, parallel=0))
+def cgsync_sync(emu: Emulator, lake_dir: Path, *args: str) -> Result:
+    """`cgsync sync <args>` against `emu`, into a DuckDB file in `lake_dir`."""
+    env = {
+        "CUSTOMERGAUGE_CLIENT_ID": emu.client_id,
+        "CUSTOMERGAUGE_CLIENT_SECRET": emu.client_secret,
+        "CUSTOMERGAUGE_AUTH_URL": emu.token_url,
+        "CUSTOMERGAUGE_API_URL": emu.base_url,
+        "DESTINATION__DUCKDB__CREDENTIALS": str(lake_dir / "lake.duckdb"),
+    }
+    arguments = ["sync", *args, "--pipelines-dir", str(lake_dir / "pipelines")]
+    return CliRunner().invoke(app, arguments, env=env)
+
+
+def test_cgsync_sync_parallel_loads_exactly(
+    emulator: Callable[..., Emulator], tmp_path: Path
+) -> None:
+    emu = emulator(records=1_000, seed=37, timezone=ZONE)
+
+    result = cgsync_sync(emu, tmp_path, "--parallel", "3", "--source-timezone", ZONE, "--quiet")
+
+    assert result.exit_code == 0, result.stderr
+    lake = Lake(
+        dlt.destinations.duckdb(str(tmp_path / "lake.duckdb")),
+        pipelines_dir=str(tmp_path / "pipelines"),
+    )
+    assert_exact(LakeReader(lake), emu.truth())
+
+
+def test_parallel_below_one_exits_2_before_any_call(
+    emulator: Callable[..., Emulator], tmp_path: Path
+) -> None:
+    emu = emulator(records=100, seed=38)
+
+    result = cgsync_sync(emu, tmp_path, "--parallel", "0")
+
+    assert result.exit_code == 2
+    assert result.stderr == "error: --parallel must be at least 1, got 0\n"
+    assert emu.stats()["api_calls"] == 0

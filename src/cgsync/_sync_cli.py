@@ -120,6 +120,10 @@ def sync_command(
     full_refresh: Annotated[
         bool, typer.Option(help="Forget the stored cursors and reload.")
     ] = False,
+    parallel: Annotated[
+        int,
+        typer.Option(help="Windows walked side by side in an initial load or full refresh (v7)."),
+    ] = 1,
     destination: Destination = "duckdb",
     dataset: Dataset = DEFAULT_DATASET,
     pipeline_name: PipelineName = "cgsync",
@@ -152,6 +156,7 @@ def sync_command(
             v6_lookback=parse_duration(v6_lookback, "--v6-lookback"),
             checkpoint_pages=checkpoint_pages,
             full_refresh=full_refresh,
+            parallel=parallel,
             lake=Lake(destination, dataset, pipeline_name, pipelines_dir),
         )
         summary = _run_with_progress(options, show=not quiet)
