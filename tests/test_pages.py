@@ -1,9 +1,10 @@
-"""walk_pages: whole walks against the emulator, the end of a walk, prefetch, errors in flight."""
+"""walk_pages: whole walks against the emulator, the end of a walk, read-ahead, errors in flight."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -15,6 +16,7 @@ from cgsync._client import ApiClient, RetryPolicy
 from cgsync._endpoints import ENDPOINTS, Endpoint
 from cgsync._pages import walk_pages
 from cgsync.emulator import Emulator
+from cgsync.settings import READ_AHEAD_PAGES
 
 RESPONSES = ENDPOINTS["responses"]
 NON_RESPONSES = ENDPOINTS["non_responses"]
@@ -152,11 +154,52 @@ def test_a_cursor_that_does_not_move_stops_the_walk(server: ScriptedServer) -> N
         list(walk_pages(client, RESPONSES, cursor=5, per_page=10))
 
 
-def test_max_pages_ends_a_checkpoint_without_asking_ahead(server: ScriptedServer) -> None:
+def test_the_next_checkpoint_takes_up_the_pages_read_ahead_across_the_boundary(
+    server: ScriptedServer,
+) -> None:
     api = TwoPages(server, RESPONSES)
     with connect(server) as client:
-        pages = list(walk_pages(client, RESPONSES, cursor=None, per_page=10, max_pages=1))
+        [first] = walk_pages(client, RESPONSES, cursor=None, per_page=10, max_pages=1)
+        assert api.second_requested.wait(timeout=10)  # while the checkpoint is being loaded
+        rest = list(walk_pages(client, RESPONSES, cursor=first.resume_cursor, per_page=10))
 
-    assert [page.resume_cursor for page in pages] == [1]
-    assert len(server.requests_to(RESPONSES.path)) == 1
-    assert not api.second_requested.is_set()
+    assert [page.next_cursor for page in rest] == [2, 3]
+    assert len(server.requests_to(RESPONSES.path)) == 3
+
+
+def test_a_walk_from_another_cursor_reads_for_itself(server: ScriptedServer) -> None:
+    TwoPages(server, RESPONSES)
+    with connect(server) as client:
+        list(walk_pages(client, RESPONSES, cursor=None, per_page=10, max_pages=1))
+        again = list(walk_pages(client, RESPONSES, cursor=None, per_page=10))
+
+    assert [page.cursor for page in again] == [None, 1, 2]
+
+
+def test_reading_ahead_stops_a_few_pages_ahead(server: ScriptedServer) -> None:
+    server.route(RESPONSES.path, endless_pages)
+    with connect(server) as client:
+        walker = walk_pages(client, RESPONSES, cursor=None, per_page=10)
+        next(walker)
+
+        def requests() -> int:
+            return len(server.requests_to(RESPONSES.path))
+
+        assert eventually(lambda: requests() == 1 + READ_AHEAD_PAGES)
+        time.sleep(0.2)
+        assert requests() == 1 + READ_AHEAD_PAGES
+        walker.close()
+
+
+def endless_pages(request: Recorded) -> Reply:
+    cursor = int(request.query.get("cursor", ["0"])[0])
+    return page([{"number_customergauge": cursor + 1}], cursor + 1)
+
+
+def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True

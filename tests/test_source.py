@@ -6,7 +6,7 @@ each request it makes can be checked; the emulator-backed tests are in test_exac
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -14,7 +14,7 @@ import dlt
 import pytest
 
 from cgsync import ConfigError, customergauge_source
-from cgsync._client import Page
+from cgsync._client import Page, SupportsClose
 from cgsync._endpoints import Endpoint
 
 AMSTERDAM = "Europe/Amsterdam"
@@ -52,6 +52,13 @@ class ListingApi:
     def __init__(self, listings: Mapping[str, list[dict[str, Any]]]) -> None:
         self.listings = {name: list(records) for name, records in listings.items()}
         self.requests: list[tuple[str, Any, dict[str, Any]]] = []
+        self.parked: dict[Hashable, SupportsClose] = {}
+
+    def park(self, key: Hashable, reader: SupportsClose) -> None:
+        self.parked[key] = reader
+
+    def claim_parked(self, key: Hashable) -> SupportsClose | None:
+        return self.parked.pop(key, None)
 
     def get_page(
         self, endpoint: Endpoint, *, cursor: Any, per_page: int, params: Mapping[str, Any]
@@ -113,15 +120,14 @@ def test_a_checkpoint_stores_the_cursor_of_its_last_page_and_the_next_run_resume
         )
 
     pipeline.run(source())
-    assert api.cursors("non_responses") == [None, 10], "no page fetched beyond the checkpoint"
     assert walks(pipeline, "non_responses")["all"]["cursor"] == 20
     assert walks(pipeline, "non_responses")["all"]["complete"] is False
     assert rows(pipeline, "select count(*) from non_responses") == [(20,)]
 
-    api.requests.clear()
     pipeline.run(source())
     assert walks(pipeline, "non_responses")["all"]["complete"] is True
-    assert api.cursors("non_responses") == [20, 25]
+    # The pages after the checkpoint were read ahead while it loaded, and taken up, not re-read.
+    assert api.cursors("non_responses") == [None, 10, 20, 25]
     assert rows(pipeline, "select count(*) from non_responses") == [(25,)]
 
 

@@ -7,11 +7,11 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 import httpx
 import orjson
@@ -134,6 +134,10 @@ class Page:
         return self.next_cursor if self.next_cursor is not None else self.cursor
 
 
+class SupportsClose(Protocol):
+    def close(self) -> None: ...
+
+
 class _Retryable(Exception):
     """A failed attempt worth another: its kind (for the stats), reason and Retry-After."""
 
@@ -201,6 +205,7 @@ class ApiClient:
         """Monotonic time before which no thread sends a request: a 429 holds back them all."""
         self._api_calls = 0
         self._retries: Counter[str] = Counter()
+        self._parked: dict[Hashable, SupportsClose] = {}
 
     def __repr__(self) -> str:
         return f"ApiClient(api_url={self.api_url!r}, auth={self._auth!r})"
@@ -217,7 +222,25 @@ class ApiClient:
         self.close()
 
     def close(self) -> None:
+        with self._lock:
+            parked = list(self._parked.values())
+            self._parked.clear()
+        for reader in parked:
+            reader.close()
         self._http.close()
+
+    def park(self, key: Hashable, reader: SupportsClose) -> None:
+        """Keep a walk's page reader, still reading, until the walk that resumes at `key`."""
+        with self._lock:
+            replaced = self._parked.pop(key, None)
+            self._parked[key] = reader
+        if replaced is not None:
+            replaced.close()
+
+    def claim_parked(self, key: Hashable) -> SupportsClose | None:
+        """The reader parked at `key` (then no longer parked), or None."""
+        with self._lock:
+            return self._parked.pop(key, None)
 
     @property
     def stats(self) -> ClientStats:

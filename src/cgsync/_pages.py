@@ -1,13 +1,20 @@
-"""The page walker: follows a sync endpoint's cursor, fetching the next page in the background."""
+"""The page walker: follows a sync endpoint's cursor, reading pages ahead in the background.
+
+A walk reads ahead in a daemon thread, a few pages before the caller. A walk that stops at a
+checkpoint (`max_pages`) leaves its reader with the client, still reading, so that the next
+checkpoint's walk from the same cursor takes up the pages read while dlt loaded the last ones.
+"""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Generator
+from collections import deque
+from collections.abc import Callable, Generator, Hashable
 
 from cgsync._client import ApiClient, Cursor, Page, QueryParams
 from cgsync._endpoints import Endpoint
 from cgsync._exceptions import ApiError
+from cgsync.settings import READ_AHEAD_PAGES
 
 FetchPage = Callable[[Cursor | None], Page]
 
@@ -26,9 +33,9 @@ def walk_pages(
 
     The walk ends after a page with an empty `data` (v7; that page is yielded too) or with a
     null `cursor.next` (v6). After the last page, `page.resume_cursor` is the cursor to store.
-    With `prefetch`, page n+1 is requested while the caller processes page n; at most two
-    pages are held. An error fetching a page is raised when the caller asks for that page.
-    `max_pages` stops the walk early (a checkpoint) without asking for a page it will not yield.
+    With `prefetch`, up to READ_AHEAD_PAGES pages are read ahead of the caller; an error
+    fetching a page is raised when the caller asks for that page. `max_pages` stops the walk
+    early (a checkpoint); the pages after it are still read ahead, for the next walk from there.
     """
     endpoint.check_per_page(per_page)
     if max_pages is not None and max_pages < 1:
@@ -37,53 +44,92 @@ def walk_pages(
     def fetch(at: Cursor | None) -> Page:
         return client.get_page(endpoint, cursor=at, per_page=per_page, params=params)
 
-    pending = _Prefetch(fetch, cursor) if prefetch else None
+    def key(at: Cursor | None) -> Hashable:
+        query = tuple(sorted((name, str(value)) for name, value in (params or {}).items()))
+        return (endpoint.path, per_page, query, at)
+
+    reader: _Reader | None = None
+    if prefetch:
+        parked = client.claim_parked(key(cursor))
+        reader = parked if isinstance(parked, _Reader) else _Reader(fetch, cursor)
     pages_left = max_pages
-    while True:
-        page = pending.result() if pending is not None else fetch(cursor)
-        if pages_left is not None:
-            pages_left -= 1
-        last = _is_last(page) or pages_left == 0
-        if not last:
-            if page.next_cursor == page.cursor:
+    try:
+        while True:
+            page = reader.next() if reader is not None else fetch(cursor)
+            if pages_left is not None:
+                pages_left -= 1
+            last = _is_last(page)
+            if not last and page.next_cursor == page.cursor:
                 raise ApiError(
                     f"{endpoint.path} returned cursor {page.cursor!r} as its own next cursor: "
                     "stopping to avoid an endless walk"
                 )
-            if pending is not None:
-                pending = _Prefetch(fetch, page.next_cursor)
-        yield page
-        if last:
-            return
-        cursor = page.next_cursor
+            if not last and pages_left == 0 and reader is not None:
+                client.park(key(page.next_cursor), reader)
+                reader = None
+            yield page
+            if last or pages_left == 0:
+                return
+            cursor = page.next_cursor
+    finally:
+        if reader is not None:
+            reader.close()
 
 
 def _is_last(page: Page) -> bool:
-    return not page or page.next_cursor is None
+    return not len(page) or page.next_cursor is None
 
 
-class _Prefetch:
-    """One page fetched in a daemon thread, so a request in flight never delays exit."""
+class _Reader:
+    """Fetches one walk's pages in order in a daemon thread, up to READ_AHEAD_PAGES ahead.
+
+    A daemon thread, so that a request in flight never delays exit.
+    """
 
     def __init__(self, fetch: FetchPage, cursor: Cursor | None) -> None:
-        self._done = threading.Event()
-        self._page: Page | None = None
+        self._ready: deque[Page] = deque()
         self._error: BaseException | None = None
+        self._closed = False
+        self._changed = threading.Condition()
         threading.Thread(
-            target=self._run, args=(fetch, cursor), name="cgsync-prefetch", daemon=True
+            target=self._run, args=(fetch, cursor), name="cgsync-read-ahead", daemon=True
         ).start()
 
     def _run(self, fetch: FetchPage, cursor: Cursor | None) -> None:
-        try:
-            self._page = fetch(cursor)
-        except BaseException as exc:  # noqa: BLE001 - raised again in the consumer's thread
-            self._error = exc
-        finally:
-            self._done.set()
+        while True:
+            with self._changed:
+                self._changed.wait_for(lambda: self._closed or len(self._ready) < READ_AHEAD_PAGES)
+                if self._closed:
+                    return
+            try:
+                page = fetch(cursor)
+            except BaseException as exc:  # noqa: BLE001 - raised again in the consumer's thread
+                with self._changed:
+                    self._error = exc
+                    self._changed.notify_all()
+                return
+            with self._changed:
+                self._ready.append(page)
+                self._changed.notify_all()
+            # The walk ends here, or the consumer refuses a cursor that does not move.
+            if _is_last(page) or page.next_cursor == page.cursor:
+                return
+            cursor = page.next_cursor
 
-    def result(self) -> Page:
-        self._done.wait()
-        if self._error is not None:
-            raise self._error
-        assert self._page is not None
-        return self._page
+    def next(self) -> Page:
+        """The next page in order, once fetched; raises the error that ended the reading."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._ready or self._error is not None)
+            if not self._ready:
+                assert self._error is not None
+                raise self._error
+            page = self._ready.popleft()
+            self._changed.notify_all()
+            return page
+
+    def close(self) -> None:
+        """Stop reading (a request in flight is left to finish) and drop the pages read."""
+        with self._changed:
+            self._closed = True
+            self._ready.clear()
+            self._changed.notify_all()

@@ -116,13 +116,13 @@ class Walker:
         ):
             budget.spend()
             arrow = records_to_arrow(
-                page.records,
+                page.data,
                 endpoint.record_kind,
                 source_timezone=self.source_timezone.key,
                 synced_at=datetime.now(UTC),
             )
             if self.on_page is not None:
-                self.on_page(endpoint.resource, len(page.records))
+                self.on_page(endpoint.resource, len(page))
             yield page, arrow
 
     def begin(self, resource: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -157,7 +157,7 @@ class Budget:
 
 def ends_walk(page: Page) -> bool:
     """An empty `data` ends a v7 walk, a null `next` a v6 one."""
-    return not page.records or page.next_cursor is None
+    return not len(page) or page.next_cursor is None
 
 
 def v7_walk(endpoint: Endpoint, walker: Walker) -> Callable[[], Iterator[ArrowPage]]:
@@ -279,7 +279,7 @@ def v6_walk(endpoint: Endpoint, walker: Walker) -> Callable[[], Iterator[ArrowPa
         with walker.open_client() as client:
             params = walker.params(endpoint)
             for page, arrow in walker.pages(client, budget, endpoint, walk["cursor"], params):
-                if page.records:
+                if len(page):
                     _climb(ladder, page, arrow.table)
                 yield arrow
                 # On the last page (null `next`) this keeps the cursor that fetched it.

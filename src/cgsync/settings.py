@@ -44,6 +44,8 @@ DEFAULT_RESOURCES: tuple[str, ...] = ("responses", "non_responses")
 DEFAULT_REFRESH_WINDOW = timedelta(hours=72)
 DEFAULT_V6_LOOKBACK = timedelta(days=30)
 DEFAULT_CHECKPOINT_PAGES = 100
+# Pages a walk reads ahead of the sync, across checkpoints too (each holds its body and Arrow).
+READ_AHEAD_PAGES = 8
 
 # Tokens live one hour; renew this long before `expires_in` runs out (at most a tenth of it).
 TOKEN_RENEW_MARGIN = timedelta(seconds=60)
