@@ -76,6 +76,7 @@ def _wanted(walker: Walker, walk: dict[str, Any]) -> bool:
     return (
         walker.parallel > 1
         and walk["phase"] == "walk"
+        and walk["cursor"] is None
         and walk.get("from_scratch", False)
         and walker.filters.period_field is None
     )
@@ -92,8 +93,8 @@ def _backfill(
 
     The windows' cursors are in `walk["backfill"]`, committed with the data of each checkpoint.
     After the hand-over the walk's phase is `walk` from cursor H and the cycle is not complete:
-    the next checkpoint walks on from H (in its own load package: a record read by a window
-    and again from H must not come twice in one package), then refreshes the statuses.
+    the next checkpoint walks on from H, in its own load package (a record read by a window
+    and again from H must not come twice in one package).
     """
     if walk["phase"] != BACKFILL_PHASE:
         walk.update(backfill=_plan(endpoint, walker, client), phase=BACKFILL_PHASE)
@@ -111,9 +112,9 @@ def _backfill(
         window["done"] = ends_walk(page)
     if all(window["done"] for window in plan["windows"]):
         del walk["backfill"]
-        # The walk from H re-reads the records that came while the windows ran, and the
-        # statuses that changed meanwhile are then refreshed like after any periodic walk.
-        walk.update(cursor=plan["head"], phase="walk", from_scratch=False)
+        # Like a sequential initial load, the walk from H skips the refresh window. Without
+        # a head (the listing was empty) it walks from the start, and must not backfill again.
+        walk.update(cursor=plan["head"], phase="walk", from_scratch=plan["head"] is not None)
 
 
 def _plan(endpoint: Endpoint, walker: Walker, client: ApiClient) -> dict[str, Any]:
