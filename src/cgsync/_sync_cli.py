@@ -27,6 +27,7 @@ from rich.table import Table
 
 from cgsync._exceptions import EXIT_INTERRUPTED, CGSyncError, ConfigError
 from cgsync._pipeline import Lake, SyncOptions, SyncSummary, read_status, run_sync
+from cgsync._tuning import tune_sync_process
 from cgsync._walks import Filters
 from cgsync.settings import (
     DEFAULT_CHECKPOINT_PAGES,
@@ -135,6 +136,7 @@ def sync_command(
 ) -> None:
     """Sync CustomerGauge responses and non-responses into the lake (initial or periodic)."""
     with _exit_codes():
+        tune_sync_process()
         options = SyncOptions(
             client_id=client_id,
             client_secret=client_secret,

@@ -1,0 +1,61 @@
+"""tune_sync_process: what a `cgsync sync` process sets, and that the user's dlt config wins."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from pathlib import Path
+
+import dlt
+import pytest
+
+from cgsync._tuning import tune_sync_process
+
+TELEMETRY = "RUNTIME__DLTHUB_TELEMETRY"
+DUCKDB_CONFIG = "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG"
+
+
+@pytest.fixture(autouse=True)
+def process(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The environment is restored afterwards and the GC calls are recorded, not made."""
+    monkeypatch.delenv(TELEMETRY, raising=False)
+    monkeypatch.delenv(DUCKDB_CONFIG, raising=False)
+    calls: list[str] = []
+    monkeypatch.setattr(gc, "freeze", lambda: calls.append("freeze"))
+    monkeypatch.setattr(gc, "set_threshold", lambda *limits: calls.append(f"threshold {limits}"))
+    yield calls
+
+
+def test_a_sync_process_turns_off_telemetry_and_calms_the_collector(
+    process: list[str],
+) -> None:
+    tune_sync_process()
+
+    assert dlt.config.get("runtime.dlthub_telemetry", bool) is False
+    assert process == ["freeze", "threshold (50000, 20, 100)"]
+
+
+def test_the_users_own_settings_win(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(TELEMETRY, "true")
+    monkeypatch.setenv(DUCKDB_CONFIG, '{"threads": 2}')
+    tune_sync_process()
+
+    assert dlt.config.get("runtime.dlthub_telemetry", bool) is True
+    assert dlt.config.get("destination.duckdb.credentials.global_config", dict) == {"threads": 2}
+
+
+def test_duckdb_runs_on_one_thread_with_bounded_memory(tmp_path: Path) -> None:
+    tune_sync_process()
+    pipeline = dlt.pipeline(
+        pipeline_name="tuning",
+        destination=dlt.destinations.duckdb(str(tmp_path / "lake.duckdb")),
+        pipelines_dir=str(tmp_path / "pipelines"),
+    )
+    pipeline.run([{"id": 1}], table_name="rows")
+
+    with pipeline.sql_client() as sql:
+        [(threads, memory_limit)] = sql.execute_sql(
+            "SELECT current_setting('threads'), current_setting('memory_limit')"
+        )
+    assert threads == 1
+    assert memory_limit in ("122.0 MiB", "128.0 MB")
