@@ -13,6 +13,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -120,8 +121,9 @@ def _backfill(
 def _plan(endpoint: Endpoint, walker: Walker, client: ApiClient) -> dict[str, Any]:
     """Probe the head (before any window starts), then cut the windows."""
     probe = _Probe(endpoint, walker, client)
-    head, newest = probe.head(datetime.now(walker.source_timezone).date())
-    oldest = probe.oldest_creation() or newest or LOWEST_DAY
+    oldest = probe.oldest_creation()
+    head, newest = probe.head(datetime.now(walker.source_timezone).date(), oldest)
+    oldest = oldest or newest or LOWEST_DAY
     windows = plan_windows(oldest, newest or oldest, walker.parallel)
     return {
         "head": head,
@@ -141,13 +143,13 @@ class _Probe:
         self._client = client
         self._field = HEAD_FIELDS[endpoint.record_kind]
 
-    def head(self, today: date) -> tuple[Cursor | None, date | None]:
+    def head(self, today: date, oldest: date | None) -> tuple[Cursor | None, date | None]:
         """H, the highest key among the records of the newest day, and that day.
 
-        The newest day is found by the API's own dates, not the local clock: look back from
-        `today` in doubling steps until something was sent (or answered), then bisect.
+        The newest day is found by the API's own dates, not the local clock (see
+        `_newest_day`); the listing from that day on is then walked to its end.
         """
-        newest = self._newest_day(today)
+        newest = self._newest_day(today, oldest)
         if newest is None:
             return None, None
         head: Cursor | None = None
@@ -170,25 +172,33 @@ class _Probe:
             return None
         return date.fromisoformat(page.records[0][WINDOW_FIELD][:10])
 
-    def _newest_day(self, today: date) -> date | None:
+    def _newest_day(self, today: date, oldest: date | None) -> date | None:
+        """The newest day with records: `today` when the API's clock agrees with ours, else
+        searched between the oldest record and today, K days probed at once per round."""
         if self._any_since(today):
             return today
-        empty_from, step = today, 1
-        while True:
-            since = max(LOWEST_DAY, today - timedelta(days=step))
-            if self._any_since(since):
-                break
-            if since == LOWEST_DAY:
-                return None
-            empty_from, step = since, step * 2
-        # Something from `since` on, nothing from `empty_from` on: bisect to the newest day.
-        while (empty_from - since).days > 1:
-            middle = since + (empty_from - since) / 2
-            if self._any_since(middle):
-                since = middle
-            else:
-                empty_from = middle
-        return since
+        if oldest is not None and oldest < today and self._any_since(oldest):
+            low = oldest
+        elif self._any_since(LOWEST_DAY):
+            low = LOWEST_DAY
+        else:
+            return None
+        high = today
+        probes = max(2, self._walker.parallel)
+        # Something from `low` on, nothing from `high` on (the answer only falls with the day).
+        with ThreadPoolExecutor(probes, thread_name_prefix="cgsync-probe") as pool:
+            while (high - low).days > 1:
+                span = (high - low).days
+                days = sorted(
+                    {low + timedelta(days=span * i // (probes + 1)) for i in range(1, probes + 1)}
+                    - {low}
+                )
+                for day, found in zip(days, pool.map(self._any_since, days), strict=True):
+                    if not found:
+                        high = day
+                        break
+                    low = day
+        return low
 
     def _any_since(self, day: date) -> bool:
         return len(self._get(None, 1, day)) > 0
