@@ -7,41 +7,47 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import dlt
+import pyarrow as pa
 import pytest
 
 from cgsync._tuning import tune_sync_process
 
 TELEMETRY = "RUNTIME__DLTHUB_TELEMETRY"
 DUCKDB_CONFIG = "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG"
+ARROW_POOL = "ARROW_DEFAULT_MEMORY_POOL"
 
 
 @pytest.fixture(autouse=True)
 def process(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """The environment is restored afterwards and the GC calls are recorded, not made."""
+    """The environment is restored afterwards; the GC and Arrow calls are recorded, not made."""
     monkeypatch.delenv(TELEMETRY, raising=False)
     monkeypatch.delenv(DUCKDB_CONFIG, raising=False)
+    monkeypatch.delenv(ARROW_POOL, raising=False)
     calls: list[str] = []
+    monkeypatch.setattr(pa, "set_memory_pool", lambda pool: calls.append(pool.backend_name))
     monkeypatch.setattr(gc, "freeze", lambda: calls.append("freeze"))
     monkeypatch.setattr(gc, "set_threshold", lambda *limits: calls.append(f"threshold {limits}"))
     yield calls
 
 
-def test_a_sync_process_turns_off_telemetry_and_calms_the_collector(
+def test_a_sync_process_turns_off_telemetry_uses_malloc_and_calms_the_collector(
     process: list[str],
 ) -> None:
     tune_sync_process()
 
     assert dlt.config.get("runtime.dlthub_telemetry", bool) is False
-    assert process == ["freeze", "threshold (50000, 20, 100)"]
+    assert process == ["system", "freeze", "threshold (50000, 20, 100)"]
 
 
-def test_the_users_own_settings_win(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_users_own_settings_win(monkeypatch: pytest.MonkeyPatch, process: list[str]) -> None:
     monkeypatch.setenv(TELEMETRY, "true")
     monkeypatch.setenv(DUCKDB_CONFIG, '{"threads": 2}')
+    monkeypatch.setenv(ARROW_POOL, "mimalloc")
     tune_sync_process()
 
     assert dlt.config.get("runtime.dlthub_telemetry", bool) is True
     assert dlt.config.get("destination.duckdb.credentials.global_config", dict) == {"threads": 2}
+    assert "system" not in process
 
 
 def test_duckdb_runs_on_one_thread_with_bounded_memory(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """Settings of a `cgsync sync` process, for speed and flat memory; the library applies none.
 
-Each one yields to the user's own dlt config (`.dlt/config.toml` or the environment).
+Each one yields to the user's own config (dlt's `.dlt/config.toml` or the environment, and
+`ARROW_DEFAULT_MEMORY_POOL`).
 """
 
 from __future__ import annotations
@@ -10,19 +11,24 @@ import json
 import os
 
 import dlt
+import pyarrow as pa
 
 from cgsync.settings import DUCKDB_GLOBAL_CONFIG
 
 _TELEMETRY = "runtime.dlthub_telemetry"
 _DUCKDB_GLOBAL_CONFIG = "destination.duckdb.credentials.global_config"
+_ARROW_POOL = "ARROW_DEFAULT_MEMORY_POOL"
 
 
 def tune_sync_process() -> None:
-    """No dlt telemetry thread, a DuckDB of bounded memory on one thread, a quieter GC."""
+    """No dlt telemetry thread, a DuckDB of bounded memory on one thread, Arrow on malloc
+    (it hands freed pages back sooner than jemalloc), a quieter GC."""
     if dlt.config.get(_TELEMETRY) is None:
         os.environ[_environment_name(_TELEMETRY)] = "false"
     if dlt.config.get(_DUCKDB_GLOBAL_CONFIG) is None:
         os.environ[_environment_name(_DUCKDB_GLOBAL_CONFIG)] = json.dumps(DUCKDB_GLOBAL_CONFIG)
+    if _ARROW_POOL not in os.environ:
+        pa.set_memory_pool(pa.system_memory_pool())
     # The imports made most of the objects a sync keeps: the collector need not walk them again.
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
