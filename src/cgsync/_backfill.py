@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Self
 
 from cgsync._arrow import ArrowPage, records_to_arrow
 from cgsync._client import ApiClient, Cursor, Page
@@ -120,9 +120,9 @@ def _backfill(
 
 def _plan(endpoint: Endpoint, walker: Walker, client: ApiClient) -> dict[str, Any]:
     """Probe the head (before any window starts), then cut the windows."""
-    probe = _Probe(endpoint, walker, client)
-    oldest = probe.oldest_creation()
-    head, newest = probe.head(datetime.now(walker.source_timezone).date(), oldest)
+    with _Probe(endpoint, walker, client) as probe:
+        oldest, newest = probe.days(datetime.now(walker.source_timezone).date())
+        head = probe.head(newest) if newest is not None else None
     oldest = oldest or newest or LOWEST_DAY
     windows = plan_windows(oldest, newest or oldest, walker.parallel)
     return {
@@ -135,33 +135,46 @@ def _plan(endpoint: Endpoint, walker: Walker, client: ApiClient) -> dict[str, An
 
 
 class _Probe:
-    """Cheap requests that find the head H and the dates the windows are cut between."""
+    """Cheap requests, several at once, that find the head H and the days to cut between."""
 
     def __init__(self, endpoint: Endpoint, walker: Walker, client: ApiClient) -> None:
         self._endpoint = endpoint
         self._walker = walker
         self._client = client
         self._field = HEAD_FIELDS[endpoint.record_kind]
+        self._width = 2 * walker.parallel  # days probed at once: small requests
+        self._pool = ThreadPoolExecutor(self._width, thread_name_prefix="cgsync-probe")
 
-    def head(self, today: date, oldest: date | None) -> tuple[Cursor | None, date | None]:
-        """H, the highest key among the records of the newest day, and that day.
+    def __enter__(self) -> Self:
+        return self
 
-        The newest day is found by the API's own dates, not the local clock (see
-        `_newest_day`); the listing from that day on is then walked to its end.
+    def __exit__(self, *exc_info: object) -> None:
+        self._pool.shutdown(cancel_futures=True)
+
+    def days(self, today: date) -> tuple[date | None, date | None]:
+        """The `date_creation` day of the listing's first record, and the newest day with
+        records by the head field (None, None: the listing is empty).
+
+        The newest day is the API's, not the local clock's: `today` when they agree (one
+        request), else searched between the oldest record and today.
         """
-        newest = self._newest_day(today, oldest)
-        if newest is None:
-            return None, None
-        head: Cursor | None = None
-        cursor: Cursor | None = None
-        while True:
-            page = self._get(cursor, self._walker.per_page[self._endpoint.resource], newest)
-            if not len(page):
-                return head, newest
-            head = cursor = page.next_cursor
+        oldest = self._pool.submit(self._oldest_creation)
+        if self._any_since(today):
+            return oldest.result(), today
+        return oldest.result(), self._newest_day(today, oldest.result())
 
-    def oldest_creation(self) -> date | None:
-        """The `date_creation` day of the listing's first record (None: the listing is empty)."""
+    def head(self, newest: date) -> Cursor | None:
+        """H: the highest key of the listing from `newest` on (its walk's last cursor)."""
+        per_page = self._walker.per_page[self._endpoint.resource]
+        head: Cursor | None = None
+        while True:
+            page = self._get(head, per_page, newest)
+            if len(page):
+                head = page.next_cursor
+            if len(page) < per_page:  # the end: the empty page that would follow adds nothing
+                return head
+
+    def _oldest_creation(self) -> date | None:
         page = self._client.get_page(
             self._endpoint,
             cursor=None,
@@ -172,32 +185,34 @@ class _Probe:
             return None
         return date.fromisoformat(page.records[0][WINDOW_FIELD][:10])
 
-    def _newest_day(self, today: date, oldest: date | None) -> date | None:
-        """The newest day with records: `today` when the API's clock agrees with ours, else
-        searched between the oldest record and today, K days probed at once per round."""
-        if self._any_since(today):
-            return today
-        if oldest is not None and oldest < today and self._any_since(oldest):
-            low = oldest
-        elif self._any_since(LOWEST_DAY):
-            low = LOWEST_DAY
-        else:
-            return None
-        high = today
-        probes = max(2, self._walker.parallel)
-        # Something from `low` on, nothing from `high` on (the answer only falls with the day).
-        with ThreadPoolExecutor(probes, thread_name_prefix="cgsync-probe") as pool:
-            while (high - low).days > 1:
-                span = (high - low).days
-                days = sorted(
-                    {low + timedelta(days=span * i // (probes + 1)) for i in range(1, probes + 1)}
-                    - {low}
-                )
-                for day, found in zip(days, pool.map(self._any_since, days), strict=True):
-                    if not found:
-                        high = day
-                        break
-                    low = day
+    def _newest_day(self, empty_from: date, oldest: date | None) -> date | None:
+        """The newest day with records before `empty_from`, if any."""
+        for low in (oldest, LOWEST_DAY):
+            if low is None or low >= empty_from:
+                continue
+            newest = self._search(low, empty_from)
+            if newest != low or self._any_since(low):
+                return newest
+            empty_from = low
+        return None
+
+    def _search(self, low: date, high: date) -> date:
+        """The newest day with records, if there are some from `low` on and none from `high`
+        on: each round probes `width` days between them at once."""
+        while (high - low).days > 1:
+            span = (high - low).days
+            days = sorted(
+                {
+                    low + timedelta(days=span * i // (self._width + 1))
+                    for i in range(1, self._width + 1)
+                }
+                - {low}
+            )
+            for day, found in zip(days, self._pool.map(self._any_since, days), strict=True):
+                if not found:
+                    high = day
+                    break
+                low = day
         return low
 
     def _any_since(self, day: date) -> bool:
