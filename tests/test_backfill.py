@@ -11,7 +11,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -290,6 +290,23 @@ def test_an_interrupted_backfill_resumes_its_windows_and_ends_exact(
 
     assert_every_record(LakeReader(lake), emu.truth())
     periodic_rounds(emu, lake, options)
+
+
+def test_the_head_probe_costs_three_calls_when_the_apis_clock_agrees_with_ours(
+    emulator: Callable[..., Emulator], lake: Lake
+) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    emu = emulator(records=3_000, seed=39, timezone=ZONE, start=now, history_days=30)
+    pages = Counter[str]()
+
+    summary = run_sync(
+        parallel_options(emu, lake, per_page=500),
+        on_page=lambda resource, records: pages.update([resource]),
+    )
+
+    # Per resource: the oldest record, "anything since today?", the listing since today.
+    assert summary.api_calls - sum(pages.values()) == 3 * len(RESOURCES)
+    assert_exact(LakeReader(lake), emu.truth())
 
 
 def test_parallel_applies_to_the_initial_load_only(
