@@ -142,24 +142,26 @@ def test_the_windows_are_cut_evenly_between_the_oldest_and_the_newest_day() -> N
     ]
 
 
+@pytest.mark.parametrize("kind", ["duckdb", "delta"])
 def test_a_parallel_initial_load_while_records_arrive_hands_over_exactly(
-    emulator: Callable[..., Emulator], lake: Lake
+    emulator: Callable[..., Emulator], tmp_path: Path, kind: str
 ) -> None:
     # Windows of about ten days: late records, backdated 1 to 30 days, arrive while the
     # windows walk and land in windows that may have ended already. Records are answered
     # and fail meanwhile too.
     emu = emulator(records=3_000, seed=31, timezone=ZONE, history_days=40)
     mover = ClockMover(emu, timedelta(days=1), windows=4)
-    options = parallel_options(emu, lake, checkpoint_pages=6, per_page=50)
+    with make_lake(kind, tmp_path) as lake:
+        options = parallel_options(emu, lake, checkpoint_pages=6, per_page=50)
 
-    summary = run_sync(options, on_page=mover)
+        summary = run_sync(options, on_page=mover)
 
-    assert mover.advances >= 3, "the clock hardly moved during the backfill"
-    assert summary.checkpoints > 2
-    walks = stored_walks(lake)
-    assert all(walk["complete"] and "backfill" not in walk for walk in walks.values())
-    assert_every_record(LakeReader(lake), emu.truth())
-    periodic_rounds(emu, lake, options)
+        assert mover.advances >= 3, "the clock hardly moved during the backfill"
+        assert summary.checkpoints > 2
+        walks = stored_walks(lake)
+        assert all(walk["complete"] and "backfill" not in walk for walk in walks.values())
+        assert_every_record(LakeReader(lake), emu.truth())
+        periodic_rounds(emu, lake, options)
 
 
 class WindowRecorder(httpx.HTTPTransport):
@@ -207,8 +209,7 @@ def test_the_source_walks_date_creation_windows_side_by_side(
         pipeline.run(source())
         assert_exact(LakeReader(lake), emu.truth())
         emu.clock.advance(timedelta(days=1))
-        pipeline.run(source())  # walks on from the hand-over cursor, then refreshes
-        pipeline.run(source())  # an ordinary periodic run
+        pipeline.run(source())  # a periodic run, from the hand-over cursor
 
     assert len(recorder.windows) == 4 * len(RESOURCES)
     assert recorder.most_in_flight > 1, "the windows were walked one at a time"

@@ -18,11 +18,14 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Self
 
+import pyarrow as pa
+
 from cgsync._arrow import ArrowPage, records_to_arrow
 from cgsync._client import ApiClient, Cursor, Page
 from cgsync._endpoints import Endpoint
 from cgsync._exceptions import ApiError
-from cgsync._walks import Budget, Walker, ends_walk, note_newest_sent, v7_walk
+from cgsync._walks import Budget, Walker, ends_walk, note_newest_sent, v7_walk, without
+from cgsync.settings import PRIMARY_KEY
 
 WINDOW_FIELD = "date_creation"
 """Windows split the listing by this date: it never changes, so a record is in one window."""
@@ -54,14 +57,27 @@ def plan_windows(oldest: date, newest: date, count: int) -> list[tuple[date, dat
 def v7_parallel_walk(endpoint: Endpoint, walker: Walker) -> Callable[[], Iterator[ArrowPage]]:
     """The v7 walk, with its initial load split into `walker.parallel` windows."""
     ordinary = v7_walk(endpoint, walker)
+    # After the hand-over the cycle goes on in the same run: the state must not be forgotten.
+    handed_over = v7_walk(endpoint, replace(walker, full_refresh=False))
 
     def walk() -> Iterator[ArrowPage]:
         state, walk = walker.begin(endpoint.resource)
         if not _wanted(walker, walk):
             yield from ordinary()
             return
+        read: list[pa.Array] = []
         with walker.open_client() as client:
-            yield from _backfill(endpoint, walker, client, state, walk)
+            for arrow in _backfill(endpoint, walker, client, state, walk):
+                if arrow.table.num_rows:  # an empty page's column has no type
+                    read.append(arrow.table[PRIMARY_KEY])
+                yield arrow
+        if walk["phase"] == BACKFILL_PHASE:
+            return  # the checkpoint ended before the windows did
+        # Walk on from H in this same load package, without the records a window already put
+        # in it: a Delta merge refuses a key twice, and the window's copy is just as fresh.
+        already = pa.chunked_array(read).combine_chunks() if read else None
+        for arrow in handed_over():
+            yield without(arrow, already)
 
     return walk
 
@@ -93,9 +109,8 @@ def _backfill(
     """Walk the unfinished windows side by side until done or out of budget, then hand over.
 
     The windows' cursors are in `walk["backfill"]`, committed with the data of each checkpoint.
-    After the hand-over the walk's phase is `walk` from cursor H and the cycle is not complete:
-    the next checkpoint walks on from H, in its own load package (a record read by a window
-    and again from H must not come twice in one package).
+    After the hand-over the walk's phase is `walk` from cursor H, as after a sequential walk
+    stopped by a checkpoint.
     """
     if walk["phase"] != BACKFILL_PHASE:
         walk.update(backfill=_plan(endpoint, walker, client), phase=BACKFILL_PHASE)

@@ -213,7 +213,7 @@ def _refresh(
     already = pa.concat_arrays(seen) if seen else None
     params = walker.params(endpoint, filters)
     for page, arrow in walker.pages(client, budget, endpoint, refresh.get("cursor"), params):
-        yield _without(arrow, already)
+        yield without(arrow, already)
         refresh["cursor"] = page.resume_cursor
         if not ends_walk(page) and budget.exhausted:
             return
@@ -221,7 +221,7 @@ def _refresh(
     walk["phase"] = "done"
 
 
-def _without(arrow: ArrowPage, cgids: pa.Array | None) -> ArrowPage:
+def without(arrow: ArrowPage, cgids: pa.Array | None) -> ArrowPage:
     """The page without the rows of `cgids` (in the main and the child tables)."""
     if cgids is None:
         return arrow
