@@ -11,12 +11,15 @@ import json
 import logging
 import re
 import shutil
+import signal
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any
 
 import typer
@@ -252,14 +255,38 @@ def _split(text: str | None) -> tuple[str, ...] | None:
 @contextmanager
 def _exit_codes() -> Iterator[None]:
     """One line on stderr and the documented exit code for every failure we know."""
+    with _sigint_remembered() as interrupted:
+        try:
+            yield
+            if interrupted.is_set():
+                # Ctrl-C landed where Python can only ignore it (a finaliser inside dlt's
+                # connection pool): the run went on, but the user asked it to stop.
+                raise KeyboardInterrupt
+        except CGSyncError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            typer.echo("interrupted: the last checkpoint is kept; run again to resume", err=True)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+@contextmanager
+def _sigint_remembered() -> Iterator[threading.Event]:
+    """Ctrl-C raises KeyboardInterrupt as usual and is also remembered in the event."""
+    interrupted = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield interrupted
+        return
+
+    def on_sigint(signum: int, frame: FrameType | None) -> None:
+        interrupted.set()
+        signal.default_int_handler(signum, frame)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        yield
-    except CGSyncError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(exc.exit_code) from None
-    except KeyboardInterrupt:
-        typer.echo("interrupted: the last checkpoint is kept; run again to resume", err=True)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        yield interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _run_with_progress(options: SyncOptions, *, show: bool) -> SyncSummary:
