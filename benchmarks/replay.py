@@ -1,8 +1,8 @@
 """Client-side processing alone: recorded pages replayed in-process through the real sync code.
 
 The pages recorded by `benchmarks.floor --record` are served by an httpx transport instead of
-a server, so `ApiClient` (orjson parse), `records_to_arrow` (flatten, Arrow) and dlt (normalize,
-load into DuckDB, in checkpoints of 100 pages like `cgsync sync`) do all of their work and
+a server to `cgsync sync`'s own runner (`run_sync`), so `ApiClient` (parse), `records_to_arrow`
+(flatten, Arrow) and dlt (normalize, load into DuckDB, in checkpoints) do all of their work and
 nothing waits on the network. Run as a child process by `python -m benchmarks`; prints `{"records": ..., "seconds": ..., "cpu_seconds": ...}`.
 
     python -m benchmarks.replay PAGES_DIR --workdir DIR [--source-timezone Europe/Amsterdam]
@@ -20,17 +20,8 @@ import httpx
 import orjson
 
 from benchmarks.floor import FIRST_PAGE, page_file
-from cgsync import customergauge_source
-from cgsync._client import ApiClient
-from cgsync.settings import (
-    CURSOR_PARAM,
-    DEFAULT_CHECKPOINT_PAGES,
-    DEFAULT_DATASET,
-    DEFAULT_RESOURCES,
-    DEFAULT_SOURCE_TIMEZONE,
-)
-from cgsync._walks import UNFILTERED
-from cgsync.source import SOURCE_NAME, walk_state
+from cgsync._pipeline import Lake, SyncOptions, run_sync
+from cgsync.settings import CURSOR_PARAM, DEFAULT_SOURCE_TIMEZONE
 
 REPLAY_URL = "http://replay.invalid"
 TOKEN_PATH = "/oauth2/token"
@@ -56,44 +47,24 @@ class ReplayTransport(httpx.BaseTransport):
 
 
 def replay(pages: Path, workdir: Path, *, source_timezone: str) -> dict[str, float]:
-    """Sync the recorded pages into a fresh DuckDB file under `workdir` in checkpoints, as
-    `cgsync sync` does; time the whole run (wall and this process's CPU time)."""
-    records = 0
-
-    def count(resource: str, page_records: int) -> None:
-        nonlocal records
-        records += page_records
-
-    client = ApiClient(
+    """Sync the recorded pages into a fresh DuckDB file under `workdir` with `cgsync sync`'s own
+    runner (checkpoints, lock, views); time the whole run (wall and this process's CPU time)."""
+    options = SyncOptions(
         client_id="replay",
         client_secret="replay",
         auth_url=REPLAY_URL + TOKEN_PATH,
         api_url=REPLAY_URL,
-        transport=ReplayTransport(pages),
+        source_timezone=source_timezone,
+        lake=Lake(
+            destination=dlt.destinations.duckdb(str(workdir / "replay.duckdb")),
+            pipeline_name="cgsync_replay",
+            pipelines_dir=str(workdir / "pipelines"),
+        ),
     )
-    pipeline = dlt.pipeline(
-        pipeline_name="cgsync_replay",
-        destination=dlt.destinations.duckdb(str(workdir / "replay.duckdb")),
-        dataset_name=DEFAULT_DATASET,
-        pipelines_dir=str(workdir / "pipelines"),
-    )
-    pending = list(DEFAULT_RESOURCES)
-    with client:
-        started, cpu_started = time.perf_counter(), time.process_time()
-        while pending:
-            source = customergauge_source(
-                client=client,
-                endpoints=pending,
-                source_timezone=source_timezone,
-                checkpoint_pages=DEFAULT_CHECKPOINT_PAGES,
-                on_page=count,
-            )
-            pipeline.run(source)
-            state = pipeline.state["sources"][SOURCE_NAME]
-            pending = [
-                name for name in pending if not walk_state(state, name, UNFILTERED).get("complete")
-            ]
-        seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+    started, cpu_started = time.perf_counter(), time.process_time()
+    summary = run_sync(options, transport=ReplayTransport(pages))
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+    records = sum(resource.records for resource in summary.resources.values())
     return {"records": records, "seconds": seconds, "cpu_seconds": cpu_seconds}
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import dlt
 import duckdb
+import httpx
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.common.destination import Destination
 from dlt.common.exceptions import DltException
@@ -186,13 +187,19 @@ def pipeline_lock(lake: Lake) -> Iterator[Path]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def run_sync(options: SyncOptions, *, on_page: PageCallback | None = None) -> SyncSummary:
+def run_sync(
+    options: SyncOptions,
+    *,
+    on_page: PageCallback | None = None,
+    transport: httpx.BaseTransport | None = None,
+) -> SyncSummary:
     """Run one sync to completion: checkpoints until every resource is done, then the views.
 
+    `transport` replaces the network (as in httpx), e.g. to replay recorded pages.
     Raises a CGSyncError (with its exit code) on failure; the last checkpoint stays.
     """
     chosen = parse_resources(options.endpoints)
-    client = _api_client(options)
+    client = _api_client(options, transport)
     # The source validates its arguments when called: before the lock and any request.
     customergauge_source(**_source_arguments(options), client=client)
     with pipeline_lock(options.lake), client:
@@ -222,7 +229,7 @@ def run_sync(options: SyncOptions, *, on_page: PageCallback | None = None) -> Sy
         return summary
 
 
-def _api_client(options: SyncOptions) -> ApiClient:
+def _api_client(options: SyncOptions, transport: httpx.BaseTransport | None) -> ApiClient:
     """The one client of a sync: one token for all its checkpoints (no request yet)."""
     client_id, client_secret = _credentials(options)
     token_url, api_url = resolve_urls(
@@ -234,6 +241,7 @@ def _api_client(options: SyncOptions) -> ApiClient:
         auth_url=token_url,
         api_url=api_url,
         region=options.region,
+        transport=transport,
     )
 
 
