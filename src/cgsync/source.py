@@ -201,6 +201,7 @@ def _resource(endpoint: Endpoint, walker: Walker, table_format: TableFormat | No
         name=endpoint.resource,
         write_disposition=disposition,
         primary_key=PRIMARY_KEY,
+        parallelized=True,
     )
     resource.apply_hints(table_format=table_format)
     # Every table is a variant with its own columns: variants copy the resource's hints, so
