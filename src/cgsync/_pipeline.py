@@ -253,7 +253,7 @@ def _checkpoint_loop(
     counter: _PageCounter,
 ) -> None:
     fmt = table_format(pipeline)
-    with _dlt_errors(pipeline):
+    with _dlt_errors(pipeline), _database_held_open(pipeline):
         # Restores the state from the destination if need be, and loads what a killed sync
         # left extracted (its data and its cursors) before anything is fetched.
         pipeline.run()
@@ -279,6 +279,20 @@ def _checkpoint_loop(
                 summary.resources[name].cursor = walk.get("cursor")
                 if walk.get("complete"):
                     pending.remove(name)
+
+
+@contextmanager
+def _database_held_open(pipeline: dlt.Pipeline) -> Iterator[None]:
+    """Keep a DuckDB file open from the first checkpoint to the last.
+
+    dlt opens the file for each step of each checkpoint; while one connection stays open, those
+    opens reuse the database in this process instead of reading and checkpointing the file anew.
+    """
+    if _destination_kind(pipeline) != "duckdb":
+        yield
+        return
+    with pipeline.sql_client():
+        yield
 
 
 class _PageCounter:

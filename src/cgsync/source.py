@@ -25,13 +25,13 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import dlt
-import pyarrow as pa
 from dlt.common.data_types import TDataType
 from dlt.common.schema.typing import TColumnSchema, TWriteDispositionConfig
 from dlt.extract.resource import DltResource
 
 from cgsync._arrow import ArrowPage, check_timezone
 from cgsync._backfill import v7_parallel_walk
+from cgsync._batches import checkpoint_tables
 from cgsync._client import ApiClient, resolve_urls
 from cgsync._endpoints import Endpoint, parse_resources
 from cgsync._exceptions import ConfigError
@@ -51,9 +51,6 @@ __all__ = ["PageCallback", "customergauge_source"]
 
 SOURCE_NAME = "customergauge"
 TableFormat = Literal["delta", "iceberg"]
-
-BATCH_ROWS = 10_000
-"""Rows per dlt item: pages are joined up to this size within a checkpoint."""
 
 _CHILD_KEY = [PRIMARY_KEY, "position"]
 
@@ -190,14 +187,16 @@ def walk_state(source_state: Mapping[str, Any], resource: str, filters_key: str)
 
 def _resource(endpoint: Endpoint, walker: Walker, table_format: TableFormat | None) -> DltResource:
     # Delta and Iceberg tables merge by upsert on the key; SQL destinations delete and insert,
-    # which also lets a re-fetched response replace all its child rows (the merge key).
-    disposition: TWriteDispositionConfig = {
-        "disposition": "merge",
-        "strategy": "upsert" if table_format else "delete-insert",
-    }
+    # which also lets a re-fetched response replace all its child rows (the merge key). Each
+    # CGID comes once per checkpoint (`checkpoint_tables`): staging needs no deduplication.
+    disposition: TWriteDispositionConfig = (
+        {"disposition": "merge", "strategy": "upsert"}
+        if table_format
+        else {"disposition": "merge", "strategy": "delete-insert", "deduplicated": True}
+    )
     walk = v6_walk if endpoint.version == 6 else v7_parallel_walk
     resource = dlt.resource(
-        _batched(endpoint, walk(endpoint, walker))(),
+        _checkpoint_items(endpoint, walk(endpoint, walker))(),
         name=endpoint.resource,
         write_disposition=disposition,
         primary_key=PRIMARY_KEY,
@@ -223,40 +222,19 @@ def _resource(endpoint: Endpoint, walker: Walker, table_format: TableFormat | No
     return resource
 
 
-def _batched(
+def _checkpoint_items(
     endpoint: Endpoint, walk: Callable[[], Iterator[ArrowPage]]
 ) -> Callable[[], Iterator[Any]]:
-    """The walk's pages as dlt items of about BATCH_ROWS rows per table.
+    """The walk's pages of one checkpoint as one dlt item per table, each CGID once.
 
-    dlt spends about as long on each item as on building a page, whatever its size, so pages
-    are joined. That is safe: dlt commits the cursors and the data of a checkpoint together.
+    Safe to hold until the walk stops: dlt commits a checkpoint's data and cursors together.
     """
 
-    def batches() -> Iterator[Any]:
-        pending: dict[str, list[pa.Table]] = {}
-        rows = 0
-        for arrow in walk():
-            tables = {endpoint.resource: arrow.table}
-            tables.update(
-                (f"{endpoint.resource}__{child}", t) for child, t in arrow.children.items()
-            )
-            for name, table in tables.items():
-                if table.num_rows:
-                    pending.setdefault(name, []).append(table)
-            rows += arrow.table.num_rows
-            if rows >= BATCH_ROWS:
-                yield from _joined(pending)
-                rows = 0
-        yield from _joined(pending)
+    def items() -> Iterator[Any]:
+        for name, table in checkpoint_tables(endpoint.resource, walk()):
+            yield dlt.mark.with_table_name(table, name)
 
-    return batches
-
-
-def _joined(pending: dict[str, list[pa.Table]]) -> Iterator[Any]:
-    """One item per table of the pending pages (a page may lack a segment column); clears them."""
-    for name, tables in pending.items():
-        yield dlt.mark.with_table_name(pa.concat_tables(tables, promote_options="default"), name)
-    pending.clear()
+    return items
 
 
 def _client_opener(

@@ -1,0 +1,111 @@
+"""checkpoint_tables: a checkpoint's pages as one table per table, each record's last version once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import dlt
+import pytest
+
+from cgsync import customergauge_source
+from cgsync._arrow import ArrowPage, records_to_arrow
+from cgsync._batches import checkpoint_tables
+from tests.test_source import START, ListingApi, answer, invitation, rows
+
+SYNCED_AT = datetime(2026, 1, 2, tzinfo=UTC)
+
+
+def page(kind: str, records: list[dict[str, Any]]) -> ArrowPage:
+    return records_to_arrow(records, kind, source_timezone="UTC", synced_at=SYNCED_AT)
+
+
+def tables(pages: list[ArrowPage]) -> dict[str, list[dict[str, Any]]]:
+    return {name: table.to_pylist() for name, table in checkpoint_tables("responses", pages)}
+
+
+def test_records_seen_once_pass_through_in_order_with_all_their_child_rows() -> None:
+    pages = [
+        page("response", [answer(1, START, ["a", "b"]), answer(2, START, [])]),
+        page("response", [answer(3, START, ["c"])]),
+    ]
+
+    result = tables(pages)
+
+    assert [row["number_customergauge"] for row in result["responses"]] == [1, 2, 3]
+    assert [
+        (r["number_customergauge"], r["position"], r["value"]) for r in result["responses__tags"]
+    ] == [
+        (1, 0, "a"),
+        (1, 1, "b"),
+        (3, 0, "c"),
+    ]
+
+
+def test_a_record_met_twice_keeps_its_last_version_and_only_that_versions_child_rows() -> None:
+    first = answer(1, START, ["old-0", "old-1", "old-2"]) | {"nps": 0}
+    last = answer(1, START, ["new-0"]) | {"nps": 10}
+    pages = [
+        page("response", [first, answer(2, START, ["x"])]),
+        page("response", [answer(3, START, ["y"])]),
+        page("response", [last]),
+    ]
+
+    result = tables(pages)
+
+    assert [(r["number_customergauge"], r["nps"]) for r in result["responses"]] == [
+        (2, 2),
+        (3, 3),
+        (1, 10),
+    ]
+    tags = sorted(
+        (r["number_customergauge"], r["position"], r["value"]) for r in result["responses__tags"]
+    )
+    assert tags == [(1, 0, "new-0"), (2, 0, "x"), (3, 0, "y")]
+
+
+def test_a_record_twice_in_one_page_is_kept_once() -> None:
+    pages = [
+        page(
+            "response", [answer(1, START, ["a"]) | {"nps": 1}, answer(1, START, ["a"]) | {"nps": 9}]
+        )
+    ]
+
+    result = tables(pages)
+
+    assert [(r["number_customergauge"], r["nps"]) for r in result["responses"]] == [(1, 9)]
+    assert [(r["number_customergauge"], r["position"]) for r in result["responses__tags"]] == [
+        (1, 0)
+    ]
+
+
+def test_empty_pages_give_no_tables_and_empty_child_lists_no_child_table() -> None:
+    assert tables([page("response", [])]) == {}
+    result = tables([page("response", [answer(1, START, [])])])
+    assert set(result) == {"responses"}
+
+
+@pytest.mark.parametrize("per_page", [1, 2])
+def test_a_record_that_changes_during_the_walk_is_in_the_lake_once_as_last_read(
+    tmp_path: Any, per_page: int
+) -> None:
+    """The API's listing returns invitation 1 again at its end, updated, within one checkpoint."""
+    listing = [invitation(1, START), invitation(2, START), invitation(1, START, "survey-opened")]
+    api = ListingApi({"non_responses": listing})
+    pipeline = dlt.pipeline(
+        "test_batches",
+        destination=dlt.destinations.duckdb(str(tmp_path / "lake.duckdb")),
+        dataset_name="customergauge",
+        pipelines_dir=str(tmp_path / "pipelines"),
+    )
+
+    pipeline.run(
+        customergauge_source(
+            endpoints=["non_responses"], per_page=per_page, client=api, refresh_window=timedelta(0)
+        )
+    )
+
+    assert rows(pipeline, "select number_customergauge, status from non_responses order by 1") == [
+        (1, "survey-opened"),
+        (2, "survey-sent"),
+    ]
