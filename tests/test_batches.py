@@ -6,11 +6,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dlt
+import pyarrow as pa
 import pytest
 
 from cgsync import customergauge_source
 from cgsync._arrow import ArrowPage, records_to_arrow
-from cgsync._batches import checkpoint_tables
+from cgsync._batches import FIRST_LOAD_CGID_SPAN, FirstLoad, checkpoint_tables
 from tests.test_source import START, ListingApi, answer, invitation, rows
 
 SYNCED_AT = datetime(2026, 1, 2, tzinfo=UTC)
@@ -105,6 +106,56 @@ def test_a_record_that_changes_during_the_walk_is_in_the_lake_once_as_last_read(
         )
     )
 
+    assert rows(pipeline, "select number_customergauge, status from non_responses order by 1") == [
+        (1, "survey-opened"),
+        (2, "survey-sent"),
+    ]
+
+
+def test_a_first_load_appends_until_a_record_comes_back_then_merges_for_good() -> None:
+    first_load = FirstLoad({"responses"})
+
+    assert first_load.may_append("responses", pa.array([5, 6, 7]))
+    assert first_load.may_append("responses", pa.array([1, 9]))
+    assert not first_load.may_append("responses", pa.array([10, 6]))  # 6 came back
+    assert not first_load.may_append("responses", pa.array([11]))
+    assert not first_load.may_append("non_responses", pa.array([1]))  # its table was not empty
+
+
+def test_a_first_load_merges_cgids_it_cannot_track() -> None:
+    first_load = FirstLoad({"responses"})
+
+    assert first_load.may_append("responses", pa.array([10**9]))
+    assert not first_load.may_append("responses", pa.array([10**9 + FIRST_LOAD_CGID_SPAN]))
+
+
+def test_a_first_load_that_meets_a_record_again_in_a_later_checkpoint_loads_it_once(
+    tmp_path: Any,
+) -> None:
+    listing = [invitation(1, START), invitation(2, START), invitation(1, START, "survey-opened")]
+    api = ListingApi({"non_responses": listing})
+    pipeline = dlt.pipeline(
+        "test_first_load",
+        destination=dlt.destinations.duckdb(str(tmp_path / "lake.duckdb")),
+        dataset_name="customergauge",
+        pipelines_dir=str(tmp_path / "pipelines"),
+    )
+    first_load = FirstLoad({"non_responses"})
+    dispositions = []
+    for _ in range(4):  # one page per checkpoint: 1, 2, 1 again, the empty page
+        pipeline.run(
+            customergauge_source(
+                endpoints=["non_responses"],
+                per_page=1,
+                checkpoint_pages=1,
+                client=api,
+                refresh_window=timedelta(0),
+                first_load=first_load,
+            )
+        )
+        dispositions.append(pipeline.default_schema.get_table("non_responses")["write_disposition"])
+
+    assert dispositions[:3] == ["append", "append", "merge"]
     assert rows(pipeline, "select number_customergauge, status from non_responses order by 1") == [
         (1, "survey-opened"),
         (2, "survey-sent"),

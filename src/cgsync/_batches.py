@@ -5,11 +5,15 @@ at the cursor's end, or a refresh or a backfill window read it again. Only its l
 may reach the lake, with that version's child rows only. Deduplicating here, in Arrow, lets
 the destination skip its own deduplication of the staging tables (dlt's `deduplicated`), which
 was the costliest statement of a DuckDB load, and it never mixes the child rows of two versions.
+
+A table that a sync fills from empty is appended to, with no staging and no delete, for as long
+as `FirstLoad` sees no record twice (see docs/sync.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Collection, Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -21,6 +25,51 @@ from cgsync.settings import PRIMARY_KEY
 _PAGE = "_cgsync_page"
 _ROW = "_cgsync_row"
 _CHILD_KEY = [PRIMARY_KEY, "position"]
+FIRST_LOAD_CGID_SPAN = 1 << 27
+"""CGIDs a first load tracks (16 MB of bits, touched only where used); beyond them it merges."""
+_SPAN_BELOW = FIRST_LOAD_CGID_SPAN // 4
+
+
+class FirstLoad:
+    """Which resources of one sync may append: their tables were empty when it began, and no
+    checkpoint has since brought a record that an earlier one loaded.
+
+    A record that changed during the walk comes back at its end: from that checkpoint on the
+    resource merges again, which replaces the earlier version. CGIDs are kept as bits from the
+    first one seen (they are the system's sequence numbers); one outside the span also ends
+    the appending, never the exactness.
+    """
+
+    def __init__(self, resources: Collection[str]) -> None:
+        self._loaded: dict[str, tuple[int, np.ndarray]] = {}
+        self._appending = set(resources)
+        self._lock = threading.Lock()  # resources are walked side by side
+
+    def may_append(self, resource: str, cgids: pa.Array) -> bool:
+        """True if this checkpoint of `resource` with `cgids` may be appended (then it counts
+        as loaded); False once it must merge, for the rest of the sync."""
+        with self._lock:
+            if resource not in self._appending:
+                return False
+            keys = cgids.to_numpy()
+            if not len(keys):
+                return True
+            # Room below the first CGID too: a walk in update order is not in CGID order.
+            base, bits = self._loaded.get(resource) or (int(keys.min()) - _SPAN_BELOW, None)
+            offsets = keys - base
+            if offsets.min() < 0 or offsets.max() >= FIRST_LOAD_CGID_SPAN:
+                self._appending.discard(resource)
+                return False
+            if bits is None:
+                bits = np.zeros(FIRST_LOAD_CGID_SPAN // 8, dtype=np.uint8)
+            bytes_, masks = offsets >> 3, (1 << (offsets & 7)).astype(np.uint8)
+            if np.any(bits[bytes_] & masks):
+                self._appending.discard(resource)
+                self._loaded.pop(resource, None)
+                return False
+            np.bitwise_or.at(bits, bytes_, masks)
+            self._loaded[resource] = (base, bits)
+            return True
 
 
 def checkpoint_tables(resource: str, pages: Iterable[ArrowPage]) -> Iterator[tuple[str, pa.Table]]:

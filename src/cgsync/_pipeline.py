@@ -29,6 +29,7 @@ from dlt.common.pipeline import get_dlt_pipelines_dir
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from cgsync import _views
+from cgsync._batches import FirstLoad
 from cgsync._client import ApiClient, resolve_urls
 from cgsync._endpoints import parse_resources
 from cgsync._exceptions import ApiError, CGSyncError, ConfigError, SyncLockedError
@@ -258,6 +259,7 @@ def _checkpoint_loop(
         # left extracted (its data and its cursors) before anything is fetched.
         pipeline.run()
         pending = list(summary.resources)
+        first_load = FirstLoad(set(pending) - set(_table_columns(pipeline)))
         full_refresh = options.full_refresh
         while pending:
             source = customergauge_source(
@@ -268,6 +270,7 @@ def _checkpoint_loop(
                     table_format=fmt,
                     client=client,
                     on_page=counter,
+                    first_load=first_load,
                 )
             )
             pipeline.run(source)

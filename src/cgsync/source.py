@@ -31,7 +31,7 @@ from dlt.extract.resource import DltResource
 
 from cgsync._arrow import ArrowPage, check_timezone
 from cgsync._backfill import v7_parallel_walk
-from cgsync._batches import checkpoint_tables
+from cgsync._batches import FirstLoad, checkpoint_tables
 from cgsync._client import ApiClient, resolve_urls
 from cgsync._endpoints import Endpoint, parse_resources
 from cgsync._exceptions import ConfigError
@@ -137,6 +137,7 @@ def customergauge_source(
     table_format: TableFormat | None = None,
     client: ApiClient | None = None,
     on_page: PageCallback | None = None,
+    first_load: FirstLoad | None = None,
 ) -> Iterator[DltResource]:
     """CustomerGauge responses and non-responses, incrementally, from the sync endpoints.
 
@@ -159,6 +160,8 @@ def customergauge_source(
         table_format: `delta` or `iceberg` on the filesystem destination (merge needs one).
         client: an open ApiClient to share across runs (then credentials are not needed).
         on_page: progress callback, see `PageCallback`.
+        first_load: the resources whose tables a runner found empty, to append to while no
+            record comes twice (`cgsync._batches.FirstLoad`); None merges every checkpoint.
     """
     chosen = parse_resources(endpoints)
     walker = Walker(
@@ -175,7 +178,7 @@ def customergauge_source(
         parallel=_positive(parallel, "--parallel"),
     )
     for endpoint in chosen:
-        yield _resource(endpoint, walker, table_format)
+        yield _resource(endpoint, walker, table_format, first_load)
 
 
 def walk_state(source_state: Mapping[str, Any], resource: str, filters_key: str) -> dict[str, Any]:
@@ -185,7 +188,12 @@ def walk_state(source_state: Mapping[str, Any], resource: str, filters_key: str)
     return walk
 
 
-def _resource(endpoint: Endpoint, walker: Walker, table_format: TableFormat | None) -> DltResource:
+def _resource(
+    endpoint: Endpoint,
+    walker: Walker,
+    table_format: TableFormat | None,
+    first_load: FirstLoad | None,
+) -> DltResource:
     # Delta and Iceberg tables merge by upsert on the key; SQL destinations delete and insert,
     # which also lets a re-fetched response replace all its child rows (the merge key). Each
     # CGID comes once per checkpoint (`checkpoint_tables`): staging needs no deduplication.
@@ -196,7 +204,7 @@ def _resource(endpoint: Endpoint, walker: Walker, table_format: TableFormat | No
     )
     walk = v6_walk if endpoint.version == 6 else v7_parallel_walk
     resource = dlt.resource(
-        _checkpoint_items(endpoint, walk(endpoint, walker))(),
+        _checkpoint_items(endpoint, walk(endpoint, walker), first_load)(),
         name=endpoint.resource,
         write_disposition=disposition,
         primary_key=PRIMARY_KEY,
@@ -223,16 +231,26 @@ def _resource(endpoint: Endpoint, walker: Walker, table_format: TableFormat | No
 
 
 def _checkpoint_items(
-    endpoint: Endpoint, walk: Callable[[], Iterator[ArrowPage]]
+    endpoint: Endpoint, walk: Callable[[], Iterator[ArrowPage]], first_load: FirstLoad | None
 ) -> Callable[[], Iterator[Any]]:
-    """The walk's pages of one checkpoint as one dlt item per table, each CGID once.
+    """The walk's pages of one checkpoint as one dlt item per table, each CGID once; appended
+    while `first_load` allows it.
 
     Safe to hold until the walk stops: dlt commits a checkpoint's data and cursors together.
     """
 
     def items() -> Iterator[Any]:
+        append = None
         for name, table in checkpoint_tables(endpoint.resource, walk()):
-            yield dlt.mark.with_table_name(table, name)
+            if append is None:  # the main table comes first
+                append = first_load is not None and first_load.may_append(
+                    endpoint.resource, table.column(PRIMARY_KEY)
+                )
+            if append:
+                hints = dlt.mark.make_hints(table_name=name, write_disposition="append")
+                yield dlt.mark.with_hints(table, hints, create_table_variant=True)
+            else:
+                yield dlt.mark.with_table_name(table, name)
 
     return items
 
