@@ -12,9 +12,10 @@ import pytest
 from cgsync import customergauge_source
 from cgsync._arrow import ArrowPage, records_to_arrow
 from cgsync._batches import FIRST_LOAD_CGID_SPAN, FirstLoad, checkpoint_tables
-from tests.test_source import START, ListingApi, answer, invitation, rows
+from tests.test_source import START, ListingApi, answer, invitation, pipeline, rows
 
 SYNCED_AT = datetime(2026, 1, 2, tzinfo=UTC)
+__all__ = ["pipeline"]  # the fixture: a DuckDB pipeline in tmp_path
 
 
 def page(kind: str, records: list[dict[str, Any]]) -> ArrowPage:
@@ -88,17 +89,11 @@ def test_empty_pages_give_no_tables_and_empty_child_lists_no_child_table() -> No
 
 @pytest.mark.parametrize("per_page", [1, 2])
 def test_a_record_that_changes_during_the_walk_is_in_the_lake_once_as_last_read(
-    tmp_path: Any, per_page: int
+    pipeline: dlt.Pipeline, per_page: int
 ) -> None:
     """The API's listing returns invitation 1 again at its end, updated, within one checkpoint."""
     listing = [invitation(1, START), invitation(2, START), invitation(1, START, "survey-opened")]
     api = ListingApi({"non_responses": listing})
-    pipeline = dlt.pipeline(
-        "test_batches",
-        destination=dlt.destinations.duckdb(str(tmp_path / "lake.duckdb")),
-        dataset_name="customergauge",
-        pipelines_dir=str(tmp_path / "pipelines"),
-    )
 
     pipeline.run(
         customergauge_source(
@@ -130,16 +125,10 @@ def test_a_first_load_merges_cgids_it_cannot_track() -> None:
 
 
 def test_a_first_load_that_meets_a_record_again_in_a_later_checkpoint_loads_it_once(
-    tmp_path: Any,
+    pipeline: dlt.Pipeline,
 ) -> None:
     listing = [invitation(1, START), invitation(2, START), invitation(1, START, "survey-opened")]
     api = ListingApi({"non_responses": listing})
-    pipeline = dlt.pipeline(
-        "test_first_load",
-        destination=dlt.destinations.duckdb(str(tmp_path / "lake.duckdb")),
-        dataset_name="customergauge",
-        pipelines_dir=str(tmp_path / "pipelines"),
-    )
     first_load = FirstLoad({"non_responses"})
     dispositions = []
     for _ in range(4):  # one page per checkpoint: 1, 2, 1 again, the empty page
