@@ -21,6 +21,7 @@ import orjson
 
 from benchmarks.floor import FIRST_PAGE, page_file
 from cgsync._pipeline import Lake, SyncOptions, run_sync
+from cgsync._tuning import tune_sync_process
 from cgsync.settings import CURSOR_PARAM, DEFAULT_SOURCE_TIMEZONE
 
 REPLAY_URL = "http://replay.invalid"
@@ -74,6 +75,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workdir", type=Path, required=True, help="where the DuckDB file goes")
     parser.add_argument("--source-timezone", default=DEFAULT_SOURCE_TIMEZONE)
     args = parser.parse_args(argv)
+    tune_sync_process()  # as `cgsync sync` runs: DuckDB's memory and threads, the collector
     if not args.pages.is_dir():
         sys.exit(f"error: {args.pages} is not a directory of recorded pages")
     result = replay(args.pages, args.workdir, source_timezone=args.source_timezone)

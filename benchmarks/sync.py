@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
 
@@ -93,6 +94,8 @@ class EmulatorProcess:
             sys.executable, "-m", "cgsync", "emulator", "--port", "0",
             "--records", str(records), "--seed", str(seed), "--timezone", TIMEZONE,
             "--speed", "0",  # the clock stands still: every run sees the same data
+            # at today's date, as a live system is: a parallel load's head probe finds today
+            "--start", datetime.now(UTC).replace(microsecond=0).isoformat(),
         ]  # fmt: skip
         self._process: subprocess.Popen[bytes] | None = None
         self._admin: httpx.Client | None = None

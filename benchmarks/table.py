@@ -26,6 +26,8 @@ RSS_GROWTH_MAX = 1.2
 PROCESSING_MIN_RATE = 100_000
 LATENCY_RATIO_MAX = 1.1
 PARALLEL_SPEEDUP_MIN = 3.0
+PARALLEL_PROBE_CALLS = 3
+"""Head probes of a parallel load when the API's clock and the local one agree on the day."""
 
 NOT_IMPLEMENTED = "n/a (not implemented)"
 RUNS = {
@@ -130,18 +132,43 @@ def evaluate_targets(results: Sequence[SizeResult]) -> list[Target]:
             replay_rate >= PROCESSING_MIN_RATE,
         )
     )
-    return targets + _call_targets(syncs) + _latency_targets(results)
+    return (
+        targets
+        + _call_targets(syncs)
+        + _parallel_call_target(results)
+        + _latency_targets(results)
+    )
 
 
 def _sync_runs(results: Sequence[SizeResult]) -> list[tuple[SizeResult, Measurement, int]]:
-    """Every `cgsync sync` run with its size and the token expiries forced during it."""
+    """Every sequential `cgsync sync` run with its size and the token expiries forced during it."""
     runs = [(result, result.sync, 0) for result in results]
     for result in results:
         if (latency := result.latency) is not None:
             runs.append((result, latency.sequential, latency.forced_expiries))
-            if latency.parallel is not None:
-                runs.append((result, latency.parallel, 0))
     return runs
+
+
+def _parallel_call_target(results: Sequence[SizeResult]) -> list[Target]:
+    """A `--parallel K` initial load pays, per endpoint, PARALLEL_PROBE_CALLS requests to find
+    the head and cut the windows, and per window at most one partial page more than a single
+    walk would and the empty page that ends it (docs/sync.md, "Parallel backfill")."""
+    misses, runs = [], 0
+    for result in results:
+        if result.latency is None or (parallel := result.latency.parallel) is None:
+            continue
+        runs += 1
+        most = result.walk.requests + result.walk.endpoints * (PARALLEL_PROBE_CALLS + 2 * PARALLEL)
+        assert parallel.api_calls is not None
+        if not result.walk.requests <= parallel.api_calls <= most:
+            misses.append(f"{parallel.api_calls:,} for at most {most:,} at {result.records:,}")
+    if not runs:
+        return []
+    name = (
+        f"--parallel {PARALLEL} API calls <= pages + 1 + ({PARALLEL_PROBE_CALLS} probes + "
+        f"2 x {PARALLEL} windows) per endpoint"
+    )
+    return [Target(name, "; ".join(misses) or f"all {runs} exact", not misses)]
 
 
 def _call_targets(syncs: list[tuple[SizeResult, Measurement, int]]) -> list[Target]:

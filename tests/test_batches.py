@@ -1,4 +1,4 @@
-"""checkpoint_tables: a checkpoint's pages as one table per table, each record's last version once."""
+"""checkpoint_batches: a checkpoint's pages as batches of tables, each record once; FirstLoad."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 
 from cgsync import customergauge_source
 from cgsync._arrow import ArrowPage, records_to_arrow
-from cgsync._batches import FIRST_LOAD_CGID_SPAN, FirstLoad, checkpoint_tables
-from tests.test_source import START, ListingApi, answer, invitation, pipeline, rows
+from cgsync._batches import CGID_SPAN, FirstLoad, checkpoint_batches
+from tests.test_source import START, ListingApi, answer, invitation, pipeline, rows, walks
 
 SYNCED_AT = datetime(2026, 1, 2, tzinfo=UTC)
 __all__ = ["pipeline"]  # the fixture: a DuckDB pipeline in tmp_path
@@ -23,7 +23,10 @@ def page(kind: str, records: list[dict[str, Any]]) -> ArrowPage:
 
 
 def tables(pages: list[ArrowPage]) -> dict[str, list[dict[str, Any]]]:
-    return {name: table.to_pylist() for name, table in checkpoint_tables("responses", pages)}
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for name, table, _ in checkpoint_batches("responses", pages):
+        rows.setdefault(name, []).extend(table.to_pylist())
+    return rows
 
 
 def test_records_seen_once_pass_through_in_order_with_all_their_child_rows() -> None:
@@ -44,26 +47,27 @@ def test_records_seen_once_pass_through_in_order_with_all_their_child_rows() -> 
     ]
 
 
-def test_a_record_met_twice_keeps_its_last_version_and_only_that_versions_child_rows() -> None:
-    first = answer(1, START, ["old-0", "old-1", "old-2"]) | {"nps": 0}
-    last = answer(1, START, ["new-0"]) | {"nps": 10}
+def test_a_checkpoint_ends_before_a_page_that_brings_a_record_again() -> None:
     pages = [
-        page("response", [first, answer(2, START, ["x"])]),
+        page("response", [answer(1, START, ["old"]), answer(2, START, ["x"])]),
         page("response", [answer(3, START, ["y"])]),
-        page("response", [last]),
+        page("response", [answer(1, START, ["new"]) | {"nps": 10}]),
+        page("response", [answer(4, START)]),
     ]
+    taken = []
 
-    result = tables(pages)
+    def walk() -> Any:
+        for each in pages:
+            taken.append(each)
+            yield each
 
-    assert [(r["number_customergauge"], r["nps"]) for r in result["responses"]] == [
-        (2, 2),
-        (3, 3),
-        (1, 10),
-    ]
-    tags = sorted(
-        (r["number_customergauge"], r["position"], r["value"]) for r in result["responses__tags"]
-    )
-    assert tags == [(1, 0, "new-0"), (2, 0, "x"), (3, 0, "y")]
+    result: dict[str, list[dict[str, Any]]] = {}
+    for name, table, _ in checkpoint_batches("responses", walk()):
+        result.setdefault(name, []).extend(table.to_pylist())
+
+    assert [r["number_customergauge"] for r in result["responses"]] == [1, 2, 3]
+    assert [r["value"] for r in result["responses__tags"]] == ["old", "x", "y"]
+    assert len(taken) == 3, "the page after the repeated record is left to the next checkpoint"
 
 
 def test_a_record_twice_in_one_page_is_kept_once() -> None:
@@ -91,16 +95,23 @@ def test_empty_pages_give_no_tables_and_empty_child_lists_no_child_table() -> No
 def test_a_record_that_changes_during_the_walk_is_in_the_lake_once_as_last_read(
     pipeline: dlt.Pipeline, per_page: int
 ) -> None:
-    """The API's listing returns invitation 1 again at its end, updated, within one checkpoint."""
+    """The API's listing returns invitation 1 again at its end, updated: the run ends before
+    that page, and the next one merges it."""
     listing = [invitation(1, START), invitation(2, START), invitation(1, START, "survey-opened")]
     api = ListingApi({"non_responses": listing})
-
-    pipeline.run(
-        customergauge_source(
-            endpoints=["non_responses"], per_page=per_page, client=api, refresh_window=timedelta(0)
+    runs = 0
+    while not runs or not walks(pipeline, "non_responses")["all"]["complete"]:
+        runs += 1
+        pipeline.run(
+            customergauge_source(
+                endpoints=["non_responses"],
+                per_page=per_page,
+                client=api,
+                refresh_window=timedelta(0),
+            )
         )
-    )
 
+    assert runs == 2
     assert rows(pipeline, "select number_customergauge, status from non_responses order by 1") == [
         (1, "survey-opened"),
         (2, "survey-sent"),
@@ -121,7 +132,7 @@ def test_a_first_load_merges_cgids_it_cannot_track() -> None:
     first_load = FirstLoad({"responses"})
 
     assert first_load.may_append("responses", pa.array([10**9]))
-    assert not first_load.may_append("responses", pa.array([10**9 + FIRST_LOAD_CGID_SPAN]))
+    assert not first_load.may_append("responses", pa.array([10**9 + CGID_SPAN]))
 
 
 def test_a_first_load_that_meets_a_record_again_in_a_later_checkpoint_loads_it_once(
@@ -131,7 +142,7 @@ def test_a_first_load_that_meets_a_record_again_in_a_later_checkpoint_loads_it_o
     api = ListingApi({"non_responses": listing})
     first_load = FirstLoad({"non_responses"})
     dispositions = []
-    for _ in range(4):  # one page per checkpoint: 1, 2, 1 again, the empty page
+    for _ in range(4):  # one page per checkpoint: 1, 2, 1 again (and the empty page)
         pipeline.run(
             customergauge_source(
                 endpoints=["non_responses"],

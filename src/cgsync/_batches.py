@@ -1,10 +1,12 @@
-"""A checkpoint's pages as dlt items: one Arrow table per table, each CGID once.
+"""A checkpoint's pages as dlt items: Arrow tables of about BATCH_ROWS rows, each CGID once.
 
-A walk may meet a record twice in one checkpoint: it changed while the walk ran and came back
-at the cursor's end, or a refresh or a backfill window read it again. Only its last version
-may reach the lake, with that version's child rows only. Deduplicating here, in Arrow, lets
-the destination skip its own deduplication of the staging tables (dlt's `deduplicated`), which
-was the costliest statement of a DuckDB load, and it never mixes the child rows of two versions.
+A walk may meet a record twice: it changed while the walk ran and came back at the cursor's
+end, or a refresh or a backfill window read it again. Within one checkpoint (one load
+package) a CGID must come once, so that the destination can skip its own deduplication of the
+staging tables (dlt's `deduplicated`, the costliest statement of a DuckDB load) and never mix
+the child rows of two versions. So a checkpoint ends before a page that brings a CGID it
+already holds; the next checkpoint reads that page again and its merge replaces the older
+version. Within a page the last version wins.
 
 A table that a sync fills from empty is appended to, with no staging and no delete, for as long
 as `FirstLoad` sees no record twice (see docs/sync.md).
@@ -14,120 +16,139 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Collection, Iterable, Iterator
+from typing import Literal
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from cgsync._arrow import ArrowPage
 from cgsync.settings import PRIMARY_KEY
 
-_PAGE = "_cgsync_page"
+BATCH_ROWS = 10_000
+"""Rows per dlt item: dlt's cost is per item, and the rows of one item are held in memory."""
+CGID_SPAN = 1 << 27
+"""CGIDs a `CgidSet` holds from its first (16 MB of bits, touched only where used)."""
+_SPAN_BELOW = CGID_SPAN // 4
 _ROW = "_cgsync_row"
-_CHILD_KEY = [PRIMARY_KEY, "position"]
-FIRST_LOAD_CGID_SPAN = 1 << 27
-"""CGIDs a first load tracks (16 MB of bits, touched only where used); beyond them it merges."""
-_SPAN_BELOW = FIRST_LOAD_CGID_SPAN // 4
+
+Disposition = Literal["append", "merge"] | None
+"""How a batch is loaded: appended, merged, or as the resource says (None)."""
+
+
+class CgidSet:
+    """CGIDs as bits, from a quarter span below the first one seen (they are the system's
+    sequence numbers, and a walk in update order is not in CGID order)."""
+
+    def __init__(self) -> None:
+        self._base: int | None = None
+        self._bits: np.ndarray | None = None
+
+    def add_if_new(self, cgids: pa.Array | pa.ChunkedArray) -> bool:
+        """Add `cgids` and return True, or return False (nothing added) if one of them is in
+        the set already or outside its span."""
+        keys = np.asarray(cgids.to_numpy(), dtype=np.int64)
+        if not len(keys):
+            return True
+        if self._base is None:
+            self._base = int(keys.min()) - _SPAN_BELOW
+            self._bits = np.zeros(CGID_SPAN // 8, dtype=np.uint8)
+        assert self._bits is not None
+        offsets = keys - self._base
+        if offsets.min() < 0 or offsets.max() >= CGID_SPAN:
+            return False
+        cells, masks = offsets >> 3, (1 << (offsets & 7)).astype(np.uint8)
+        if np.any(self._bits[cells] & masks):
+            return False
+        np.bitwise_or.at(self._bits, cells, masks)
+        return True
 
 
 class FirstLoad:
     """Which resources of one sync may append: their tables were empty when it began, and no
-    checkpoint has since brought a record that an earlier one loaded.
+    batch has since brought a record that an earlier one loaded.
 
-    A record that changed during the walk comes back at its end: from that checkpoint on the
-    resource merges again, which replaces the earlier version. CGIDs are kept as bits from the
-    first one seen (they are the system's sequence numbers); one outside the span also ends
-    the appending, never the exactness.
+    From the first batch that does (a record that changed during the walk and came back, or a
+    CGID outside the set's span) the resource merges for the rest of the sync, which replaces
+    the earlier version; never the other way round.
     """
 
     def __init__(self, resources: Collection[str]) -> None:
-        self._loaded: dict[str, tuple[int, np.ndarray]] = {}
-        self._appending = set(resources)
+        self._loaded = {resource: CgidSet() for resource in resources}
         self._lock = threading.Lock()  # resources are walked side by side
 
-    def may_append(self, resource: str, cgids: pa.Array) -> bool:
-        """True if this checkpoint of `resource` with `cgids` may be appended (then it counts
-        as loaded); False once it must merge, for the rest of the sync."""
+    def may_append(self, resource: str, cgids: pa.Array | pa.ChunkedArray) -> bool:
+        """True if a batch of `resource` with `cgids` may be appended (then they count as
+        loaded); False once it must merge."""
         with self._lock:
-            if resource not in self._appending:
+            loaded = self._loaded.get(resource)
+            if loaded is None:
                 return False
-            keys = cgids.to_numpy()
-            if not len(keys):
+            if loaded.add_if_new(cgids):
                 return True
-            # Room below the first CGID too: a walk in update order is not in CGID order.
-            base, bits = self._loaded.get(resource) or (int(keys.min()) - _SPAN_BELOW, None)
-            offsets = keys - base
-            if offsets.min() < 0 or offsets.max() >= FIRST_LOAD_CGID_SPAN:
-                self._appending.discard(resource)
-                return False
-            if bits is None:
-                bits = np.zeros(FIRST_LOAD_CGID_SPAN // 8, dtype=np.uint8)
-            bytes_, masks = offsets >> 3, (1 << (offsets & 7)).astype(np.uint8)
-            if np.any(bits[bytes_] & masks):
-                self._appending.discard(resource)
-                self._loaded.pop(resource, None)
-                return False
-            np.bitwise_or.at(bits, bytes_, masks)
-            self._loaded[resource] = (base, bits)
-            return True
+            del self._loaded[resource]
+            return False
 
 
-def checkpoint_tables(resource: str, pages: Iterable[ArrowPage]) -> Iterator[tuple[str, pa.Table]]:
-    """`(table name, table)` for the main table `resource` and its children `resource__tags`...,
-    each holding the last version of every record among `pages` (in the order they came)."""
-    collected = [page for page in pages if page.num_rows]
-    if not collected:
-        return
-    main = pa.concat_tables([page.table for page in collected], promote_options="default")
-    cgids = main.column(PRIMARY_KEY)
-    duplicated = pc.count_distinct(cgids).as_py() < len(cgids)
-    kept_versions = _last_versions(main, collected) if duplicated else None
-    if kept_versions is not None:
-        main = main.take(kept_versions.column(_ROW))
-    yield resource, main.combine_chunks()
-    for child in collected[0].children:
-        parts = [page.children[child] for page in collected if page.children[child].num_rows]
-        if not parts:
-            continue
-        if kept_versions is None:
+def checkpoint_batches(
+    resource: str, pages: Iterable[ArrowPage], first_load: FirstLoad | None = None
+) -> Iterator[tuple[str, pa.Table, Disposition]]:
+    """`(table name, table, disposition)` for the main table `resource` and its children
+    (`resource__tags`...), about BATCH_ROWS rows at a time, each CGID once.
+
+    Stops taking `pages` before one that brings a CGID already yielded: the checkpoint ends
+    there, and its walk's cursor stays before that page.
+    """
+    held = CgidSet()
+    pending: list[ArrowPage] = []
+    appended = False  # a switch to merge after an appended batch must be said explicitly
+    for page in pages:
+        page = last_versions(page)
+        if not held.add_if_new(page.table.column(PRIMARY_KEY)):
+            break
+        if page.num_rows:
+            pending.append(page)
+        if sum(held_page.num_rows for held_page in pending) >= BATCH_ROWS:
+            batch, disposition = _batch(resource, pending, first_load, appended)
+            appended = appended or disposition == "append"
+            yield from batch
+            pending = []
+    if pending:
+        yield from _batch(resource, pending, first_load, appended)[0]
+
+
+def _batch(
+    resource: str, pages: list[ArrowPage], first_load: FirstLoad | None, appended: bool
+) -> tuple[list[tuple[str, pa.Table, Disposition]], Disposition]:
+    main = pa.concat_tables([page.table for page in pages], promote_options="default")
+    disposition: Disposition = None
+    if first_load is not None and first_load.may_append(resource, main.column(PRIMARY_KEY)):
+        disposition = "append"
+    elif appended:
+        disposition = "merge"
+    batch: list[tuple[str, pa.Table, Disposition]] = [(resource, main, disposition)]
+    for child in pages[0].children:
+        parts = [page.children[child] for page in pages if page.children[child].num_rows]
+        if parts:
             table = pa.concat_tables(parts, promote_options="default")
-        else:
-            table = _children_of(kept_versions, collected, child)
-        yield f"{resource}__{child}", table.combine_chunks()
+            batch.append((f"{resource}__{child}", table, disposition))
+    return batch, disposition
 
 
-def _last_versions(main: pa.Table, pages: list[ArrowPage]) -> pa.Table:
-    """For each CGID: the page (`_PAGE`) and the row of `main` (`_ROW`) of its last version."""
-    page_of_row = np.repeat(np.arange(len(pages)), [page.num_rows for page in pages])
-    numbered = pa.table(
-        {
-            PRIMARY_KEY: main.column(PRIMARY_KEY),
-            _PAGE: page_of_row,
-            _ROW: np.arange(main.num_rows),
-        }
-    )
+def last_versions(page: ArrowPage) -> ArrowPage:
+    """The page with each CGID once, in its last version (only a faulty API repeats one)."""
+    cgids = page.table.column(PRIMARY_KEY)
+    if len(np.unique(cgids.to_numpy())) == len(cgids):
+        return page
+    numbered = page.table.append_column(_ROW, pa.array(np.arange(page.num_rows)))
     last = numbered.group_by(PRIMARY_KEY, use_threads=False).aggregate([(_ROW, "max")])
     rows = np.sort(last.column(f"{_ROW}_max").to_numpy())
-    return numbered.take(rows)
-
-
-def _children_of(kept: pa.Table, pages: list[ArrowPage], child: str) -> pa.Table:
-    """The child rows of the kept versions only (one row per position if a page held a record
-    twice, which only a faulty API does)."""
-    numbered = pa.concat_tables(
-        [
-            page.children[child].append_column(
-                _PAGE, pa.array(np.full(page.children[child].num_rows, number))
-            )
-            for number, page in enumerate(pages)
-        ],
-        promote_options="default",
-    )
-    joined = numbered.join(
-        kept.select([PRIMARY_KEY, _PAGE]), keys=[PRIMARY_KEY, _PAGE], join_type="inner"
-    ).drop_columns([_PAGE])
-    joined = joined.append_column(_ROW, pa.array(np.arange(joined.num_rows)))
-    last = joined.group_by(_CHILD_KEY, use_threads=False).aggregate([(_ROW, "max")])
-    if last.num_rows < joined.num_rows:
-        joined = joined.take(np.sort(last.column(f"{_ROW}_max").to_numpy()))
-    return joined.drop_columns([_ROW])
+    table = page.table.take(rows)
+    children = {}
+    for name, child in page.children.items():
+        # Child rows name their parent by CGID only: one row per position is kept.
+        numbered = child.append_column(_ROW, pa.array(np.arange(child.num_rows)))
+        last = numbered.group_by([PRIMARY_KEY, "position"], use_threads=False).aggregate(
+            [(_ROW, "max")]
+        )
+        children[name] = child.take(np.sort(last.column(f"{_ROW}_max").to_numpy()))
+    return ArrowPage(table=table, children=children)

@@ -318,6 +318,9 @@ class ApiClient:
         except httpx.TransportError as exc:
             refuse_untrusted_certificate(url, exc)
             raise _Retryable("connection", describe_error(exc)) from None
+        # httpx's response and its stream refer to each other; unbound, a page's body (about
+        # 1 MB) is freed as soon as it is dropped instead of at the next garbage collection.
+        response.stream = httpx.ByteStream(b"")
         status = response.status_code
         if status == 429:
             retry_after = response.headers.get("Retry-After")

@@ -31,7 +31,7 @@ from dlt.extract.resource import DltResource
 
 from cgsync._arrow import ArrowPage, check_timezone
 from cgsync._backfill import v7_parallel_walk
-from cgsync._batches import FirstLoad, checkpoint_tables
+from cgsync._batches import FirstLoad, checkpoint_batches
 from cgsync._client import ApiClient, resolve_urls
 from cgsync._endpoints import Endpoint, parse_resources
 from cgsync._exceptions import ConfigError
@@ -196,7 +196,7 @@ def _resource(
 ) -> DltResource:
     # Delta and Iceberg tables merge by upsert on the key; SQL destinations delete and insert,
     # which also lets a re-fetched response replace all its child rows (the merge key). Each
-    # CGID comes once per checkpoint (`checkpoint_tables`): staging needs no deduplication.
+    # CGID comes once per checkpoint (`checkpoint_batches`): staging needs no deduplication.
     disposition: TWriteDispositionConfig = (
         {"disposition": "merge", "strategy": "upsert"}
         if table_format
@@ -204,7 +204,7 @@ def _resource(
     )
     walk = v6_walk if endpoint.version == 6 else v7_parallel_walk
     resource = dlt.resource(
-        _checkpoint_items(endpoint, walk(endpoint, walker), first_load)(),
+        _checkpoint_items(endpoint, walk(endpoint, walker), first_load, disposition)(),
         name=endpoint.resource,
         write_disposition=disposition,
         primary_key=PRIMARY_KEY,
@@ -231,26 +231,22 @@ def _resource(
 
 
 def _checkpoint_items(
-    endpoint: Endpoint, walk: Callable[[], Iterator[ArrowPage]], first_load: FirstLoad | None
+    endpoint: Endpoint,
+    walk: Callable[[], Iterator[ArrowPage]],
+    first_load: FirstLoad | None,
+    disposition: TWriteDispositionConfig,
 ) -> Callable[[], Iterator[Any]]:
-    """The walk's pages of one checkpoint as one dlt item per table, each CGID once; appended
-    while `first_load` allows it.
-
-    Safe to hold until the walk stops: dlt commits a checkpoint's data and cursors together.
-    """
+    """The walk's pages as dlt items of about BATCH_ROWS rows per table, each CGID once per
+    checkpoint (`checkpoint_batches`); appended while `first_load` allows it."""
 
     def items() -> Iterator[Any]:
-        append = None
-        for name, table in checkpoint_tables(endpoint.resource, walk()):
-            if append is None:  # the main table comes first
-                append = first_load is not None and first_load.may_append(
-                    endpoint.resource, table.column(PRIMARY_KEY)
-                )
-            if append:
-                hints = dlt.mark.make_hints(table_name=name, write_disposition="append")
-                yield dlt.mark.with_hints(table, hints, create_table_variant=True)
-            else:
+        for name, table, how in checkpoint_batches(endpoint.resource, walk(), first_load):
+            if how is None:
                 yield dlt.mark.with_table_name(table, name)
+            else:
+                chosen = "append" if how == "append" else disposition
+                hints = dlt.mark.make_hints(table_name=name, write_disposition=chosen)
+                yield dlt.mark.with_hints(table, hints, create_table_variant=True)
 
     return items
 
