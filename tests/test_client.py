@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import shutil
 import subprocess
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from socket import socket
 
+import httpx
 import pytest
 from scripted_server import CLIENT_SECRET, Reply, ScriptedServer, connect, page
 
@@ -278,3 +280,23 @@ def test_region_selects_the_hosts() -> None:
     )
     with pytest.raises(ConfigError, match="unknown region 'mars'.*use one of eu, us, au"):
         resolve_urls("mars")
+
+
+def test_a_pages_http_response_is_freed_when_dropped_not_at_the_next_garbage_collection(
+    server: ScriptedServer,
+) -> None:
+    gc.collect()
+    gc.disable()
+    try:
+        with connect(server) as client:
+            for _ in range(3):
+                client.get_page(RESPONSES, cursor=None, per_page=10)
+            alive = [
+                o
+                for o in gc.get_objects()
+                if isinstance(o, httpx.Response) and o.url.path == RESPONSES.path
+            ]
+    finally:
+        gc.enable()
+
+    assert alive == []  # each held its page's body (about 1 MB in a real sync)
