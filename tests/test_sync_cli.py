@@ -245,3 +245,23 @@ def test_demo_syncs_the_emulator_twice_into_the_demo_database(
             " UNION SELECT number_customergauge FROM responses)"
         ).fetchone()
     assert funnel == cgids > 0
+
+
+def test_a_duckdb_out_of_memory_exits_4_saying_how_to_raise_the_limit_and_loses_nothing(
+    cgsync: Callable[..., Result], emulator: Callable[..., Emulator], tmp_path: Path
+) -> None:
+    emu = emulator(records=3_000)
+    tight = {"DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG": '{"memory_limit": "2MB"}'}
+
+    failed = cgsync("sync", "--quiet", env=connect(emu, **tight))
+    resumed = cgsync("sync", "--quiet", env=connect(emu))
+
+    assert failed.exit_code == 4, failed.output
+    [line] = failed.stderr.splitlines()
+    assert "ran out of DuckDB's memory_limit" in line and "memory_limit" in line
+    assert resumed.exit_code == 0, resumed.output
+    lake = Lake(
+        dlt.destinations.duckdb(str(tmp_path / "lake.duckdb")),
+        pipelines_dir=str(tmp_path / "pipelines"),
+    )
+    assert_exact(LakeReader(lake), emu.truth())

@@ -64,4 +64,4 @@ def test_duckdb_runs_on_one_thread_with_bounded_memory(tmp_path: Path) -> None:
             "SELECT current_setting('threads'), current_setting('memory_limit')"
         )
     assert threads == 1
-    assert memory_limit in ("61.0 MiB", "64.0 MB")
+    assert memory_limit in ("91.5 MiB", "96.0 MB")

@@ -43,6 +43,7 @@ from cgsync.settings import (
     DEFAULT_V6_LOOKBACK,
     ENV_CLIENT_ID,
     ENV_CLIENT_SECRET,
+    ENV_DUCKDB_GLOBAL_CONFIG,
 )
 from cgsync.source import SOURCE_NAME, TableFormat, customergauge_source, walk_state
 
@@ -254,7 +255,7 @@ def _checkpoint_loop(
     counter: _PageCounter,
 ) -> None:
     fmt = table_format(pipeline)
-    with _dlt_errors(pipeline), _database_held_open(pipeline):
+    with _dlt_errors(pipeline):
         # Restores the state from the destination if need be, and loads what a killed sync
         # left extracted (its data and its cursors) before anything is fetched.
         pipeline.run()
@@ -282,20 +283,6 @@ def _checkpoint_loop(
                 summary.resources[name].cursor = walk.get("cursor")
                 if walk.get("complete"):
                     pending.remove(name)
-
-
-@contextmanager
-def _database_held_open(pipeline: dlt.Pipeline) -> Iterator[None]:
-    """Keep a DuckDB file open from the first checkpoint to the last.
-
-    dlt opens the file for each step of each checkpoint; while one connection stays open, those
-    opens reuse the database in this process instead of reading and checkpointing the file anew.
-    """
-    if _destination_kind(pipeline) != "duckdb":
-        yield
-        return
-    with pipeline.sql_client():
-        yield
 
 
 class _PageCounter:
@@ -504,6 +491,11 @@ def _dlt_errors(pipeline: dlt.Pipeline) -> Iterator[None]:
             raise cause from None
         if isinstance(exc, ConfigFieldMissingException):
             raise ConfigError(f"destination configuration: {_one_line(exc)}") from None
+        if "Out of Memory Error" in _chain_text(exc) and _destination_kind(pipeline) == "duckdb":
+            raise ApiError(
+                f"{getattr(exc, 'step', 'sync')} into duckdb ran out of DuckDB's memory_limit: "
+                f"raise it, e.g. {ENV_DUCKDB_GLOBAL_CONFIG}='{{\"memory_limit\": \"512MB\"}}'"
+            ) from None
         if isinstance(exc, (PipelineStepFailed, OSError)):
             raise ApiError(
                 f"{getattr(exc, 'step', 'sync')} into {_destination_kind(pipeline)} failed: "
@@ -522,6 +514,17 @@ def _wrapped_cause(exc: BaseException) -> CGSyncError | KeyboardInterrupt | None
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return None
+
+
+def _chain_text(exc: BaseException) -> str:
+    """The messages of `exc` and of every exception it wraps."""
+    texts, seen = [], set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        texts.append(str(current))
+        current = current.__cause__ or current.__context__
+    return "\n".join(texts)
 
 
 def _one_line(exc: BaseException) -> str:

@@ -40,7 +40,8 @@ DEFAULT_DATASET = "customergauge"
 DEFAULT_DUCKDB_FILE = "cgsync.duckdb"
 # DuckDB's settings in `cgsync sync` unless configured: memory bounded (it spills to disk beyond
 # it), one thread (the other core parses pages).
-DUCKDB_GLOBAL_CONFIG = {"memory_limit": "64MB", "threads": 1}
+DUCKDB_GLOBAL_CONFIG = {"memory_limit": "96MB", "threads": 1}
+ENV_DUCKDB_GLOBAL_CONFIG = "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG"
 DEFAULT_RESOURCES: tuple[str, ...] = ("responses", "non_responses")
 
 # Sync windows and checkpoints.
