@@ -160,3 +160,13 @@ def test_a_first_load_that_meets_a_record_again_in_a_later_checkpoint_loads_it_o
         (1, "survey-opened"),
         (2, "survey-sent"),
     ]
+
+
+def test_a_page_whose_cgids_are_too_far_apart_to_hold_goes_alone_and_the_walk_goes_on() -> None:
+    far = [answer(1, START), answer(1 + CGID_SPAN, START)]
+    pages = [page("response", far), page("response", [answer(2, START)])]
+
+    first = [table.num_rows for _, table, _ in checkpoint_batches("responses", iter(pages))]
+    later = [table.num_rows for _, table, _ in checkpoint_batches("responses", iter(pages[1:]))]
+
+    assert first[0] == 2 and later[0] == 1

@@ -96,17 +96,25 @@ def checkpoint_batches(
     (`resource__tags`...), about BATCH_ROWS rows at a time, each CGID once.
 
     Stops taking `pages` before one that brings a CGID already yielded: the checkpoint ends
-    there, and its walk's cursor stays before that page.
+    there, and its walk's cursor stays before that page. The first page is always taken, so
+    every checkpoint moves the walk on.
     """
     held = CgidSet()
     pending: list[ArrowPage] = []
+    taken = 0
     appended = False  # a switch to merge after an appended batch must be said explicitly
     for page in pages:
         page = last_versions(page)
+        alone = False
         if not held.add_if_new(page.table.column(PRIMARY_KEY)):
-            break
+            if taken:
+                break
+            alone = True  # CGIDs too far apart to hold: the page is a checkpoint of its own
+        taken += 1
         if page.num_rows:
             pending.append(page)
+        if alone:
+            break
         if sum(held_page.num_rows for held_page in pending) >= BATCH_ROWS:
             batch, disposition = _batch(resource, pending, first_load, appended)
             appended = appended or disposition == "append"
