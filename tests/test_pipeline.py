@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import shutil
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -9,13 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import dlt
+import pyarrow as pa
 import pytest
 from sync_lake import LakeReader, assert_exact, make_lake, sync_options
 
 from cgsync import ApiError
+from cgsync._batches import BATCH_ROWS
 from cgsync._client import ApiClient, Page
 from cgsync._pipeline import Lake, SyncOptions, build_pipeline, run_sync
 from cgsync.emulator import Emulator
+from cgsync.settings import READ_AHEAD_PAGES
 from cgsync.source import SOURCE_NAME, walk_state
 
 ZONE = "America/New_York"
@@ -216,3 +220,29 @@ def test_options_never_show_a_secret_or_a_database_password() -> None:
     assert "api-s3cret" not in shown
     assert "db-pa55word" not in shown
     assert "destination='postgres'" in shown
+
+
+def test_memory_stays_bounded_by_pages_in_flight_not_by_records_synced(
+    emulator: Callable[..., Emulator], lake: Lake
+) -> None:
+    """Arrow memory, sampled at every page of a sync of 27 checkpoints, never exceeds what the
+    pages in flight can hold: read ahead, one batch, one page being built (per resource)."""
+    emu = emulator(records=60_000, seed=5)
+    per_page = 500
+    pages_in_flight = READ_AHEAD_PAGES + BATCH_ROWS // per_page + 2
+    page_bytes = 400 * per_page  # an emulator record takes about 250 bytes of Arrow
+    bound = 2 * pages_in_flight * page_bytes  # two resources side by side
+    gc.collect()
+    before = pa.total_allocated_bytes()
+    samples: list[int] = []
+
+    def sample(resource: str, records: int) -> None:
+        samples.append(pa.total_allocated_bytes() - before)
+
+    summary = run_sync(
+        sync_options(emu, lake, per_page=per_page, checkpoint_pages=3), on_page=sample
+    )
+
+    assert summary.checkpoints > 20 and sum(r.records for r in summary.resources.values()) > 0
+    assert max(samples) < bound, f"{max(samples):,} bytes of Arrow, at most {bound:,} expected"
+    assert_exact(LakeReader(lake), emu.truth())
