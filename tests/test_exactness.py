@@ -97,3 +97,30 @@ def test_v6_full_refresh_catches_answers_older_than_the_lookback(
 
     assert missed, "a one-hour lookback misses late answers to older invitations"
     assert set(LakeReader(lake).cgids("responses_v6")) == set(emu.truth().responses)
+
+
+def test_a_first_load_while_the_clock_moves_ends_exact(
+    emulator: Callable[..., Emulator], lake: Lake
+) -> None:
+    """The clock moves while the first sync appends its checkpoints: records are answered, fail
+    and arrive (late ones backdated) behind the walk. The next sync's cursors and refresh
+    window make the lake exact, as after a first load that took no time."""
+    emu = emulator(records=3_000, seed=12, timezone=ZONE)
+    pages = 0
+
+    def clock_moves(resource: str, records: int) -> None:
+        nonlocal pages
+        pages += 1
+        if pages % 4 == 0:
+            emu.clock.advance(timedelta(hours=12))
+
+    sync = sync_options(emu, lake, source_timezone=ZONE, per_page=100, checkpoint_pages=5)
+    first = run_sync(sync, on_page=clock_moves)
+    reader = LakeReader(lake)
+    for table in ("responses", "non_responses"):
+        cgids = reader.cgids(table)
+        assert len(cgids) == len(set(cgids)), f"a record twice in {table}"
+    run_sync(sync)
+
+    assert first.checkpoints >= 4 and pages >= 16
+    assert_exact(reader, emu.truth())
