@@ -92,10 +92,10 @@ def test_empty_pages_give_no_tables_and_empty_child_lists_no_child_table() -> No
 
 
 @pytest.mark.parametrize("per_page", [1, 2])
-def test_a_record_that_changes_during_the_walk_is_in_the_lake_once_as_last_read(
+def test_a_record_listed_twice_in_one_walk_is_in_the_lake_once_as_last_read(
     pipeline: dlt.Pipeline, per_page: int
 ) -> None:
-    """The API's listing returns invitation 1 again at its end, updated: the run ends before
+    """The API lists invitation 1 again at its end, updated: the run ends before
     that page, and the next one merges it."""
     listing = [invitation(1, START), invitation(2, START), invitation(1, START, "survey-opened")]
     api = ListingApi({"non_responses": listing})

@@ -1,7 +1,9 @@
 """A checkpoint's pages as dlt items: Arrow tables of about BATCH_ROWS rows, each CGID once.
 
-A walk may meet a record twice: it changed while the walk ran and came back at the cursor's
-end, or a refresh or a backfill window read it again. Within one checkpoint (one load
+A walk may meet a record twice: the listings are ordered by primary key, but a backfill's
+hand-over re-reads what a window read in an earlier checkpoint, and nothing stops an API from
+listing a record again (the refresh and the hand-over leave out what their own checkpoint
+read, `cgsync._walks.without`). Within one checkpoint (one load
 package) a CGID must come once, so that the destination can skip its own deduplication of the
 staging tables (dlt's `deduplicated`, the costliest statement of a DuckDB load) and never mix
 the child rows of two versions. So a checkpoint ends before a page that brings a CGID it
@@ -67,9 +69,9 @@ class FirstLoad:
     """Which resources of one sync may append: their tables were empty when it began, and no
     batch has since brought a record that an earlier one loaded.
 
-    From the first batch that does (a record that changed during the walk and came back, or a
-    CGID outside the set's span) the resource merges for the rest of the sync, which replaces
-    the earlier version; never the other way round.
+    From the first batch that does (a backfill's hand-over re-reading a window's record, a
+    record listed again, or a CGID outside the set's span) the resource merges for the rest of
+    the sync, which replaces the earlier version; never the other way round.
     """
 
     def __init__(self, resources: Collection[str]) -> None:
@@ -101,16 +103,13 @@ def checkpoint_batches(
     """
     held = CgidSet()
     pending: list[ArrowPage] = []
-    taken = 0
     appended = False  # a switch to merge after an appended batch must be said explicitly
-    for page in pages:
-        page = last_versions(page)
+    for taken, page in enumerate(map(last_versions, pages)):
         alone = False
         if not held.add_if_new(page.table.column(PRIMARY_KEY)):
             if taken:
                 break
             alone = True  # CGIDs too far apart to hold: the page is a checkpoint of its own
-        taken += 1
         if page.num_rows:
             pending.append(page)
         if alone:
