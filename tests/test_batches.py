@@ -1,4 +1,4 @@
-"""checkpoint_batches: a checkpoint's pages as batches of tables, each record once; FirstLoad."""
+"""checkpoint_batches: a checkpoint's pages as batches of tables, each record once."""
 
 from __future__ import annotations
 
@@ -6,12 +6,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dlt
-import pyarrow as pa
 import pytest
 
 from cgsync import customergauge_source
 from cgsync._arrow import ArrowPage, records_to_arrow
-from cgsync._batches import CGID_SPAN, FirstLoad, checkpoint_batches
+from cgsync._batches import CGID_SPAN, checkpoint_batches
 from tests.test_source import START, ListingApi, answer, invitation, pipeline, rows, walks
 
 SYNCED_AT = datetime(2026, 1, 2, tzinfo=UTC)
@@ -24,7 +23,7 @@ def page(kind: str, records: list[dict[str, Any]]) -> ArrowPage:
 
 def tables(pages: list[ArrowPage]) -> dict[str, list[dict[str, Any]]]:
     rows: dict[str, list[dict[str, Any]]] = {}
-    for name, table, _ in checkpoint_batches("responses", pages):
+    for name, table in checkpoint_batches("responses", pages):
         rows.setdefault(name, []).extend(table.to_pylist())
     return rows
 
@@ -62,7 +61,7 @@ def test_a_checkpoint_ends_before_a_page_that_brings_a_record_again() -> None:
             yield each
 
     result: dict[str, list[dict[str, Any]]] = {}
-    for name, table, _ in checkpoint_batches("responses", walk()):
+    for name, table in checkpoint_batches("responses", walk()):
         result.setdefault(name, []).extend(table.to_pylist())
 
     assert [r["number_customergauge"] for r in result["responses"]] == [1, 2, 3]
@@ -118,55 +117,11 @@ def test_a_record_listed_twice_in_one_walk_is_in_the_lake_once_as_last_read(
     ]
 
 
-def test_a_first_load_appends_until_a_record_comes_back_then_merges_for_good() -> None:
-    first_load = FirstLoad({"responses"})
-
-    assert first_load.may_append("responses", pa.array([5, 6, 7]))
-    assert first_load.may_append("responses", pa.array([1, 9]))
-    assert not first_load.may_append("responses", pa.array([10, 6]))  # 6 came back
-    assert not first_load.may_append("responses", pa.array([11]))
-    assert not first_load.may_append("non_responses", pa.array([1]))  # its table was not empty
-
-
-def test_a_first_load_merges_cgids_it_cannot_track() -> None:
-    first_load = FirstLoad({"responses"})
-
-    assert first_load.may_append("responses", pa.array([10**9]))
-    assert not first_load.may_append("responses", pa.array([10**9 + CGID_SPAN]))
-
-
-def test_a_first_load_that_meets_a_record_again_in_a_later_checkpoint_loads_it_once(
-    pipeline: dlt.Pipeline,
-) -> None:
-    listing = [invitation(1, START), invitation(2, START), invitation(1, START, "survey-opened")]
-    api = ListingApi({"non_responses": listing})
-    first_load = FirstLoad({"non_responses"})
-    dispositions = []
-    for _ in range(4):  # one page per checkpoint: 1, 2, 1 again (and the empty page)
-        pipeline.run(
-            customergauge_source(
-                endpoints=["non_responses"],
-                per_page=1,
-                checkpoint_pages=1,
-                client=api,
-                refresh_window=timedelta(0),
-                first_load=first_load,
-            )
-        )
-        dispositions.append(pipeline.default_schema.get_table("non_responses")["write_disposition"])
-
-    assert dispositions[:3] == ["append", "append", "merge"]
-    assert rows(pipeline, "select number_customergauge, status from non_responses order by 1") == [
-        (1, "survey-opened"),
-        (2, "survey-sent"),
-    ]
-
-
 def test_a_page_whose_cgids_are_too_far_apart_to_hold_goes_alone_and_the_walk_goes_on() -> None:
     far = [answer(1, START), answer(1 + CGID_SPAN, START)]
     pages = [page("response", far), page("response", [answer(2, START)])]
 
-    first = [table.num_rows for _, table, _ in checkpoint_batches("responses", iter(pages))]
-    later = [table.num_rows for _, table, _ in checkpoint_batches("responses", iter(pages[1:]))]
+    first = [table.num_rows for _, table in checkpoint_batches("responses", iter(pages))]
+    later = [table.num_rows for _, table in checkpoint_batches("responses", iter(pages[1:]))]
 
     assert first[0] == 2 and later[0] == 1

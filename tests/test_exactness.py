@@ -102,7 +102,7 @@ def test_v6_full_refresh_catches_answers_older_than_the_lookback(
 def test_a_first_load_while_the_clock_moves_ends_exact(
     emulator: Callable[..., Emulator], lake: Lake
 ) -> None:
-    """The clock moves while the first sync appends its checkpoints: records are answered, fail
+    """The clock moves while the first sync loads its checkpoints: records are answered, fail
     and arrive (late ones backdated) behind the walk. The next sync's cursors and refresh
     window make the lake exact, as after a first load that took no time."""
     emu = emulator(records=3_000, seed=12, timezone=ZONE)

@@ -1,24 +1,17 @@
 """A checkpoint's pages as dlt items: Arrow tables of about BATCH_ROWS rows, each CGID once.
 
-A walk may meet a record twice: the listings are ordered by primary key, but a backfill's
-hand-over re-reads what a window read in an earlier checkpoint, and nothing stops an API from
-listing a record again (the refresh and the hand-over leave out what their own checkpoint
-read, `cgsync._walks.without`). Within one checkpoint (one load
-package) a CGID must come once, so that the destination can skip its own deduplication of the
-staging tables (dlt's `deduplicated`, the costliest statement of a DuckDB load) and never mix
-the child rows of two versions. So a checkpoint ends before a page that brings a CGID it
-already holds; the next checkpoint reads that page again and its merge replaces the older
-version. Within a page the last version wins.
-
-A table that a sync fills from empty is appended to, with no staging and no delete, for as long
-as `FirstLoad` sees no record twice (see docs/sync.md).
+A walk may meet a record twice: the listings are ordered by primary key, but nothing stops an
+API from listing a record again (the refresh window and a backfill's hand-over leave out what
+their own checkpoint read, `cgsync._walks.without`). Within one checkpoint (one load package)
+a CGID comes once: a checkpoint ends before a page that brings a CGID it already holds, and
+the next checkpoint reads that page again, so its merge replaces the older version, child
+rows included. dlt's own deduplication of staging would keep an arbitrary version and could
+mix two versions' child rows. Within a page the last version wins.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Collection, Iterable, Iterator
-from typing import Literal
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -32,9 +25,6 @@ CGID_SPAN = 1 << 27
 """CGIDs a `CgidSet` holds from its first (16 MB of bits, touched only where used)."""
 _SPAN_BELOW = CGID_SPAN // 4
 _ROW = "_cgsync_row"
-
-Disposition = Literal["append", "merge"] | None
-"""How a batch is loaded: appended, merged, or as the resource says (None)."""
 
 
 class CgidSet:
@@ -65,37 +55,9 @@ class CgidSet:
         return True
 
 
-class FirstLoad:
-    """Which resources of one sync may append: their tables were empty when it began, and no
-    batch has since brought a record that an earlier one loaded.
-
-    From the first batch that does (a backfill's hand-over re-reading a window's record, a
-    record listed again, or a CGID outside the set's span) the resource merges for the rest of
-    the sync, which replaces the earlier version; never the other way round.
-    """
-
-    def __init__(self, resources: Collection[str]) -> None:
-        self._loaded = {resource: CgidSet() for resource in resources}
-        self._lock = threading.Lock()  # resources are walked side by side
-
-    def may_append(self, resource: str, cgids: pa.Array | pa.ChunkedArray) -> bool:
-        """True if a batch of `resource` with `cgids` may be appended (then they count as
-        loaded); False once it must merge."""
-        with self._lock:
-            loaded = self._loaded.get(resource)
-            if loaded is None:
-                return False
-            if loaded.add_if_new(cgids):
-                return True
-            del self._loaded[resource]
-            return False
-
-
-def checkpoint_batches(
-    resource: str, pages: Iterable[ArrowPage], first_load: FirstLoad | None = None
-) -> Iterator[tuple[str, pa.Table, Disposition]]:
-    """`(table name, table, disposition)` for the main table `resource` and its children
-    (`resource__tags`...), about BATCH_ROWS rows at a time, each CGID once.
+def checkpoint_batches(resource: str, pages: Iterable[ArrowPage]) -> Iterator[tuple[str, pa.Table]]:
+    """`(table name, table)` for the main table `resource` and its children (`resource__tags`...),
+    about BATCH_ROWS rows at a time, each CGID once.
 
     Stops taking `pages` before one that brings a CGID already yielded: the checkpoint ends
     there, and its walk's cursor stays before that page. The first page is always taken, so
@@ -103,7 +65,6 @@ def checkpoint_batches(
     """
     held = CgidSet()
     pending: list[ArrowPage] = []
-    appended = False  # a switch to merge after an appended batch must be said explicitly
     for taken, page in enumerate(map(last_versions, pages)):
         alone = False
         if not held.add_if_new(page.table.column(PRIMARY_KEY)):
@@ -115,30 +76,19 @@ def checkpoint_batches(
         if alone:
             break
         if sum(held_page.num_rows for held_page in pending) >= BATCH_ROWS:
-            batch, disposition = _batch(resource, pending, first_load, appended)
-            appended = appended or disposition == "append"
-            yield from batch
+            yield from _batch(resource, pending)
             pending = []
-    if pending:
-        yield from _batch(resource, pending, first_load, appended)[0]
+    yield from _batch(resource, pending)
 
 
-def _batch(
-    resource: str, pages: list[ArrowPage], first_load: FirstLoad | None, appended: bool
-) -> tuple[list[tuple[str, pa.Table, Disposition]], Disposition]:
-    main = pa.concat_tables([page.table for page in pages], promote_options="default")
-    disposition: Disposition = None
-    if first_load is not None and first_load.may_append(resource, main.column(PRIMARY_KEY)):
-        disposition = "append"
-    elif appended:
-        disposition = "merge"
-    batch: list[tuple[str, pa.Table, Disposition]] = [(resource, main, disposition)]
+def _batch(resource: str, pages: list[ArrowPage]) -> Iterator[tuple[str, pa.Table]]:
+    if not pages:
+        return
+    yield resource, pa.concat_tables([page.table for page in pages], promote_options="default")
     for child in pages[0].children:
         parts = [page.children[child] for page in pages if page.children[child].num_rows]
         if parts:
-            table = pa.concat_tables(parts, promote_options="default")
-            batch.append((f"{resource}__{child}", table, disposition))
-    return batch, disposition
+            yield f"{resource}__{child}", pa.concat_tables(parts, promote_options="default")
 
 
 def last_versions(page: ArrowPage) -> ArrowPage:

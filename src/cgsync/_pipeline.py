@@ -29,7 +29,6 @@ from dlt.common.pipeline import get_dlt_pipelines_dir
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from cgsync import _views
-from cgsync._batches import FirstLoad
 from cgsync._client import ApiClient, resolve_urls
 from cgsync._endpoints import parse_resources
 from cgsync._exceptions import ApiError, CGSyncError, ConfigError, SyncLockedError
@@ -260,7 +259,6 @@ def _checkpoint_loop(
         # left extracted (its data and its cursors) before anything is fetched.
         pipeline.run()
         pending = list(summary.resources)
-        first_load = FirstLoad(set(pending) - set(_table_columns(pipeline)))
         full_refresh = options.full_refresh
         while pending:
             source = customergauge_source(
@@ -271,7 +269,6 @@ def _checkpoint_loop(
                     table_format=fmt,
                     client=client,
                     on_page=counter,
-                    first_load=first_load,
                 )
             )
             pipeline.run(source)
@@ -494,7 +491,7 @@ def _dlt_errors(pipeline: dlt.Pipeline) -> Iterator[None]:
         if "Out of Memory Error" in _chain_text(exc) and _destination_kind(pipeline) == "duckdb":
             raise ApiError(
                 f"{getattr(exc, 'step', 'sync')} into duckdb ran out of DuckDB's memory_limit: "
-                f"raise it, e.g. {ENV_DUCKDB_GLOBAL_CONFIG}='{{\"memory_limit\": \"512MB\"}}'"
+                f'raise it, e.g. {ENV_DUCKDB_GLOBAL_CONFIG}=\'{{"memory_limit": "512MB"}}\''
             ) from None
         if isinstance(exc, (PipelineStepFailed, OSError)):
             raise ApiError(

@@ -31,7 +31,7 @@ from dlt.extract.resource import DltResource
 
 from cgsync._arrow import ArrowPage, check_timezone
 from cgsync._backfill import v7_parallel_walk
-from cgsync._batches import FirstLoad, checkpoint_batches
+from cgsync._batches import checkpoint_batches
 from cgsync._client import ApiClient, resolve_urls
 from cgsync._endpoints import Endpoint, parse_resources
 from cgsync._exceptions import ConfigError
@@ -137,7 +137,6 @@ def customergauge_source(
     table_format: TableFormat | None = None,
     client: ApiClient | None = None,
     on_page: PageCallback | None = None,
-    first_load: FirstLoad | None = None,
 ) -> Iterator[DltResource]:
     """CustomerGauge responses and non-responses, incrementally, from the sync endpoints.
 
@@ -160,8 +159,6 @@ def customergauge_source(
         table_format: `delta` or `iceberg` on the filesystem destination (merge needs one).
         client: an open ApiClient to share across runs (then credentials are not needed).
         on_page: progress callback, see `PageCallback`.
-        first_load: the resources whose tables a runner found empty, to append to while no
-            record comes twice (`cgsync._batches.FirstLoad`); None merges every checkpoint.
     """
     chosen = parse_resources(endpoints)
     walker = Walker(
@@ -178,7 +175,7 @@ def customergauge_source(
         parallel=_positive(parallel, "--parallel"),
     )
     for endpoint in chosen:
-        yield _resource(endpoint, walker, table_format, first_load)
+        yield _resource(endpoint, walker, table_format)
 
 
 def walk_state(source_state: Mapping[str, Any], resource: str, filters_key: str) -> dict[str, Any]:
@@ -188,23 +185,18 @@ def walk_state(source_state: Mapping[str, Any], resource: str, filters_key: str)
     return walk
 
 
-def _resource(
-    endpoint: Endpoint,
-    walker: Walker,
-    table_format: TableFormat | None,
-    first_load: FirstLoad | None,
-) -> DltResource:
+def _resource(endpoint: Endpoint, walker: Walker, table_format: TableFormat | None) -> DltResource:
     # Delta and Iceberg tables merge by upsert on the key; SQL destinations delete and insert,
     # which also lets a re-fetched response replace all its child rows (the merge key). Each
-    # CGID comes once per checkpoint (`checkpoint_batches`): staging needs no deduplication.
-    disposition: TWriteDispositionConfig = (
-        {"disposition": "merge", "strategy": "upsert"}
-        if table_format
-        else {"disposition": "merge", "strategy": "delete-insert", "deduplicated": True}
-    )
+    # CGID comes once per checkpoint (`checkpoint_batches`), yet staging stays deduplicated:
+    # a load job that a killed sync left running is run again, and inserts its rows twice.
+    disposition: TWriteDispositionConfig = {
+        "disposition": "merge",
+        "strategy": "upsert" if table_format else "delete-insert",
+    }
     walk = v6_walk if endpoint.version == 6 else v7_parallel_walk
     resource = dlt.resource(
-        _checkpoint_items(endpoint, walk(endpoint, walker), first_load, disposition)(),
+        _checkpoint_items(endpoint, walk(endpoint, walker))(),
         name=endpoint.resource,
         write_disposition=disposition,
         primary_key=PRIMARY_KEY,
@@ -231,22 +223,14 @@ def _resource(
 
 
 def _checkpoint_items(
-    endpoint: Endpoint,
-    walk: Callable[[], Iterator[ArrowPage]],
-    first_load: FirstLoad | None,
-    disposition: TWriteDispositionConfig,
+    endpoint: Endpoint, walk: Callable[[], Iterator[ArrowPage]]
 ) -> Callable[[], Iterator[Any]]:
     """The walk's pages as dlt items of about BATCH_ROWS rows per table, each CGID once per
-    checkpoint (`checkpoint_batches`); appended while `first_load` allows it."""
+    checkpoint (`checkpoint_batches`)."""
 
     def items() -> Iterator[Any]:
-        for name, table, how in checkpoint_batches(endpoint.resource, walk(), first_load):
-            if how is None:
-                yield dlt.mark.with_table_name(table, name)
-            else:
-                chosen = "append" if how == "append" else disposition
-                hints = dlt.mark.make_hints(table_name=name, write_disposition=chosen)
-                yield dlt.mark.with_hints(table, hints, create_table_variant=True)
+        for name, table in checkpoint_batches(endpoint.resource, walk()):
+            yield dlt.mark.with_table_name(table, name)
 
     return items
 
