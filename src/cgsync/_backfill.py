@@ -15,16 +15,16 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Self
 
 import pyarrow as pa
 
-from cgsync._arrow import ArrowPage, records_to_arrow
+from cgsync._arrow import ArrowPage
 from cgsync._client import ApiClient, Cursor, Page
 from cgsync._endpoints import Endpoint
-from cgsync._exceptions import ApiError
-from cgsync._walks import Budget, Walker, ends_walk, note_newest_sent, v7_walk, without
+from cgsync._pages import check_cursor_moves, ends_walk
+from cgsync._walks import Budget, Walker, note_newest_sent, v7_walk, without
 from cgsync.settings import PRIMARY_KEY
 
 WINDOW_FIELD = "date_creation"
@@ -121,8 +121,7 @@ def _backfill(
     for window, page, arrow in walkers.pages():
         budget.spend()
         note_newest_sent(state, arrow.table)
-        if walker.on_page is not None:
-            walker.on_page(endpoint.resource, len(page))
+        walker.count(endpoint, page)
         yield arrow
         window["cursor"] = page.resume_cursor
         window["done"] = ends_walk(page)
@@ -318,19 +317,10 @@ class _Windows:
             page = self._client.get_page(
                 self._endpoint, cursor=cursor, per_page=per_page, params=params
             )
-            arrow = records_to_arrow(
-                page.data,
-                self._endpoint.record_kind,
-                source_timezone=self._walker.source_timezone.key,
-                synced_at=datetime.now(UTC),
-            )
+            arrow = self._walker.to_arrow(self._endpoint, page)
             if not self._put((window, page, arrow)) or ends_walk(page):
                 return
-            if page.next_cursor == cursor:
-                raise ApiError(
-                    f"{self._endpoint.path} returned cursor {cursor!r} as its own next cursor: "
-                    "stopping to avoid an endless walk"
-                )
+            check_cursor_moves(self._endpoint, page)
             cursor = page.next_cursor
 
     def _take_page(self) -> bool:

@@ -29,7 +29,7 @@ _ROW = "_cgsync_row"
 
 class CgidSet:
     """CGIDs as bits, from a quarter span below the first one seen (they are the system's
-    sequence numbers, and a walk in update order is not in CGID order)."""
+    sequence numbers, but a listing need not come in CGID order)."""
 
     def __init__(self) -> None:
         self._base: int | None = None
@@ -66,14 +66,12 @@ def checkpoint_batches(resource: str, pages: Iterable[ArrowPage]) -> Iterator[tu
     held = CgidSet()
     pending: list[ArrowPage] = []
     for taken, page in enumerate(map(last_versions, pages)):
-        alone = False
-        if not held.add_if_new(page.table.column(PRIMARY_KEY)):
-            if taken:
-                break
-            alone = True  # CGIDs too far apart to hold: the page is a checkpoint of its own
+        added = held.add_if_new(page.table.column(PRIMARY_KEY))
+        if not added and taken:
+            break
         if page.num_rows:
             pending.append(page)
-        if alone:
+        if not added:  # the first page, its CGIDs too far apart to hold: a checkpoint alone
             break
         if sum(held_page.num_rows for held_page in pending) >= BATCH_ROWS:
             yield from _batch(resource, pending)
@@ -96,16 +94,18 @@ def last_versions(page: ArrowPage) -> ArrowPage:
     cgids = page.table.column(PRIMARY_KEY)
     if len(np.unique(cgids.to_numpy())) == len(cgids):
         return page
-    numbered = page.table.append_column(_ROW, pa.array(np.arange(page.num_rows)))
-    last = numbered.group_by(PRIMARY_KEY, use_threads=False).aggregate([(_ROW, "max")])
-    rows = np.sort(last.column(f"{_ROW}_max").to_numpy())
-    table = page.table.take(rows)
-    children = {}
-    for name, child in page.children.items():
+    return ArrowPage(
+        table=_last_rows(page.table, [PRIMARY_KEY]),
         # Child rows name their parent by CGID only: one row per position is kept.
-        numbered = child.append_column(_ROW, pa.array(np.arange(child.num_rows)))
-        last = numbered.group_by([PRIMARY_KEY, "position"], use_threads=False).aggregate(
-            [(_ROW, "max")]
-        )
-        children[name] = child.take(np.sort(last.column(f"{_ROW}_max").to_numpy()))
-    return ArrowPage(table=table, children=children)
+        children={
+            name: _last_rows(child, [PRIMARY_KEY, "position"])
+            for name, child in page.children.items()
+        },
+    )
+
+
+def _last_rows(table: pa.Table, keys: list[str]) -> pa.Table:
+    """The last row of `table` for each value of `keys`, in the table's order."""
+    numbered = table.append_column(_ROW, pa.array(np.arange(table.num_rows)))
+    last = numbered.group_by(keys, use_threads=False).aggregate([(_ROW, "max")])
+    return table.take(np.sort(last.column(f"{_ROW}_max").to_numpy()))

@@ -58,12 +58,9 @@ def walk_pages(
             page = reader.next() if reader is not None else fetch(cursor)
             if pages_left is not None:
                 pages_left -= 1
-            last = _is_last(page)
-            if not last and page.next_cursor == page.cursor:
-                raise ApiError(
-                    f"{endpoint.path} returned cursor {page.cursor!r} as its own next cursor: "
-                    "stopping to avoid an endless walk"
-                )
+            last = ends_walk(page)
+            if not last:
+                check_cursor_moves(endpoint, page)
             if not last and pages_left == 0 and reader is not None:
                 client.park(key(page.next_cursor), reader)
                 reader = None
@@ -76,8 +73,18 @@ def walk_pages(
             reader.close()
 
 
-def _is_last(page: Page) -> bool:
+def ends_walk(page: Page) -> bool:
+    """An empty `data` ends a v7 walk, a null `next` a v6 one."""
     return not len(page) or page.next_cursor is None
+
+
+def check_cursor_moves(endpoint: Endpoint, page: Page) -> None:
+    """Raise ApiError if a page that does not end the walk names itself as the next one."""
+    if page.next_cursor == page.cursor:
+        raise ApiError(
+            f"{endpoint.path} returned cursor {page.cursor!r} as its own next cursor: "
+            "stopping to avoid an endless walk"
+        )
 
 
 class _Reader:
@@ -112,7 +119,7 @@ class _Reader:
                 self._ready.append(page)
                 self._changed.notify_all()
             # The walk ends here, or the consumer refuses a cursor that does not move.
-            if _is_last(page) or page.next_cursor == page.cursor:
+            if ends_walk(page) or page.next_cursor == page.cursor:
                 return
             cursor = page.next_cursor
 

@@ -501,27 +501,27 @@ def _dlt_errors(pipeline: dlt.Pipeline) -> Iterator[None]:
         raise
 
 
-def _wrapped_cause(exc: BaseException) -> CGSyncError | KeyboardInterrupt | None:
-    """The CGSyncError or KeyboardInterrupt that `exc` wraps, if any."""
+def _exception_chain(exc: BaseException) -> Iterator[BaseException]:
+    """`exc`, then each exception it wraps (its cause, else its context), each once."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _wrapped_cause(exc: BaseException) -> CGSyncError | KeyboardInterrupt | None:
+    """The CGSyncError or KeyboardInterrupt that `exc` wraps, if any."""
+    for current in _exception_chain(exc):
         if isinstance(current, CGSyncError | KeyboardInterrupt):
             return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
     return None
 
 
 def _chain_text(exc: BaseException) -> str:
     """The messages of `exc` and of every exception it wraps."""
-    texts, seen = [], set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        texts.append(str(current))
-        current = current.__cause__ or current.__context__
-    return "\n".join(texts)
+    return "\n".join(map(str, _exception_chain(exc)))
 
 
 def _one_line(exc: BaseException) -> str:

@@ -13,7 +13,7 @@ import os
 import dlt
 import pyarrow as pa
 
-from cgsync.settings import DUCKDB_GLOBAL_CONFIG
+from cgsync.settings import DUCKDB_GLOBAL_CONFIG, ENV_DUCKDB_GLOBAL_CONFIG
 
 _TELEMETRY = "runtime.dlthub_telemetry"
 _DUCKDB_GLOBAL_CONFIG = "destination.duckdb.credentials.global_config"
@@ -26,7 +26,7 @@ def tune_sync_process() -> None:
     if dlt.config.get(_TELEMETRY) is None:
         os.environ[_environment_name(_TELEMETRY)] = "false"
     if dlt.config.get(_DUCKDB_GLOBAL_CONFIG) is None:
-        os.environ[_environment_name(_DUCKDB_GLOBAL_CONFIG)] = json.dumps(DUCKDB_GLOBAL_CONFIG)
+        os.environ[ENV_DUCKDB_GLOBAL_CONFIG] = json.dumps(DUCKDB_GLOBAL_CONFIG)
     if _ARROW_POOL not in os.environ:
         pa.set_memory_pool(pa.system_memory_pool())
     # The imports made most of the objects a sync keeps: the collector need not walk them again.

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from cgsync._arrow import ArrowPage, records_to_arrow
 from cgsync._client import ApiClient, Page
 from cgsync._endpoints import Endpoint
-from cgsync._pages import walk_pages
+from cgsync._pages import ends_walk, walk_pages
 from cgsync.settings import (
     CGID_FILTER_PARAM,
     EXPANSION_PARAM,
@@ -115,15 +115,23 @@ class Walker:
             max_pages=budget.left,
         ):
             budget.spend()
-            arrow = records_to_arrow(
-                page.data,
-                endpoint.record_kind,
-                source_timezone=self.source_timezone.key,
-                synced_at=datetime.now(UTC),
-            )
-            if self.on_page is not None:
-                self.on_page(endpoint.resource, len(page))
+            arrow = self.to_arrow(endpoint, page)
+            self.count(endpoint, page)
             yield page, arrow
+
+    def to_arrow(self, endpoint: Endpoint, page: Page) -> ArrowPage:
+        """`page` as Arrow, its dates read in the system's time zone, synced now."""
+        return records_to_arrow(
+            page.data,
+            endpoint.record_kind,
+            source_timezone=self.source_timezone.key,
+            synced_at=datetime.now(UTC),
+        )
+
+    def count(self, endpoint: Endpoint, page: Page) -> None:
+        """Report `page` to the progress callback, if any."""
+        if self.on_page is not None:
+            self.on_page(endpoint.resource, len(page))
 
     def begin(self, resource: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """The resource state and this walk's state, starting a new cycle if the last ended.
@@ -153,11 +161,6 @@ class Budget:
     def spend(self) -> None:
         if self.left is not None:
             self.left -= 1
-
-
-def ends_walk(page: Page) -> bool:
-    """An empty `data` ends a v7 walk, a null `next` a v6 one."""
-    return not len(page) or page.next_cursor is None
 
 
 def v7_walk(endpoint: Endpoint, walker: Walker) -> Callable[[], Iterator[ArrowPage]]:
