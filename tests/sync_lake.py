@@ -13,6 +13,7 @@ from typing import Any
 import dlt
 import pytest
 
+from cgsync._client import ApiClient
 from cgsync._pipeline import Lake, SyncOptions, build_pipeline, lake_sql
 from cgsync._views import NON_RESPONSES, open_non_responses_sql
 from cgsync.emulator import Emulator, Truth
@@ -52,6 +53,17 @@ def make_lake(kind: str, tmp_path: Path) -> Iterator[Lake]:
                     sql.execute_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
     else:
         raise ValueError(f"unknown lake kind {kind!r}")
+
+
+def emulator_client(emulator: Emulator, **options: Any) -> ApiClient:
+    """An ApiClient of `emulator` (`options`: ApiClient's, e.g. `retry`, `transport`)."""
+    return ApiClient(
+        client_id=emulator.client_id,
+        client_secret=emulator.client_secret,
+        auth_url=emulator.token_url,
+        api_url=emulator.base_url,
+        **options,
+    )
 
 
 def sync_options(emulator: Emulator, lake: Lake, **changes: Any) -> SyncOptions:

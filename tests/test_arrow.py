@@ -16,10 +16,10 @@ import pytest
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sync_lake import emulator_client
 
 from cgsync import ApiError, ConfigError
 from cgsync._arrow import ArrowPage, read_page, records_to_arrow, snake_case
-from cgsync._client import ApiClient
 from cgsync._endpoints import ENDPOINTS
 from cgsync._pages import walk_pages
 
@@ -352,12 +352,7 @@ def test_emulator_pages_convert_to_the_truth(emulator: Any) -> None:
     zone = "Europe/Amsterdam"
     emu = emulator(records=3_000, seed=9, timezone=zone, history_days=400)
     endpoint = ENDPOINTS["non_responses"]
-    with ApiClient(
-        client_id=emu.client_id,
-        client_secret=emu.client_secret,
-        auth_url=emu.token_url,
-        api_url=emu.base_url,
-    ) as client:
+    with emulator_client(emu) as client:
         pages = walk_pages(
             client, endpoint, cursor=None, per_page=1000, params={"with[]": ["properties"]}
         )

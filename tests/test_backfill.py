@@ -21,7 +21,7 @@ import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from sync_lake import LakeReader, assert_exact, make_lake, sync_options
+from sync_lake import LakeReader, assert_exact, emulator_client, make_lake, sync_options
 from typer.testing import CliRunner, Result
 
 from cgsync._backfill import HIGHEST_DAY, LOWEST_DAY, plan_windows
@@ -196,13 +196,7 @@ def test_the_source_walks_date_creation_windows_side_by_side(
     emu.faults.update(latency_ms=50)
     recorder = WindowRecorder()
     pipeline = build_pipeline(lake)
-    with ApiClient(
-        client_id=emu.client_id,
-        client_secret=emu.client_secret,
-        auth_url=emu.token_url,
-        api_url=emu.base_url,
-        transport=recorder,
-    ) as client:
+    with emulator_client(emu, transport=recorder) as client:
         source = partial(
             customergauge_source, client=client, parallel=4, per_page=100, source_timezone=ZONE
         )

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from scripted_server import Recorded, Reply, ScriptedServer, connect, page
+from sync_lake import emulator_client
 
 from cgsync import ApiError
 from cgsync._client import ApiClient, RetryPolicy
@@ -24,14 +25,8 @@ V6 = ENDPOINTS["responses_v6"]
 FAST_RETRY = RetryPolicy(max_attempts=8, base_delay=0.001, max_delay=0.01)
 
 
-def emulator_client(emu: Emulator) -> ApiClient:
-    return ApiClient(
-        client_id=emu.client_id,
-        client_secret=emu.client_secret,
-        auth_url=emu.token_url,
-        api_url=emu.base_url,
-        retry=FAST_RETRY,
-    )
+def fast_client(emu: Emulator) -> ApiClient:
+    return emulator_client(emu, retry=FAST_RETRY)
 
 
 def cgids(pages: list[Any]) -> list[int]:
@@ -43,7 +38,7 @@ def test_a_v7_walk_reads_every_record_once_and_ends_on_an_empty_page(
     emulator: Any, prefetch: bool
 ) -> None:
     emu = emulator(records=1_500, seed=3)
-    with emulator_client(emu) as client:
+    with fast_client(emu) as client:
         pages = list(walk_pages(client, RESPONSES, cursor=None, per_page=100, prefetch=prefetch))
 
         assert client.stats.api_calls == len(pages)
@@ -56,7 +51,7 @@ def test_a_v7_walk_reads_every_record_once_and_ends_on_an_empty_page(
 
 def test_a_periodic_walk_from_the_stored_cursor_reads_only_what_is_new(emulator: Any) -> None:
     emu = emulator(records=1_000, seed=5, history_days=10)
-    with emulator_client(emu) as client:
+    with fast_client(emu) as client:
         initial = list(walk_pages(client, NON_RESPONSES, cursor=None, per_page=1000))
         emu.clock.advance(timedelta(hours=12))
         periodic = list(
@@ -71,7 +66,7 @@ def test_a_periodic_walk_from_the_stored_cursor_reads_only_what_is_new(emulator:
 
 def test_a_v6_walk_ends_on_a_null_next_and_resumes_from_the_last_cursor(emulator: Any) -> None:
     emu = emulator(records=1_500, seed=3)
-    with emulator_client(emu) as client:
+    with fast_client(emu) as client:
         pages = list(walk_pages(client, V6, cursor=None, per_page=50))
         again = list(walk_pages(client, V6, cursor=pages[-1].resume_cursor, per_page=50))
 
@@ -91,7 +86,7 @@ def test_a_walk_through_every_fault_is_still_exact(emulator: Any) -> None:
         retry_after_seconds=0,
         token_ttl_seconds=1,
     )
-    with emulator_client(emu) as client:
+    with fast_client(emu) as client:
         pages = list(walk_pages(client, RESPONSES, cursor=None, per_page=100))
 
         assert client.stats.total_retries > 0
