@@ -1,9 +1,12 @@
-"""`cgsync demo` ends with the report of the demo lake."""
+"""`cgsync demo`: two syncs of the emulator into the demo lake, then its report."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -12,18 +15,46 @@ from typer.testing import CliRunner
 from cgsync.cli import app
 
 
-def test_demo_writes_the_report_of_the_demo_lake(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(app, ["demo", "--records", "2000", "--json"])
-    assert result.exit_code == 0, result.output
+@dataclass(frozen=True)
+class Demo:
+    directory: Path
+    output: dict[str, Any]
 
-    report = Path(json.loads(result.stdout)["report"])
-    assert report == tmp_path / "cgsync-demo-report.html"
+    def query(self, sql: str) -> Any:
+        with duckdb.connect(str(self.directory / "cgsync-demo.duckdb"), read_only=True) as lake:
+            lake.execute("SET schema = 'customergauge'")
+            return lake.execute(sql).fetchone()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    """One `cgsync demo` run for the tests of this module (it syncs twice and writes a report)."""
+    directory = tmp_path_factory.mktemp("demo")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.chdir(directory)
+        result = CliRunner().invoke(app, ["demo", "--records", "2000", "--json"])
+    assert result.exit_code == 0, result.output
+    yield Demo(directory, json.loads(result.stdout))
+
+
+def test_demo_syncs_the_emulator_twice_into_the_demo_database(demo: Demo) -> None:
+    summaries = demo.output
+    assert summaries["initial"]["row_counts"]["responses"] > 0
+    assert summaries["periodic"]["outcome"] == "ok"
+    assert summaries["periodic"]["resources"]["responses"]["pages"] >= 1
+    (funnel,) = demo.query("SELECT COUNT(*) FROM survey_funnel")
+    (cgids,) = demo.query(
+        "SELECT COUNT(*) FROM (SELECT number_customergauge FROM non_responses"
+        " UNION SELECT number_customergauge FROM responses)"
+    )
+    assert funnel == cgids > 0
+
+
+def test_demo_writes_the_report_of_the_demo_lake(demo: Demo) -> None:
+    report = Path(demo.output["report"])
+    assert report == demo.directory / "cgsync-demo-report.html"
     page = report.read_text(encoding="utf-8")
-    with duckdb.connect(str(tmp_path / "cgsync-demo.duckdb"), read_only=True) as lake:
-        (responses,) = lake.execute("SELECT COUNT(*) FROM customergauge.responses").fetchone()
+    (responses,) = demo.query("SELECT COUNT(*) FROM responses")
     assert responses > 0
     assert "Plotly.newPlot" in page
     assert f">{responses:,}<" in page or f">{responses}<" in page

@@ -227,26 +227,6 @@ def test_the_sync_does_not_import_the_emulator() -> None:
     assert imported.stdout.strip() == "[]"
 
 
-def test_demo_syncs_the_emulator_twice_into_the_demo_database(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(app, ["demo", "--records", "2000", "--json"])
-    assert result.exit_code == 0, result.output
-    summaries = json.loads(result.stdout)
-    assert summaries["initial"]["row_counts"]["responses"] > 0
-    assert summaries["periodic"]["outcome"] == "ok"
-    assert summaries["periodic"]["resources"]["responses"]["pages"] >= 1
-    with duckdb.connect(str(tmp_path / "cgsync-demo.duckdb"), read_only=True) as lake:
-        lake.execute("SET schema = 'customergauge'")
-        (funnel,) = lake.execute("SELECT COUNT(*) FROM survey_funnel").fetchone()
-        (cgids,) = lake.execute(
-            "SELECT COUNT(*) FROM (SELECT number_customergauge FROM non_responses"
-            " UNION SELECT number_customergauge FROM responses)"
-        ).fetchone()
-    assert funnel == cgids > 0
-
-
 def test_a_duckdb_out_of_memory_exits_4_saying_how_to_raise_the_limit_and_loses_nothing(
     cgsync: Callable[..., Result], emulator: Callable[..., Emulator], tmp_path: Path
 ) -> None:
