@@ -23,10 +23,27 @@ from cgsync._pipeline import Lake
 from cgsync.emulator import Emulator
 
 KILLS = 5
+# `python -m cgsync` that dies like kill -9 right after the load job of the responses has
+# committed, before dlt records the job as done: the next sync runs that job again.
+DIE_AFTER_LOADING_RESPONSES = """
+import os, runpy
+from dlt.destinations.impl.duckdb.duck import DuckDbCopyJob
+run = DuckDbCopyJob.run
+def run_then_die(self):
+    run(self)
+    if self.load_table_name == "responses":
+        os._exit(137)
+DuckDbCopyJob.run = run_then_die
+runpy.run_module("cgsync", run_name="__main__", alter_sys=True)
+"""
 
 
 def sync_process(
-    emu: Emulator, database: Path, pipelines_dir: Path, checkpoint_pages: int = 10
+    emu: Emulator,
+    database: Path,
+    pipelines_dir: Path,
+    checkpoint_pages: int = 10,
+    python: list[str] | None = None,
 ) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -36,7 +53,7 @@ def sync_process(
         "CUSTOMERGAUGE_API_URL": emu.base_url,
         "DESTINATION__DUCKDB__CREDENTIALS": str(database),
     }
-    command = [sys.executable, "-m", "cgsync", "sync", "--quiet"]
+    command = [*(python or [sys.executable, "-m", "cgsync"]), "sync", "--quiet"]
     command += ["--checkpoint-pages", str(checkpoint_pages)]
     command += ["--pipelines-dir", str(pipelines_dir)]
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -62,6 +79,24 @@ def test_a_sync_killed_again_and_again_ends_exact(
     _, errors = finishing.communicate(timeout=600)
 
     assert killed >= 3, "the sync finished before it could be killed"
+    assert finishing.returncode == 0, errors.decode()
+    lake = Lake(dlt.destinations.duckdb(str(database)), pipelines_dir=str(pipelines_dir))
+    assert_exact(LakeReader(lake), emu.truth())
+
+
+def test_a_load_job_run_again_after_a_kill_loads_its_rows_once(
+    emulator: Callable[..., Emulator], tmp_path: Path
+) -> None:
+    emu = emulator(records=6_000, seed=23)
+    database, pipelines_dir = tmp_path / "lake.duckdb", tmp_path / "pipelines"
+    dying = [sys.executable, "-c", DIE_AFTER_LOADING_RESPONSES]
+    killed = sync_process(emu, database, pipelines_dir, python=dying)
+    _, errors = killed.communicate(timeout=300)
+    assert killed.returncode == 137, errors.decode()
+
+    finishing = sync_process(emu, database, pipelines_dir)
+    _, errors = finishing.communicate(timeout=300)
+
     assert finishing.returncode == 0, errors.decode()
     lake = Lake(dlt.destinations.duckdb(str(database)), pipelines_dir=str(pipelines_dir))
     assert_exact(LakeReader(lake), emu.truth())

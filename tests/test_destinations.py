@@ -9,8 +9,11 @@ from pathlib import Path
 import pytest
 from sync_lake import LakeReader, make_lake, sync_options
 
-from cgsync._pipeline import Lake, read_status, run_sync
+from cgsync._pipeline import Lake, build_pipeline, read_status, run_sync
 from cgsync.emulator import Emulator
+from cgsync.source import STAGING_DEDUPLICATED_HINT
+
+DATA_TABLES = ("responses", "responses__tags", "non_responses")
 
 
 @pytest.fixture(params=("duckdb", "postgres"))
@@ -33,6 +36,19 @@ def test_the_views_match_the_api_on_sql_destinations(
     assert sorted(open_cgids) == sorted(truth.non_responses)
     funnel = reader.cgids("survey_funnel")
     assert sorted(funnel) == sorted(set(truth.non_responses) | set(truth.responses))
+
+
+def test_only_duckdb_merges_skip_the_staging_deduplication(
+    emulator: Callable[..., Emulator], sql_lake: Lake
+) -> None:
+    # A DuckDB load job is one local statement, run again only after a kill (which turns the
+    # deduplication back on); a network destination may report a committed job as failed.
+    run_sync(sync_options(emulator(records=500), sql_lake))
+
+    tables = build_pipeline(sql_lake).default_schema.tables
+    skipped = {name: tables[name].get(STAGING_DEDUPLICATED_HINT) for name in DATA_TABLES}
+    duckdb = sql_lake.destination.destination_type.endswith(".duckdb")
+    assert skipped == dict.fromkeys(DATA_TABLES, duckdb)
 
 
 def test_status_reads_cursors_and_counts_from_delta_tables(

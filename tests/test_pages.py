@@ -15,7 +15,7 @@ from sync_lake import emulator_client
 from cgsync import ApiError
 from cgsync._client import ApiClient, RetryPolicy
 from cgsync._endpoints import ENDPOINTS, Endpoint
-from cgsync._pages import walk_pages
+from cgsync._pages import Budget, walk_pages
 from cgsync.emulator import Emulator
 from cgsync.settings import READ_AHEAD_PAGES
 
@@ -154,7 +154,7 @@ def test_the_next_checkpoint_takes_up_the_pages_read_ahead_across_the_boundary(
 ) -> None:
     api = TwoPages(server, RESPONSES)
     with connect(server) as client:
-        [first] = walk_pages(client, RESPONSES, cursor=None, per_page=10, max_pages=1)
+        [first] = walk_pages(client, RESPONSES, cursor=None, per_page=10, budget=Budget(1))
         assert api.second_requested.wait(timeout=10)  # while the checkpoint is being loaded
         rest = list(walk_pages(client, RESPONSES, cursor=first.resume_cursor, per_page=10))
 
@@ -162,10 +162,22 @@ def test_the_next_checkpoint_takes_up_the_pages_read_ahead_across_the_boundary(
     assert len(server.requests_to(RESPONSES.path)) == 3
 
 
+def test_a_budget_ends_at_the_page_that_spends_its_last_page_or_passes_its_time() -> None:
+    by_pages, by_time = Budget(2), Budget(None, seconds=0.05)
+    by_pages.spend()
+    by_time.spend()
+    assert not by_pages.exhausted and not by_time.exhausted
+    by_pages.spend()
+    time.sleep(0.06)
+    assert not by_time.exhausted  # decided when a page is counted
+    by_time.spend()
+    assert by_pages.exhausted and by_time.exhausted
+
+
 def test_a_walk_from_another_cursor_reads_for_itself(server: ScriptedServer) -> None:
     TwoPages(server, RESPONSES)
     with connect(server) as client:
-        list(walk_pages(client, RESPONSES, cursor=None, per_page=10, max_pages=1))
+        list(walk_pages(client, RESPONSES, cursor=None, per_page=10, budget=Budget(1)))
         again = list(walk_pages(client, RESPONSES, cursor=None, per_page=10))
 
     assert [page.cursor for page in again] == [None, 1, 2]

@@ -103,6 +103,24 @@ def test_the_summary_counts_pages_records_calls_and_checkpoints(
     assert summary.open_non_responses == len(truth.non_responses)
 
 
+@pytest.mark.parametrize("parallel", [1, 2])
+def test_behind_a_slow_api_a_checkpoint_ends_on_time_and_the_lake_is_exact(
+    emulator: Callable[..., Emulator], lake: Lake, parallel: int
+) -> None:
+    emu = emulator(records=3_000)
+    emu.faults.update(latency_ms=100)
+    options = sync_options(
+        emu, lake, per_page=100, checkpoint_pages=100, checkpoint_seconds=0.5, parallel=parallel
+    )
+
+    summary = run_sync(options)
+
+    # By pages alone the 31 pages of non-responses would take one checkpoint.
+    assert summary.resources["non_responses"].pages > 20
+    assert summary.checkpoints >= 3
+    assert_exact(LakeReader(lake), emu.truth())
+
+
 def test_the_tables_have_the_documented_types_and_no_none_text(
     emulator: Callable[..., Emulator], lake: Lake
 ) -> None:

@@ -23,8 +23,8 @@ import pyarrow as pa
 from cgsync._arrow import ArrowPage
 from cgsync._client import ApiClient, Cursor, Page
 from cgsync._endpoints import Endpoint
-from cgsync._pages import check_cursor_moves, ends_walk
-from cgsync._walks import Budget, Walker, note_newest_sent, v7_walk, without
+from cgsync._pages import Budget, check_cursor_moves, ends_walk
+from cgsync._walks import Walker, note_newest_sent, v7_walk, without
 from cgsync.settings import PRIMARY_KEY
 
 WINDOW_FIELD = "date_creation"
@@ -115,11 +115,9 @@ def _backfill(
     if walk["phase"] != BACKFILL_PHASE:
         walk.update(backfill=_plan(endpoint, walker, client), phase=BACKFILL_PHASE)
     plan = walk["backfill"]
-    budget = Budget(walker.checkpoint_pages)
     windows = [window for window in plan["windows"] if not window["done"]]
-    walkers = _Windows(endpoint, walker, client, windows, budget.left)
+    walkers = _Windows(endpoint, walker, client, windows, walker.budget())
     for window, page, arrow in walkers.pages():
-        budget.spend()
         note_newest_sent(state, arrow.table)
         walker.count(endpoint, page)
         yield arrow
@@ -250,7 +248,7 @@ _Item = tuple[dict[str, Any], Page, ArrowPage]
 class _Windows:
     """One thread per window, walking it to its end; their pages come out of `pages()`.
 
-    The threads share the checkpoint's page budget, so no page is fetched that the checkpoint
+    The threads share the checkpoint's budget, so no page is fetched that the checkpoint
     would not keep (API calls equal pages). They share the client too: one token, one
     connection pool, and one back-off when the API answers 429.
     """
@@ -261,13 +259,13 @@ class _Windows:
         walker: Walker,
         client: ApiClient,
         windows: list[dict[str, Any]],
-        pages: int | None,
+        budget: Budget,
     ) -> None:
         self._endpoint = endpoint
         self._walker = walker
         self._client = client
         self._windows = windows
-        self._pages_left = pages
+        self._budget = budget
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._queue: queue.Queue[_Item | BaseException | None] = queue.Queue(
@@ -326,10 +324,9 @@ class _Windows:
     def _take_page(self) -> bool:
         """Claim one page of the budget (False: the budget is spent or the walk stopped)."""
         with self._lock:
-            if self._stop.is_set() or self._pages_left == 0:
+            if self._stop.is_set() or self._budget.exhausted:
                 return False
-            if self._pages_left is not None:
-                self._pages_left -= 1
+            self._budget.spend()
             return True
 
     def _put(self, item: _Item | BaseException | None) -> bool:

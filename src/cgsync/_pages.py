@@ -1,13 +1,14 @@
 """The page walker: follows a sync endpoint's cursor, reading pages ahead in the background.
 
 A walk reads ahead in a daemon thread, a few pages before the caller. A walk that stops at a
-checkpoint (`max_pages`) leaves its reader with the client, still reading, so that the next
-checkpoint's walk from the same cursor takes up the pages read while dlt loaded the last ones.
+checkpoint (its `Budget` is spent) leaves its reader with the client, still reading, so that the
+next checkpoint's walk from the same cursor takes up the pages read while dlt loaded the last ones.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Generator, Hashable
 
@@ -27,19 +28,18 @@ def walk_pages(
     per_page: int,
     params: QueryParams | None = None,
     prefetch: bool = True,
-    max_pages: int | None = None,
+    budget: Budget | None = None,
 ) -> Generator[Page, None, None]:
     """Yield the pages of `endpoint` from `cursor` (None: from the start) to the end of the walk.
 
     The walk ends after a page with an empty `data` (v7; that page is yielded too) or with a
     null `cursor.next` (v6). After the last page, `page.resume_cursor` is the cursor to store.
     With `prefetch`, up to READ_AHEAD_PAGES pages are read ahead of the caller; an error
-    fetching a page is raised when the caller asks for that page. `max_pages` stops the walk
-    early (a checkpoint); the pages after it are still read ahead, for the next walk from there.
+    fetching a page is raised when the caller asks for that page. `budget` is spent a page at a
+    time and stops the walk early (a checkpoint) once exhausted; the pages after it are still
+    read ahead, for the next walk from there.
     """
     endpoint.check_per_page(per_page)
-    if max_pages is not None and max_pages < 1:
-        raise ValueError(f"max_pages must be 1 or more, got {max_pages}")
 
     def fetch(at: Cursor | None) -> Page:
         return client.get_page(endpoint, cursor=at, per_page=per_page, params=params)
@@ -52,25 +52,50 @@ def walk_pages(
     if prefetch:
         parked = client.claim_parked(key(cursor))
         reader = parked if isinstance(parked, _Reader) else _Reader(fetch, cursor)
-    pages_left = max_pages
     try:
         while True:
             page = reader.next() if reader is not None else fetch(cursor)
-            if pages_left is not None:
-                pages_left -= 1
+            if budget is not None:
+                budget.spend()
+            stop = budget is not None and budget.exhausted
             last = ends_walk(page)
             if not last:
                 check_cursor_moves(endpoint, page)
-            if not last and pages_left == 0 and reader is not None:
+            if not last and stop and reader is not None:
                 client.park(key(page.next_cursor), reader)
                 reader = None
             yield page
-            if last or pages_left == 0:
+            if last or stop:
                 return
             cursor = page.next_cursor
     finally:
         if reader is not None:
             reader.close()
+
+
+class Budget:
+    """What one checkpoint of one walk may still fetch: a number of pages, and a time.
+
+    Whether it is exhausted is decided as each page is counted, so that every reader of
+    `exhausted` agrees on the page that ended the checkpoint.
+    """
+
+    def __init__(self, pages: int | None, seconds: float | None = None) -> None:
+        if pages is not None and pages < 1:
+            raise ValueError(f"a checkpoint's pages must be 1 or more, got {pages}")
+        if seconds is not None and seconds <= 0:
+            raise ValueError(f"a checkpoint's seconds must be more than 0, got {seconds}")
+        self.left = pages
+        self._deadline = None if seconds is None else time.monotonic() + seconds
+        self.exhausted = False
+
+    def spend(self) -> None:
+        """Count one page fetched."""
+        if self.left is not None:
+            self.left -= 1
+        self.exhausted = (self.left is not None and self.left <= 0) or (
+            self._deadline is not None and time.monotonic() >= self._deadline
+        )
 
 
 def ends_walk(page: Page) -> bool:

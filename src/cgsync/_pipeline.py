@@ -1,7 +1,8 @@
 """The sync runner: a dlt pipeline run in checkpoints, under a lock, then the views.
 
 One `run_sync` is one sync. It runs the pipeline in a loop; each run extracts at most
-`checkpoint_pages` pages per resource and commits their data together with the resource state
+`checkpoint_pages` pages per resource (fewer if `checkpoint_seconds` run out first) and commits
+their data together with the resource state
 (the cursors) in one load package. The loop ends when every resource reports its cycle
 complete. A killed sync therefore loses at most one checkpoint of API work; the next one first
 loads what the killed one left extracted, then resumes from the stored cursors.
@@ -34,7 +35,9 @@ from cgsync._endpoints import parse_resources
 from cgsync._exceptions import ApiError, CGSyncError, ConfigError, SyncLockedError
 from cgsync._walks import Filters, PageCallback
 from cgsync.settings import (
+    ATOMIC_LOCAL_DESTINATIONS,
     DEFAULT_CHECKPOINT_PAGES,
+    DEFAULT_CHECKPOINT_SECONDS,
     DEFAULT_DATASET,
     DEFAULT_REFRESH_WINDOW,
     DEFAULT_RESOURCES,
@@ -44,7 +47,13 @@ from cgsync.settings import (
     ENV_CLIENT_SECRET,
     ENV_DUCKDB_GLOBAL_CONFIG,
 )
-from cgsync.source import SOURCE_NAME, TableFormat, customergauge_source, walk_state
+from cgsync.source import (
+    SOURCE_NAME,
+    STAGING_DEDUPLICATED_HINT,
+    TableFormat,
+    customergauge_source,
+    walk_state,
+)
 
 DEFAULT_PIPELINE_NAME = "cgsync"
 LAST_RUN_FILE = "cgsync_last_run.json"
@@ -92,6 +101,8 @@ class SyncOptions:
     refresh_window: timedelta = DEFAULT_REFRESH_WINDOW
     v6_lookback: timedelta = DEFAULT_V6_LOOKBACK
     checkpoint_pages: int = DEFAULT_CHECKPOINT_PAGES
+    checkpoint_seconds: float | None = DEFAULT_CHECKPOINT_SECONDS
+    """A checkpoint ends after `checkpoint_pages` or this many seconds (None: pages only)."""
     full_refresh: bool = False
     parallel: int = 1
     """Windows walked side by side in a v7 resource's initial load (see docs/sync.md)."""
@@ -257,6 +268,7 @@ def _checkpoint_loop(
     with _dlt_errors(pipeline):
         # Restores the state from the destination if need be, and loads what a killed sync
         # left extracted (its data and its cursors) before anything is fetched.
+        deduplicate_resumed_packages(pipeline)
         pipeline.run()
         pending = list(summary.resources)
         full_refresh = options.full_refresh
@@ -267,6 +279,7 @@ def _checkpoint_loop(
                     endpoints=pending,
                     full_refresh=full_refresh,
                     table_format=fmt,
+                    staging_deduplicated=_destination_kind(pipeline) in ATOMIC_LOCAL_DESTINATIONS,
                     client=client,
                     on_page=counter,
                 )
@@ -280,6 +293,25 @@ def _checkpoint_loop(
                 summary.resources[name].cursor = walk.get("cursor")
                 if walk.get("complete"):
                     pending.remove(name)
+
+
+def deduplicate_resumed_packages(pipeline: dlt.Pipeline) -> None:
+    """Turn the staging deduplication back on in the packages that a stopped sync left to load.
+
+    dlt runs again the load jobs that a killed sync left running, and a staging insert run
+    twice holds its rows twice. A fresh package skips the deduplication where its jobs run
+    once (ATOMIC_LOCAL_DESTINATIONS; each CGID comes once per checkpoint), one that may have
+    started loading must not.
+    """
+    # dlt has no public way to change a package's schema; this is the one its loader reads.
+    packages = pipeline._get_load_storage().normalized_packages
+    for load_id in pipeline.list_normalized_load_packages():
+        schema = packages.load_schema(load_id)
+        marked = [t for t in schema.tables.values() if t.get(STAGING_DEDUPLICATED_HINT)]
+        for table in marked:
+            table[STAGING_DEDUPLICATED_HINT] = False  # type: ignore[literal-required]
+        if marked:
+            packages.save_schema(load_id, schema)
 
 
 class _PageCounter:
@@ -448,6 +480,7 @@ def _source_arguments(options: SyncOptions, **overrides: Any) -> dict[str, Any]:
         refresh_window=options.refresh_window,
         v6_lookback=options.v6_lookback,
         checkpoint_pages=options.checkpoint_pages,
+        checkpoint_seconds=options.checkpoint_seconds,
         parallel=options.parallel,
     )
     return {**arguments, **overrides}

@@ -34,6 +34,7 @@ from cgsync._tuning import tune_sync_process
 from cgsync._walks import Filters
 from cgsync.settings import (
     DEFAULT_CHECKPOINT_PAGES,
+    DEFAULT_CHECKPOINT_SECONDS,
     DEFAULT_DATASET,
     DEFAULT_SOURCE_TIMEZONE,
     ENV_API_URL,
@@ -121,6 +122,10 @@ def sync_command(
     checkpoint_pages: Annotated[
         int, typer.Option(help="Pages per resource per checkpoint.")
     ] = DEFAULT_CHECKPOINT_PAGES,
+    checkpoint_seconds: Annotated[
+        float,
+        typer.Option(help="Seconds after which a checkpoint ends too (0: by pages only)."),
+    ] = DEFAULT_CHECKPOINT_SECONDS,
     full_refresh: Annotated[
         bool, typer.Option(help="Forget the stored cursors and reload.")
     ] = False,
@@ -160,6 +165,7 @@ def sync_command(
             refresh_window=parse_duration(refresh_window, "--refresh-window"),
             v6_lookback=parse_duration(v6_lookback, "--v6-lookback"),
             checkpoint_pages=checkpoint_pages,
+            checkpoint_seconds=checkpoint_seconds or None,
             full_refresh=full_refresh,
             parallel=parallel,
             lake=Lake(destination, dataset, pipeline_name, pipelines_dir),

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from cgsync._arrow import ArrowPage, records_to_arrow
 from cgsync._client import ApiClient, Page
 from cgsync._endpoints import Endpoint
-from cgsync._pages import ends_walk, walk_pages
+from cgsync._pages import Budget, ends_walk, walk_pages
 from cgsync.settings import (
     CGID_FILTER_PARAM,
     EXPANSION_PARAM,
@@ -90,12 +90,18 @@ class Walker:
     on_page: PageCallback | None
     parallel: int = 1
     """Windows walked side by side in a v7 initial load (see cgsync._backfill)."""
+    checkpoint_seconds: float | None = None
+    """A checkpoint also ends after the page that takes it past this many seconds."""
 
     def params(self, endpoint: Endpoint, filters: Filters | None = None) -> dict[str, Any]:
         params: dict[str, Any] = (filters or self.filters).params()
         if self.expansions[endpoint.resource]:
             params[EXPANSION_PARAM] = list(self.expansions[endpoint.resource])
         return params
+
+    def budget(self) -> Budget:
+        """A new checkpoint's budget, its time running from now."""
+        return Budget(self.checkpoint_pages, self.checkpoint_seconds)
 
     def pages(
         self,
@@ -112,9 +118,8 @@ class Walker:
             cursor=cursor,
             per_page=self.per_page[endpoint.resource],
             params=params,
-            max_pages=budget.left,
+            budget=budget,
         ):
-            budget.spend()
             arrow = self.to_arrow(endpoint, page)
             self.count(endpoint, page)
             yield page, arrow
@@ -148,21 +153,6 @@ class Walker:
         return state, walk
 
 
-class Budget:
-    """The pages one checkpoint (one dlt load package) of one resource may still fetch."""
-
-    def __init__(self, pages: int | None) -> None:
-        self.left = pages
-
-    @property
-    def exhausted(self) -> bool:
-        return self.left is not None and self.left <= 0
-
-    def spend(self) -> None:
-        if self.left is not None:
-            self.left -= 1
-
-
 def v7_walk(endpoint: Endpoint, walker: Walker) -> Callable[[], Iterator[ArrowPage]]:
     """A v7 sync walk from the stored cursor; non-responses then re-read the refresh window."""
 
@@ -170,7 +160,7 @@ def v7_walk(endpoint: Endpoint, walker: Walker) -> Callable[[], Iterator[ArrowPa
         state, walk = walker.begin(endpoint.resource)
         refresh_follows = _refresh_wanted(endpoint, walker, walk)
         seen: list[pa.Array] = []
-        budget = Budget(walker.checkpoint_pages)
+        budget = walker.budget()
         with walker.open_client() as client:
             if walk["phase"] == "walk":
                 params = walker.params(endpoint)
@@ -278,7 +268,7 @@ def v6_walk(endpoint: Endpoint, walker: Walker) -> Callable[[], Iterator[ArrowPa
             # Older rungs are never needed again; newer ones are rebuilt by this walk.
             ladder[:] = ladder[start : start + 1] if start >= 0 else []
             walk.update(cursor=ladder[0][0] if ladder else None, phase="walking")
-        budget = Budget(walker.checkpoint_pages)
+        budget = walker.budget()
         with walker.open_client() as client:
             params = walker.params(endpoint)
             for page, arrow in walker.pages(client, budget, endpoint, walk["cursor"], params):

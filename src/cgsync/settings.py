@@ -42,12 +42,18 @@ DEFAULT_DUCKDB_FILE = "cgsync.duckdb"
 # it), one thread (the other core parses pages).
 DUCKDB_GLOBAL_CONFIG = {"memory_limit": "96MB", "threads": 1}
 ENV_DUCKDB_GLOBAL_CONFIG = "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG"
+# Destinations whose load job is one local, all-or-nothing statement: never reported failed
+# after it committed, so dlt runs it twice only in a package a killed sync left behind.
+ATOMIC_LOCAL_DESTINATIONS = frozenset({"duckdb"})
 DEFAULT_RESOURCES: tuple[str, ...] = ("responses", "non_responses")
 
 # Sync windows and checkpoints.
 DEFAULT_REFRESH_WINDOW = timedelta(hours=72)
 DEFAULT_V6_LOOKBACK = timedelta(days=30)
 DEFAULT_CHECKPOINT_PAGES = 100
+# A checkpoint also ends this long after it started: behind a slow API, the data and cursors
+# reach the lake every few seconds, and dlt loads one checkpoint while the next is being read.
+DEFAULT_CHECKPOINT_SECONDS = 10.0
 # Pages a walk reads ahead of the sync, across checkpoints too (each holds its body and Arrow).
 READ_AHEAD_PAGES = 8
 

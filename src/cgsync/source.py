@@ -51,6 +51,8 @@ __all__ = ["PageCallback", "customergauge_source"]
 
 SOURCE_NAME = "customergauge"
 TableFormat = Literal["delta", "iceberg"]
+STAGING_DEDUPLICATED_HINT = "x-stage-data-deduplicated"
+"""dlt's table hint (`deduplicated` in its merge config) that skips the staging deduplication."""
 
 _CHILD_KEY = [PRIMARY_KEY, "position"]
 
@@ -132,9 +134,11 @@ def customergauge_source(
     refresh_window: timedelta = DEFAULT_REFRESH_WINDOW,
     v6_lookback: timedelta = DEFAULT_V6_LOOKBACK,
     checkpoint_pages: int | None = None,
+    checkpoint_seconds: float | None = None,
     full_refresh: bool = False,
     parallel: int = 1,
     table_format: TableFormat | None = None,
+    staging_deduplicated: bool = False,
     client: ApiClient | None = None,
     on_page: PageCallback | None = None,
 ) -> Iterator[DltResource]:
@@ -153,10 +157,15 @@ def customergauge_source(
             merge their new statuses (`timedelta(0)` turns it off).
         v6_lookback: how far back each periodic `responses_v6` walk starts.
         checkpoint_pages: pages per resource per run (None: walk to the end in one run).
+        checkpoint_seconds: a run also ends after the page that takes it past this many
+            seconds (None: no time limit).
         full_refresh: forget the stored cursors and read everything again.
         parallel: windows of `date_creation` walked side by side in a v7 resource's initial
             load (no stored cursor, or `full_refresh`); 1 walks it in one sequence.
         table_format: `delta` or `iceberg` on the filesystem destination (merge needs one).
+        staging_deduplicated: tell the SQL merge that staging holds each key once, so it skips
+            its deduplication. True only where a load job is never run twice: see
+            `cgsync._pipeline.deduplicate_resumed_packages`.
         client: an open ApiClient to share across runs (then credentials are not needed).
         on_page: progress callback, see `PageCallback`.
     """
@@ -170,12 +179,13 @@ def customergauge_source(
         refresh_window=_non_negative(refresh_window, "--refresh-window"),
         v6_lookback=_non_negative(v6_lookback, "--v6-lookback"),
         checkpoint_pages=_positive_or_none(checkpoint_pages, "--checkpoint-pages"),
+        checkpoint_seconds=_positive_seconds_or_none(checkpoint_seconds, "--checkpoint-seconds"),
         full_refresh=full_refresh,
         on_page=on_page,
         parallel=_positive(parallel, "--parallel"),
     )
     for endpoint in chosen:
-        yield _resource(endpoint, walker, table_format)
+        yield _resource(endpoint, walker, table_format, staging_deduplicated)
 
 
 def walk_state(source_state: Mapping[str, Any], resource: str, filters_key: str) -> dict[str, Any]:
@@ -185,11 +195,18 @@ def walk_state(source_state: Mapping[str, Any], resource: str, filters_key: str)
     return walk
 
 
-def _resource(endpoint: Endpoint, walker: Walker, table_format: TableFormat | None) -> DltResource:
+def _resource(
+    endpoint: Endpoint,
+    walker: Walker,
+    table_format: TableFormat | None,
+    staging_deduplicated: bool,
+) -> DltResource:
     # Delta and Iceberg tables merge by upsert on the key; SQL destinations delete and insert,
     # which also lets a re-fetched response replace all its child rows (the merge key). Each
-    # CGID comes once per checkpoint (`checkpoint_batches`), yet staging stays deduplicated:
-    # a load job that a killed sync left running is run again, and inserts its rows twice.
+    # CGID comes once per checkpoint (`checkpoint_batches`), so staging needs no deduplication
+    # unless a load job ran twice: the hint is always set, True or False, so that a stored
+    # schema never keeps an earlier run's value.
+    deduplicated = {STAGING_DEDUPLICATED_HINT: staging_deduplicated and not table_format}
     disposition: TWriteDispositionConfig = {
         "disposition": "merge",
         "strategy": "upsert" if table_format else "delete-insert",
@@ -209,6 +226,7 @@ def _resource(endpoint: Endpoint, walker: Walker, table_format: TableFormat | No
         table_name=endpoint.resource,
         columns=deepcopy(COLUMNS[endpoint.record_kind]),  # dlt writes into column hints
         create_table_variant=True,
+        additional_table_hints=dict(deduplicated),
     )
     if endpoint.record_kind == "response":
         for child, columns in CHILD_COLUMNS.items():
@@ -218,6 +236,7 @@ def _resource(endpoint: Endpoint, walker: Walker, table_format: TableFormat | No
                 merge_key="" if table_format else PRIMARY_KEY,
                 columns=deepcopy({**_CHILD_KEY_COLUMNS, **columns}),
                 create_table_variant=True,
+                additional_table_hints=dict(deduplicated),
             )
     return resource
 
@@ -310,6 +329,12 @@ def _non_negative(value: timedelta, flag: str) -> timedelta:
 
 def _positive_or_none(value: int | None, flag: str) -> int | None:
     return value if value is None else _positive(value, flag)
+
+
+def _positive_seconds_or_none(value: float | None, flag: str) -> float | None:
+    if value is not None and not value > 0:
+        raise ConfigError(f"{flag} must be more than 0, got {value}")
+    return value
 
 
 def _positive(value: int, flag: str) -> int:
