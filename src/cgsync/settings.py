@@ -50,7 +50,9 @@ DEFAULT_RESOURCES: tuple[str, ...] = ("responses", "non_responses")
 # Sync windows and checkpoints.
 DEFAULT_REFRESH_WINDOW = timedelta(hours=72)
 DEFAULT_V6_LOOKBACK = timedelta(days=30)
-DEFAULT_CHECKPOINT_PAGES = 100
+# DuckDB stores one big insert far cheaper per row than several small ones: the 1M replay loaded
+# in 30 s with 250-page checkpoints against 42 s with 100-page ones, at the same peak memory.
+DEFAULT_CHECKPOINT_PAGES = 250
 # A checkpoint also ends this long after it started: behind a slow API, the data and cursors
 # reach the lake every few seconds, and dlt loads one checkpoint while the next is being read.
 DEFAULT_CHECKPOINT_SECONDS = 10.0
