@@ -15,6 +15,7 @@ from cgsync._tuning import tune_sync_process
 TELEMETRY = "RUNTIME__DLTHUB_TELEMETRY"
 DUCKDB_CONFIG = "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG"
 ARROW_POOL = "ARROW_DEFAULT_MEMORY_POOL"
+DELETE_JOBS = "LOAD__DELETE_COMPLETED_JOBS"
 
 
 @pytest.fixture(autouse=True)
@@ -23,6 +24,7 @@ def process(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     monkeypatch.delenv(TELEMETRY, raising=False)
     monkeypatch.delenv(DUCKDB_CONFIG, raising=False)
     monkeypatch.delenv(ARROW_POOL, raising=False)
+    monkeypatch.delenv(DELETE_JOBS, raising=False)
     calls: list[str] = []
     monkeypatch.setattr(pa, "set_memory_pool", lambda pool: calls.append(pool.backend_name))
     monkeypatch.setattr(gc, "freeze", lambda: calls.append("freeze"))
@@ -43,11 +45,27 @@ def test_the_users_own_settings_win(monkeypatch: pytest.MonkeyPatch, process: li
     monkeypatch.setenv(TELEMETRY, "true")
     monkeypatch.setenv(DUCKDB_CONFIG, '{"threads": 2}')
     monkeypatch.setenv(ARROW_POOL, "mimalloc")
+    monkeypatch.setenv(DELETE_JOBS, "false")
     tune_sync_process()
 
     assert dlt.config.get("runtime.dlthub_telemetry", bool) is True
+    assert dlt.config.get("load.delete_completed_jobs", bool) is False
     assert dlt.config.get("destination.duckdb.credentials.global_config", dict) == {"threads": 2}
     assert "system" not in process
+
+
+def test_a_loaded_package_keeps_no_copy_of_its_data(tmp_path: Path) -> None:
+    tune_sync_process()
+    pipeline = dlt.pipeline(
+        pipeline_name="tuning",
+        destination=dlt.destinations.duckdb(str(tmp_path / "lake.duckdb")),
+        pipelines_dir=str(tmp_path / "pipelines"),
+    )
+    pipeline.run([{"id": 1}], table_name="rows")
+
+    [package] = (tmp_path / "pipelines" / "tuning" / "load" / "loaded").iterdir()
+    assert (package / "schema.json").is_file()
+    assert not list(package.glob("*_jobs/*"))
 
 
 def test_duckdb_runs_on_one_thread_with_bounded_memory(tmp_path: Path) -> None:
