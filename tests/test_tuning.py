@@ -54,7 +54,8 @@ def test_the_users_own_settings_win(monkeypatch: pytest.MonkeyPatch, process: li
     assert "system" not in process
 
 
-def test_a_loaded_package_keeps_no_copy_of_its_data(tmp_path: Path) -> None:
+def tuned_run(tmp_path: Path) -> dlt.Pipeline:
+    """A pipeline run into DuckDB in a tuned process."""
     tune_sync_process()
     pipeline = dlt.pipeline(
         pipeline_name="tuning",
@@ -62,6 +63,11 @@ def test_a_loaded_package_keeps_no_copy_of_its_data(tmp_path: Path) -> None:
         pipelines_dir=str(tmp_path / "pipelines"),
     )
     pipeline.run([{"id": 1}], table_name="rows")
+    return pipeline
+
+
+def test_a_loaded_package_keeps_no_copy_of_its_data(tmp_path: Path) -> None:
+    tuned_run(tmp_path)
 
     [package] = (tmp_path / "pipelines" / "tuning" / "load" / "loaded").iterdir()
     assert (package / "schema.json").is_file()
@@ -69,13 +75,7 @@ def test_a_loaded_package_keeps_no_copy_of_its_data(tmp_path: Path) -> None:
 
 
 def test_duckdb_runs_on_one_thread_with_bounded_memory(tmp_path: Path) -> None:
-    tune_sync_process()
-    pipeline = dlt.pipeline(
-        pipeline_name="tuning",
-        destination=dlt.destinations.duckdb(str(tmp_path / "lake.duckdb")),
-        pipelines_dir=str(tmp_path / "pipelines"),
-    )
-    pipeline.run([{"id": 1}], table_name="rows")
+    pipeline = tuned_run(tmp_path)
 
     with pipeline.sql_client() as sql:
         [(threads, memory_limit)] = sql.execute_sql(
