@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
 import gc
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +15,7 @@ import pyarrow as pa
 import pytest
 
 from cgsync._tuning import tune_sync_process
+from cgsync.settings import MALLOC_ARENAS
 
 TELEMETRY = "RUNTIME__DLTHUB_TELEMETRY"
 DUCKDB_CONFIG = "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG"
@@ -72,6 +77,54 @@ def test_a_loaded_package_keeps_no_copy_of_its_data(tmp_path: Path) -> None:
     [package] = (tmp_path / "pipelines" / "tuning" / "load" / "loaded").iterdir()
     assert (package / "schema.json").is_file()
     assert not list(package.glob("*_jobs/*"))
+
+
+# Counts glibc's malloc arenas after 8 threads have each held memory at once.
+COUNT_ARENAS = """
+import ctypes, re, sys, threading
+from cgsync._tuning import tune_sync_process
+if sys.argv[1] == "tuned":
+    tune_sync_process()
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+libc.open_memstream.restype = ctypes.c_void_p
+together = threading.Barrier(8)
+def hold():
+    blocks = [libc.malloc(1024) for _ in range(100)]
+    together.wait()
+    for block in blocks:
+        libc.free(block)
+threads = [threading.Thread(target=hold) for _ in range(8)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+text, size = ctypes.c_char_p(), ctypes.c_size_t()
+stream = ctypes.c_void_p(libc.open_memstream(ctypes.byref(text), ctypes.byref(size)))
+libc.malloc_info(0, stream)
+libc.fclose(stream)
+print(len(re.findall('<heap nr=', ctypes.string_at(text, size.value).decode())))
+"""
+
+
+def malloc_arenas(how: str, **environment: str) -> int:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    run = subprocess.run(
+        [sys.executable, "-c", COUNT_ARENAS, how],
+        env={**base, **environment},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(run.stdout)
+
+
+@pytest.mark.skipif(not hasattr(ctypes.CDLL(None), "malloc_info"), reason="glibc's malloc only")
+def test_a_sync_process_keeps_two_malloc_arenas_unless_the_user_sets_them() -> None:
+    assert malloc_arenas("plain") > MALLOC_ARENAS
+    assert malloc_arenas("tuned") == MALLOC_ARENAS
+    assert malloc_arenas("tuned", MALLOC_ARENA_MAX="4") == 4
 
 
 def test_duckdb_runs_on_one_thread_with_bounded_memory(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ Each one yields to the user's own config (dlt's `.dlt/config.toml` or the enviro
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import json
 import os
@@ -13,17 +14,26 @@ import os
 import dlt
 import pyarrow as pa
 
-from cgsync.settings import DUCKDB_GLOBAL_CONFIG, ENV_DUCKDB_GLOBAL_CONFIG
+from cgsync.settings import (
+    DUCKDB_GLOBAL_CONFIG,
+    ENV_DUCKDB_GLOBAL_CONFIG,
+    MALLOC_ARENAS,
+    MALLOC_MMAP_THRESHOLD,
+)
 
 _TELEMETRY = "runtime.dlthub_telemetry"
 _DELETE_COMPLETED_JOBS = "load.delete_completed_jobs"
 _DUCKDB_GLOBAL_CONFIG = "destination.duckdb.credentials.global_config"
 _ARROW_POOL = "ARROW_DEFAULT_MEMORY_POOL"
+# glibc's mallopt parameters, and the environment variables that set them at process start.
+_M_MMAP_THRESHOLD, _M_ARENA_MAX = -3, -8
+_MALLOC_ENV = ("MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_")
 
 
 def tune_sync_process() -> None:
     """No dlt telemetry thread, no loaded files kept, a DuckDB of bounded memory on one thread,
-    Arrow on malloc (it hands freed pages back sooner than jemalloc), a quieter GC."""
+    Arrow on malloc (it hands freed pages back sooner than jemalloc), a compact malloc, a
+    quieter GC."""
     if dlt.config.get(_TELEMETRY) is None:
         os.environ[_environment_name(_TELEMETRY)] = "false"
     # A loaded package's files are a second copy of its data (about 1 GB after a 1M-record
@@ -34,9 +44,21 @@ def tune_sync_process() -> None:
         os.environ[ENV_DUCKDB_GLOBAL_CONFIG] = json.dumps(DUCKDB_GLOBAL_CONFIG)
     if _ARROW_POOL not in os.environ:
         pa.set_memory_pool(pa.system_memory_pool())
+    if not any(name in os.environ for name in _MALLOC_ENV):
+        _compact_malloc()
     # The imports made most of the objects a sync keeps: the collector need not walk them again.
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
+
+
+def _compact_malloc() -> None:
+    """glibc: two malloc arenas instead of up to eight per core, and a fixed mmap threshold, so
+    that what the read-ahead and load threads free goes back to the system: the 1M replay peaked
+    about 40 MB lower (350 against 390 MB) for about 5% more CPU. Elsewhere, nothing."""
+    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
+    if mallopt is not None:
+        mallopt(_M_ARENA_MAX, MALLOC_ARENAS)
+        mallopt(_M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD)
 
 
 def _environment_name(key: str) -> str:

@@ -42,6 +42,10 @@ DEFAULT_DUCKDB_FILE = "cgsync.duckdb"
 # it), one thread (the other core parses pages).
 DUCKDB_GLOBAL_CONFIG = {"memory_limit": "96MB", "threads": 1}
 ENV_DUCKDB_GLOBAL_CONFIG = "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG"
+# glibc's malloc in `cgsync sync`: arenas, and the size from which blocks are mapped (and so
+# handed back when freed) unless MALLOC_ARENA_MAX or MALLOC_MMAP_THRESHOLD_ is set.
+MALLOC_ARENAS = 2
+MALLOC_MMAP_THRESHOLD = 256 * 1024
 # Destinations whose load job is one local, all-or-nothing statement: never reported failed
 # after it committed, so dlt runs it twice only in a package a killed sync left behind.
 ATOMIC_LOCAL_DESTINATIONS = frozenset({"duckdb"})
