@@ -14,6 +14,7 @@ import dlt
 import pyarrow as pa
 import pytest
 
+from cgsync import _tuning
 from cgsync._tuning import tune_sync_process
 from cgsync.settings import MALLOC_ARENAS
 
@@ -21,16 +22,21 @@ TELEMETRY = "RUNTIME__DLTHUB_TELEMETRY"
 DUCKDB_CONFIG = "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG"
 ARROW_POOL = "ARROW_DEFAULT_MEMORY_POOL"
 DELETE_JOBS = "LOAD__DELETE_COMPLETED_JOBS"
+MALLOC_ENVIRONMENT = ("MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_")
 
 
 @pytest.fixture(autouse=True)
 def process(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """The environment is restored afterwards; the GC and Arrow calls are recorded, not made."""
+    """The environment is restored afterwards; the GC, Arrow and malloc calls are recorded, not
+    made."""
     monkeypatch.delenv(TELEMETRY, raising=False)
     monkeypatch.delenv(DUCKDB_CONFIG, raising=False)
     monkeypatch.delenv(ARROW_POOL, raising=False)
     monkeypatch.delenv(DELETE_JOBS, raising=False)
+    for name in MALLOC_ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
     calls: list[str] = []
+    monkeypatch.setattr(_tuning, "_compact_malloc", lambda: calls.append("malloc"))
     monkeypatch.setattr(pa, "set_memory_pool", lambda pool: calls.append(pool.backend_name))
     monkeypatch.setattr(gc, "freeze", lambda: calls.append("freeze"))
     monkeypatch.setattr(gc, "set_threshold", lambda *limits: calls.append(f"threshold {limits}"))
@@ -43,7 +49,7 @@ def test_a_sync_process_turns_off_telemetry_uses_malloc_and_calms_the_collector(
     tune_sync_process()
 
     assert dlt.config.get("runtime.dlthub_telemetry", bool) is False
-    assert process == ["system", "freeze", "threshold (50000, 20, 100)"]
+    assert process == ["system", "malloc", "freeze", "threshold (50000, 20, 100)"]
 
 
 def test_the_users_own_settings_win(monkeypatch: pytest.MonkeyPatch, process: list[str]) -> None:
@@ -51,12 +57,14 @@ def test_the_users_own_settings_win(monkeypatch: pytest.MonkeyPatch, process: li
     monkeypatch.setenv(DUCKDB_CONFIG, '{"threads": 2}')
     monkeypatch.setenv(ARROW_POOL, "mimalloc")
     monkeypatch.setenv(DELETE_JOBS, "false")
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
     tune_sync_process()
 
     assert dlt.config.get("runtime.dlthub_telemetry", bool) is True
     assert dlt.config.get("load.delete_completed_jobs", bool) is False
     assert dlt.config.get("destination.duckdb.credentials.global_config", dict) == {"threads": 2}
     assert "system" not in process
+    assert "malloc" not in process
 
 
 def tuned_run(tmp_path: Path) -> dlt.Pipeline:

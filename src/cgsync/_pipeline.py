@@ -2,8 +2,7 @@
 
 One `run_sync` is one sync. It runs the pipeline in a loop; each run extracts at most
 `checkpoint_pages` pages per resource (fewer if `checkpoint_seconds` run out first) and commits
-their data together with the resource state
-(the cursors) in one load package. The loop ends when every resource reports its cycle
+their data together with the resource state (the cursors) in one load package. The loop ends when every resource reports its cycle
 complete. A killed sync therefore loses at most one checkpoint of API work; the next one first
 loads what the killed one left extracted, then resumes from the stored cursors.
 """
@@ -265,6 +264,7 @@ def _checkpoint_loop(
     counter: _PageCounter,
 ) -> None:
     fmt = table_format(pipeline)
+    staging_deduplicated = _destination_kind(pipeline) in ATOMIC_LOCAL_DESTINATIONS
     with _dlt_errors(pipeline):
         # Restores the state from the destination if need be, and loads what a killed sync
         # left extracted (its data and its cursors) before anything is fetched.
@@ -279,7 +279,7 @@ def _checkpoint_loop(
                     endpoints=pending,
                     full_refresh=full_refresh,
                     table_format=fmt,
-                    staging_deduplicated=_destination_kind(pipeline) in ATOMIC_LOCAL_DESTINATIONS,
+                    staging_deduplicated=staging_deduplicated,
                     client=client,
                     on_page=counter,
                 )
