@@ -11,12 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import dlt
+import duckdb
 import pyarrow as pa
 import pytest
 
 from cgsync import _tuning
 from cgsync._tuning import tune_sync_process
-from cgsync.settings import MALLOC_ARENAS
+from cgsync.settings import DUCKDB_GLOBAL_CONFIG, MALLOC_ARENAS
 
 TELEMETRY = "RUNTIME__DLTHUB_TELEMETRY"
 DUCKDB_CONFIG = "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG"
@@ -143,4 +144,11 @@ def test_duckdb_runs_on_one_thread_with_bounded_memory(tmp_path: Path) -> None:
             "SELECT current_setting('threads'), current_setting('memory_limit')"
         )
     assert threads == 1
-    assert memory_limit in ("91.5 MiB", "96.0 MB")
+    assert memory_limit == duckdb_setting("memory_limit", DUCKDB_GLOBAL_CONFIG["memory_limit"])
+
+
+def duckdb_setting(name: str, value: str) -> str:
+    """`value` as DuckDB shows the setting `name` once set (e.g. "32MB" -> "30.5 MiB")."""
+    with duckdb.connect(config={name: value}) as connection:
+        [(shown,)] = connection.execute(f"SELECT current_setting('{name}')").fetchall()
+    return shown
