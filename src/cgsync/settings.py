@@ -39,10 +39,10 @@ DEFAULT_SOURCE_TIMEZONE = "UTC"
 DEFAULT_DATASET = "customergauge"
 DEFAULT_DUCKDB_FILE = "cgsync.duckdb"
 # DuckDB's settings in `cgsync sync` unless configured: memory bounded (it spills to disk beyond
-# it), one thread (the other core parses pages). Merges need no sort since staging is not
-# deduplicated, and 32 MB ran a 1M-record load and its full refresh at the speed of 96 MB
-# (48-49 s end to end) with about 60 MB less at the peak.
-DUCKDB_GLOBAL_CONFIG = {"memory_limit": "32MB", "threads": 1}
+# it), one thread (the other core parses pages). Not lower: dlt runs a package's statements
+# side by side on one pool, and at 32 MB a full refresh over a 3M-record lake ran out of memory
+# (96 MB: 151 s); at 1M, 32 MB would have saved about 60 MB at the peak.
+DUCKDB_GLOBAL_CONFIG = {"memory_limit": "96MB", "threads": 1}
 ENV_DUCKDB_GLOBAL_CONFIG = "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG"
 # glibc's malloc in `cgsync sync`: arenas, and the size from which blocks are mapped (and so
 # handed back when freed) unless MALLOC_ARENA_MAX or MALLOC_MMAP_THRESHOLD_ is set.
