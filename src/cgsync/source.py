@@ -35,6 +35,7 @@ from cgsync._batches import checkpoint_batches
 from cgsync._client import ApiClient, resolve_urls
 from cgsync._endpoints import Endpoint, parse_resources
 from cgsync._exceptions import ConfigError
+from cgsync._merge import drop_implied_key_conditions
 from cgsync._walks import Filters, PageCallback, Walker, v6_walk
 from cgsync.settings import (
     DEFAULT_REFRESH_WINDOW,
@@ -229,6 +230,8 @@ def _resource(
         additional_table_hints=dict(deduplicated),
     )
     if endpoint.record_kind == "response":
+        if not table_format:
+            drop_implied_key_conditions()  # the merge key selects the same rows, faster
         for child, columns in CHILD_COLUMNS.items():
             resource.apply_hints(
                 table_name=f"{endpoint.resource}__{child}",
