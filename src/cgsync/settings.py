@@ -39,9 +39,8 @@ DEFAULT_SOURCE_TIMEZONE = "UTC"
 DEFAULT_DATASET = "customergauge"
 DEFAULT_DUCKDB_FILE = "cgsync.duckdb"
 # DuckDB's settings in `cgsync sync` unless configured: memory bounded (it spills to disk beyond
-# it), one thread (the other core parses pages). Not lower: dlt runs a package's statements
-# side by side on one pool, and at 32 MB a full refresh over a 3M-record lake ran out of memory
-# (96 MB: 151 s); at 1M, 32 MB would have saved about 60 MB at the peak.
+# it), one thread (the other core parses pages). Not lower: at 32 MB a full refresh over a
+# 3M-record lake ran out of memory (96 MB: 151 s), though 32 MB saves about 60 MB at 1M.
 DUCKDB_GLOBAL_CONFIG = {"memory_limit": "96MB", "threads": 1}
 ENV_DUCKDB_GLOBAL_CONFIG = "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG"
 # glibc's malloc in `cgsync sync`: arenas, and the size from which blocks are mapped (and so
