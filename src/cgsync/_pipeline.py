@@ -2,9 +2,10 @@
 
 One `run_sync` is one sync. It runs the pipeline in a loop; each run extracts at most
 `checkpoint_pages` pages per resource (fewer if `checkpoint_seconds` run out first) and commits
-their data together with the resource state (the cursors) in one load package. The loop ends when every resource reports its cycle
-complete. A killed sync therefore loses at most one checkpoint of API work; the next one first
-loads what the killed one left extracted, then resumes from the stored cursors.
+their data together with the resource state (the cursors) in one load package. The loop ends
+when every resource reports its cycle complete. A killed sync therefore loses at most one
+checkpoint of API work; the next one first loads what the killed one left extracted, then
+resumes from the stored cursors.
 """
 
 from __future__ import annotations
