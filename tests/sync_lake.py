@@ -55,6 +55,13 @@ def make_lake(kind: str, tmp_path: Path) -> Iterator[Lake]:
         raise ValueError(f"unknown lake kind {kind!r}")
 
 
+def merge_sql(pipeline: dlt.Pipeline, table: str) -> list[str]:
+    """The SQL of every merge of `table` that `pipeline` loaded (its kept job files: set
+    LOAD__DELETE_COMPLETED_JOBS=false)."""
+    loaded = Path(pipeline.pipelines_dir, pipeline.pipeline_name, "load", "loaded")
+    return [job.read_text() for job in loaded.glob(f"*/completed_jobs/{table}.*.sql")]
+
+
 def emulator_client(emulator: Emulator, **options: Any) -> ApiClient:
     """An ApiClient of `emulator` (`options`: ApiClient's, e.g. `retry`, `transport`)."""
     return ApiClient(

@@ -8,6 +8,7 @@ import dlt
 import pyarrow as pa
 import pytest
 from dlt.destinations.sql_jobs import SqlMergeFollowupJob
+from sync_lake import merge_sql
 
 from cgsync._merge import drop_implied_key_conditions
 
@@ -61,7 +62,6 @@ def test_a_merge_replaces_every_row_of_a_merge_key_in_one_plain_join(
     with pipeline.sql_client() as sql:
         rows = sql.execute_sql("SELECT cgid, position, value FROM tags ORDER BY cgid, position")
     assert [tuple(row) for row in rows] == [(1, 0, "Speed"), (2, 0, "Staff")]
-    loaded = Path(pipeline.pipelines_dir, "merge", "load", "loaded")
-    merges = [job.read_text() for job in loaded.glob("*/completed_jobs/tags.*.sql")]
+    merges = merge_sql(pipeline, "tags")
     assert len(merges) == 2 and all("DELETE FROM" in merge for merge in merges)
     assert not [merge for merge in merges if " OR " in merge]

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import dlt
 import pytest
 from dlt.destinations.sql_jobs import SqlMergeFollowupJob
+from sync_lake import merge_sql
 
 from cgsync import ConfigError, _merge, customergauge_source
 from cgsync._client import Page, SupportsClose
@@ -164,8 +164,7 @@ def test_child_tables_replace_the_rows_of_a_refetched_response(
     assert rows(pipeline, "select number_customergauge, position, value from responses__tags") == [
         (1, 0, "Price")
     ]
-    loaded = Path(pipeline.pipelines_dir, pipeline.pipeline_name, "load", "loaded")
-    merges = [job.read_text() for job in loaded.glob("*/completed_jobs/responses__tags.*.sql")]
+    merges = merge_sql(pipeline, "responses__tags")
     assert merges and not [merge for merge in merges if " OR " in merge]
 
 
