@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from typing import Any
@@ -11,6 +12,16 @@ import pytest
 from cgsync.emulator import Emulator, EmulatorConfig, start_emulator
 
 StartEmulator = Callable[..., Emulator]
+
+
+@pytest.fixture(autouse=True)
+def environment_restored() -> Iterator[None]:
+    """Each test ends with the environment it started with: a sync run in-process (the CLI
+    tests) tunes `os.environ` for its process (`cgsync._tuning`), not for the tests after it."""
+    saved = os.environ.copy()
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 @pytest.fixture
