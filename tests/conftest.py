@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 import pytest
+from machines import Machine
 
 from cgsync.emulator import Emulator, EmulatorConfig, start_emulator
 
@@ -35,3 +37,9 @@ def emulator() -> Iterator[StartEmulator]:
             return running.enter_context(start_emulator(EmulatorConfig(**config)))
 
         yield start
+
+
+@pytest.fixture
+def machine(tmp_path: Path) -> Machine:
+    """A machine of its own (its dlt directory in tmp_path) to run `cgsync` on as users do."""
+    return Machine(tmp_path / "machine")

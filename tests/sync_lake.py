@@ -48,11 +48,16 @@ def make_lake(kind: str, tmp_path: Path) -> Iterator[Lake]:
         try:
             yield lake
         finally:
-            with build_pipeline(lake).sql_client() as sql:
-                for schema in (dataset, f"{dataset}_staging"):
-                    sql.execute_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            drop_datasets(lake)
     else:
         raise ValueError(f"unknown lake kind {kind!r}")
+
+
+def drop_datasets(lake: Lake) -> None:
+    """Drop a PostgreSQL lake's dataset and its staging dataset."""
+    with build_pipeline(lake).sql_client() as sql:
+        for schema in (lake.dataset, f"{lake.dataset}_staging"):
+            sql.execute_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 def merge_sql(pipeline: dlt.Pipeline, table: str) -> list[str]:

@@ -109,7 +109,7 @@ def test_ctrl_c_exits_130_and_the_next_sync_resumes(
     emu.faults.update(latency_ms=400)  # slow enough that the sync is still running at Ctrl-C
     database, pipelines_dir = tmp_path / "lake.duckdb", tmp_path / "pipelines"
     process = sync_process(emu, database, pipelines_dir, checkpoint_pages=2)
-    while not (pipelines_dir / "cgsync").exists() and process.poll() is None:
+    while not list(pipelines_dir.glob("*/*/cgsync")) and process.poll() is None:
         time.sleep(0.05)
     time.sleep(1.0)
 

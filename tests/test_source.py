@@ -51,6 +51,9 @@ class ListingApi:
     kept in `requests` as (resource, cursor, params).
     """
 
+    api_url = "https://api.test.customergauge.invalid"
+    client_id = "listing-api"
+
     def __init__(self, listings: Mapping[str, list[dict[str, Any]]]) -> None:
         self.listings = {name: list(records) for name, records in listings.items()}
         self.requests: list[tuple[str, Any, dict[str, Any]]] = []

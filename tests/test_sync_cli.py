@@ -15,10 +15,12 @@ import dlt
 import duckdb
 import pytest
 from dlt.common.versioned_state import decompress_state
+from machines import connect
 from sync_lake import LakeReader, assert_exact
 from typer.testing import CliRunner, Result
 
-from cgsync._pipeline import Lake, pipeline_lock
+from cgsync._lake import build_pipeline, local_lock
+from cgsync._pipeline import Lake
 from cgsync.cli import app
 from cgsync.emulator import Emulator
 
@@ -37,16 +39,6 @@ def cgsync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Res
         return runner.invoke(app, [*args, "--pipelines-dir", str(tmp_path / "pipelines")], env=env)
 
     return run
-
-
-def connect(emu: Emulator, **overrides: str) -> dict[str, str]:
-    return {
-        "CUSTOMERGAUGE_CLIENT_ID": emu.client_id,
-        "CUSTOMERGAUGE_CLIENT_SECRET": emu.client_secret,
-        "CUSTOMERGAUGE_AUTH_URL": emu.token_url,
-        "CUSTOMERGAUGE_API_URL": emu.base_url,
-        **overrides,
-    }
 
 
 def test_sync_prints_a_json_summary_and_status_shows_the_cursors(
@@ -139,10 +131,11 @@ def test_a_second_sync_of_the_same_pipeline_exits_5_and_changes_nothing(
     cgsync: Callable[..., Result], emulator: Callable[..., Emulator], tmp_path: Path
 ) -> None:
     emu = emulator(records=300)
-    with pipeline_lock(Lake(pipelines_dir=str(tmp_path / "pipelines"))):
+    lake = Lake(str(tmp_path / "lake.duckdb"), pipelines_dir=str(tmp_path / "pipelines"))
+    with local_lock(build_pipeline(lake)):
         result = cgsync("sync", env=connect(emu))
     assert result.exit_code == 5
-    assert "another sync of pipeline 'cgsync' is running" in result.stderr
+    assert "another sync of this lake is running on this machine" in result.stderr
     assert not (tmp_path / "lake.duckdb").exists()
     assert emu.stats()["api_calls"] == 0
 
@@ -157,14 +150,14 @@ def test_a_sync_running_in_another_process_holds_the_lock(
     env = {**os.environ, **connect(emu)}
     running = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
     # The pipeline's working directory appears once the running sync holds the lock.
-    while not (tmp_path / "pipelines" / "cgsync").exists() and running.poll() is None:
+    while not list((tmp_path / "pipelines").glob("*/*/cgsync")) and running.poll() is None:
         time.sleep(0.05)
 
     second = cgsync("sync", env=connect(emu))
 
     assert running.poll() is None, "the first sync ended before the second one started"
     assert second.exit_code == 5
-    assert second.stderr.startswith("error: another sync of pipeline 'cgsync' is running")
+    assert second.stderr.startswith("error: another sync of this lake is running")
     _, errors = running.communicate(timeout=120)
     assert running.returncode == 0, errors.decode()
     lake = Lake(

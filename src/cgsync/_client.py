@@ -210,6 +210,11 @@ class ApiClient:
     def __repr__(self) -> str:
         return f"ApiClient(api_url={self.api_url!r}, auth={self._auth!r})"
 
+    @property
+    def client_id(self) -> str:
+        """The Connected App's client id (not a secret; the lake records it)."""
+        return self._auth.client_id
+
     def __enter__(self) -> Self:
         return self
 

@@ -36,5 +36,11 @@ class SyncLockedError(CGSyncError):
     exit_code = 5
 
 
+class LakeNotSyncedError(CGSyncError):
+    """`cgsync status` of a lake that was never synced (exit 6)."""
+
+    exit_code = 6
+
+
 EXIT_OK = 0
 EXIT_INTERRUPTED = 130

@@ -1,4 +1,5 @@
-"""The sync runner: a dlt pipeline run in checkpoints, under a lock, then the views.
+"""The sync runner: a dlt pipeline run in checkpoints, under the lake's locks, then the views
+and the run's row in the lake's history.
 
 One `run_sync` is one sync. It runs the pipeline in a loop; each run extracts at most
 `checkpoint_pages` pages per resource (fewer if `checkpoint_seconds` run out first) and commits
@@ -10,10 +11,10 @@ resumes from the stored cursors.
 
 from __future__ import annotations
 
-import fcntl
-import json
+import logging
+import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -21,24 +22,40 @@ from pathlib import Path
 from typing import Any
 
 import dlt
-import duckdb
 import httpx
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
-from dlt.common.destination import Destination
-from dlt.common.exceptions import DltException
-from dlt.common.pipeline import get_dlt_pipelines_dir
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from cgsync import _views
 from cgsync._client import ApiClient, resolve_urls
 from cgsync._endpoints import parse_resources
-from cgsync._exceptions import ApiError, CGSyncError, ConfigError, SyncLockedError
+from cgsync._exceptions import (
+    ApiError,
+    CGSyncError,
+    ConfigError,
+    LakeNotSyncedError,
+    SyncLockedError,
+)
+from cgsync._lake import (
+    Lake,
+    LakeSql,
+    System,
+    build_pipeline,
+    check_system,
+    destination_kind,
+    destination_lock,
+    duckdb_file,
+    duckdb_lock_conflict,
+    duckdb_locked_message,
+    lake_sql,
+    local_lock,
+)
+from cgsync._runs import HistoryDeferred, read_runs, record_run, run_row
 from cgsync._walks import Filters, PageCallback
 from cgsync.settings import (
     ATOMIC_LOCAL_DESTINATIONS,
     DEFAULT_CHECKPOINT_PAGES,
     DEFAULT_CHECKPOINT_SECONDS,
-    DEFAULT_DATASET,
     DEFAULT_REFRESH_WINDOW,
     DEFAULT_RESOURCES,
     DEFAULT_SOURCE_TIMEZONE,
@@ -46,6 +63,8 @@ from cgsync.settings import (
     ENV_CLIENT_ID,
     ENV_CLIENT_SECRET,
     ENV_DUCKDB_GLOBAL_CONFIG,
+    RECENT_RUNS,
+    RUNS_TABLE,
 )
 from cgsync.source import (
     SOURCE_NAME,
@@ -55,33 +74,9 @@ from cgsync.source import (
     walk_state,
 )
 
-DEFAULT_PIPELINE_NAME = "cgsync"
-LAST_RUN_FILE = "cgsync_last_run.json"
+__all__ = ["Lake", "LakeSql", "SyncOptions", "SyncSummary", "lake_sql", "read_status", "run_sync"]
 
-
-@dataclass(frozen=True)
-class Lake:
-    """Where a sync writes: a dlt pipeline (its name, state and lock) and its destination."""
-
-    destination: str | Destination[Any, Any] = "duckdb"
-    """A dlt destination name (DuckDB by name writes `./<pipeline_name>.duckdb`) or object."""
-    dataset: str = DEFAULT_DATASET
-    pipeline_name: str = DEFAULT_PIPELINE_NAME
-    pipelines_dir: str | None = None
-    """dlt's working directory for pipelines (None: dlt's default)."""
-
-    @property
-    def destination_name(self) -> str:
-        """The destination's name, never its credentials."""
-        if isinstance(self.destination, str):
-            return self.destination
-        return str(self.destination.destination_name)
-
-    def __repr__(self) -> str:
-        return (
-            f"Lake(destination={self.destination_name!r}, dataset={self.dataset!r}, "
-            f"pipeline_name={self.pipeline_name!r})"
-        )
+logger = logging.getLogger("cgsync")
 
 
 @dataclass(frozen=True)
@@ -106,6 +101,8 @@ class SyncOptions:
     full_refresh: bool = False
     parallel: int = 1
     """Windows walked side by side in a v7 resource's initial load (see docs/sync.md)."""
+    new_client_id: bool = False
+    """Move the lake to this client id of the system it mirrors (rotated credentials)."""
     lake: Lake = field(default_factory=Lake)
 
     def __repr__(self) -> str:  # never the secret
@@ -160,43 +157,9 @@ class SyncSummary:
         return data
 
 
-def build_pipeline(lake: Lake) -> dlt.Pipeline:
-    """The dlt pipeline that writes to `lake`."""
-    try:
-        return dlt.pipeline(
-            pipeline_name=lake.pipeline_name,
-            destination=lake.destination,
-            dataset_name=lake.dataset,
-            pipelines_dir=lake.pipelines_dir or get_dlt_pipelines_dir(),
-        )
-    except DltException as exc:  # an unknown destination name, a missing extra
-        raise ConfigError(
-            f"cannot set up --destination {lake.destination_name}: {_one_line(exc)}"
-        ) from None
-
-
 def table_format(pipeline: dlt.Pipeline) -> TableFormat | None:
     """`delta` on the filesystem destination, where merge needs a table format."""
     return "delta" if _destination_kind(pipeline) == "filesystem" else None
-
-
-@contextmanager
-def pipeline_lock(lake: Lake) -> Iterator[Path]:
-    """Hold the pipeline's OS file lock, or raise SyncLockedError at once."""
-    directory = Path(lake.pipelines_dir or get_dlt_pipelines_dir())
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f".{lake.pipeline_name}.cgsync.lock"
-    with path.open("a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise SyncLockedError(
-                f"another sync of pipeline {lake.pipeline_name!r} is running (lock {path})"
-            ) from None
-        try:
-            yield path
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def run_sync(
@@ -214,8 +177,10 @@ def run_sync(
     client = _api_client(options, transport)
     # The source validates its arguments when called: before the lock and any request.
     customergauge_source(**_source_arguments(options), client=client)
-    with pipeline_lock(options.lake), client:
-        pipeline = build_pipeline(options.lake)
+    pipeline = build_pipeline(options.lake)
+    with local_lock(pipeline), destination_lock(pipeline), client:
+        system = System.of(client.api_url, client.client_id)
+        _check_lake_system(pipeline, system, options)
         summary = SyncSummary(
             pipeline_name=options.lake.pipeline_name,
             destination=_destination_kind(pipeline),
@@ -232,13 +197,21 @@ def run_sync(
                 summary.retries = dict(stats.retries)
             _finish(pipeline, summary)
         except KeyboardInterrupt:
-            _record(pipeline, summary, "interrupted", "interrupted")
+            _record(pipeline, summary, options, system, "interrupted", "interrupted")
             raise
         except CGSyncError as exc:
-            _record(pipeline, summary, "failed", str(exc))
+            _record(pipeline, summary, options, system, "failed", str(exc))
             raise
-        _record(pipeline, summary, "ok")
+        _record(pipeline, summary, options, system, "ok")
         return summary
+
+
+def _check_lake_system(pipeline: dlt.Pipeline, system: System, options: SyncOptions) -> None:
+    """Refuse, before anything is written, a sync of another system into this lake."""
+    with _dlt_errors(pipeline):
+        pipeline.sync_destination()  # the lake's own state, also on a fresh machine
+    stored = System.stored(pipeline.state.get("sources", {}).get(SOURCE_NAME, {}).get("system"))
+    check_system(stored, system, new_client_id=options.new_client_id)
 
 
 def _api_client(options: SyncOptions, transport: httpx.BaseTransport | None) -> ApiClient:
@@ -349,51 +322,6 @@ def _finish(pipeline: dlt.Pipeline, summary: SyncSummary) -> None:
         summary.row_counts, summary.open_non_responses = lake_counts(pipeline, columns)
 
 
-class LakeSql:
-    """Runs SQL on a lake: the destination's own client, or DuckDB over the Delta tables.
-
-    Table names in queries come from `table(name)` and column names from `column(name)`.
-    """
-
-    def __init__(
-        self,
-        execute: Callable[[str], Any],
-        table: Callable[[str], str],
-        column: Callable[[str], str],
-    ) -> None:
-        self._execute = execute
-        self.table = table
-        self.column = column
-
-    def rows(self, query: str) -> list[tuple[Any, ...]]:
-        return [tuple(row) for row in self._execute(query) or ()]
-
-    def count(self, query: str) -> int:
-        return int(self.rows(f"SELECT COUNT(*) FROM ({query}) AS counted")[0][0])
-
-
-@contextmanager
-def lake_sql(pipeline: dlt.Pipeline) -> Iterator[LakeSql]:
-    """SQL over the pipeline's tables; Delta tables are read with `deltalake`, no extension."""
-    if _destination_kind(pipeline) != "filesystem":
-        with pipeline.sql_client() as sql:
-            yield LakeSql(sql.execute_sql, sql.make_qualified_table_name, sql.escape_column_name)
-        return
-    from dlt.common.libs.deltalake import get_delta_tables
-
-    connection = duckdb.connect()
-    try:
-        for name, table in get_delta_tables(pipeline).items():
-            connection.register(name, table.to_pyarrow_dataset())
-
-        def quote(name: str) -> str:
-            return '"' + name.replace('"', '""') + '"'
-
-        yield LakeSql(lambda query: connection.execute(query).fetchall(), quote, quote)
-    finally:
-        connection.close()
-
-
 def lake_counts(
     pipeline: dlt.Pipeline, columns: Mapping[str, Any] | None = None
 ) -> tuple[dict[str, int], int | None]:
@@ -410,21 +338,53 @@ def lake_counts(
 
 
 def read_status(lake: Lake) -> dict[str, Any]:
-    """What `cgsync status` shows: cursors, the last run, row counts, open non-responses."""
-    pipeline = build_pipeline(lake)
-    with _dlt_errors(pipeline):
-        pipeline.sync_destination()
-        counts, open_count = lake_counts(pipeline)
-    resources = pipeline.state.get("sources", {}).get(SOURCE_NAME, {}).get("resources", {})
+    """What `cgsync status` shows, all read from the lake (so it is the same on any machine):
+    the system it mirrors, its cursors, recent runs, the age of the last good one, row counts
+    and open non-responses. A lake that was never synced raises LakeNotSyncedError; nothing is
+    created, here or in the lake."""
+    database = duckdb_file(lake)
+    if database is not None and not database.is_file():
+        raise LakeNotSyncedError(
+            f"no lake at {database}: it was never synced (run `cgsync sync` here first, or pass "
+            "the lake's --destination)"
+        )
+    with tempfile.TemporaryDirectory(prefix="cgsync-status-") as workdir:
+        pipeline = build_pipeline(lake, pipelines_dir=Path(workdir))
+        with _dlt_errors(pipeline):
+            pipeline.sync_destination()
+            source_state = pipeline.state.get("sources", {}).get(SOURCE_NAME)
+            if not source_state:
+                where = database or f"{_destination_kind(pipeline)} dataset {lake.dataset!r}"
+                raise LakeNotSyncedError(
+                    f"the lake at {where} was never synced: run `cgsync sync` first, or pass "
+                    "the lake's --destination and --dataset"
+                )
+            counts, open_count = lake_counts(pipeline)
+            runs: list[dict[str, Any]] = []
+            if RUNS_TABLE in pipeline.default_schema.data_table_names(seen_data_only=True):
+                with lake_sql(pipeline) as sql:
+                    runs = read_runs(sql, RECENT_RUNS)
+    resources = source_state.get("resources", {})
+    last_ok = next((run for run in runs if run["outcome"] == "ok"), None)
+    system = System.stored(source_state.get("system"))
     return {
         "pipeline_name": lake.pipeline_name,
         "destination": _destination_kind(pipeline),
         "dataset": lake.dataset,
+        "location": str(database) if database else None,
+        "system": system.as_state() if system else None,
         "cursors": {
             name: {key: _public_walk(walk) for key, walk in state.get("walks", {}).items()}
             for name, state in resources.items()
         },
-        "last_run": _read_last_run(pipeline),
+        "last_run": runs[0] if runs else None,
+        "last_success": last_ok,
+        "last_success_age_seconds": (
+            round((datetime.now(UTC) - last_ok["finished_at"]).total_seconds(), 1)
+            if last_ok
+            else None
+        ),
+        "recent_runs": runs,
         "row_counts": counts,
         "open_non_responses": open_count,
     }
@@ -438,25 +398,33 @@ def _public_walk(walk: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _record(
-    pipeline: dlt.Pipeline, summary: SyncSummary, outcome: str, error: str | None = None
+    pipeline: dlt.Pipeline,
+    summary: SyncSummary,
+    options: SyncOptions,
+    system: System,
+    outcome: str,
+    error: str | None = None,
 ) -> None:
-    """Finish `summary` and keep it as the pipeline's last run (for `cgsync status`)."""
+    """Finish `summary` and append it to the lake's run history (`_cgsync_runs`).
+
+    A history that cannot be written (the destination is what failed) is a warning: the
+    sync's own outcome stands.
+    """
     summary.finished_at = datetime.now(UTC)
     summary.outcome = outcome
     summary.error = error
-    path = Path(pipeline.working_dir) / LAST_RUN_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(summary.to_dict(), default=str, indent=2))
-
-
-def _read_last_run(pipeline: dlt.Pipeline) -> dict[str, Any] | None:
-    path = Path(pipeline.working_dir) / LAST_RUN_FILE
-    if not path.exists():
-        return None
-    run = json.loads(path.read_text())
-    return {
-        key: run.get(key) for key in ("started_at", "finished_at", "outcome", "error", "seconds")
+    context = {
+        "full_refresh": options.full_refresh,
+        "reconcile": False,
+        "parallel": options.parallel,
+        "api_host": system.api_host,
+        "client_id": system.client_id,
     }
+    try:
+        with _dlt_errors(pipeline):
+            record_run(pipeline, run_row(summary.to_dict(), **context), table_format(pipeline))
+    except (CGSyncError, HistoryDeferred, KeyboardInterrupt) as exc:
+        logger.warning("the next sync adds this run to the lake's history: %s", exc)
 
 
 def _table_columns(pipeline: dlt.Pipeline) -> dict[str, list[str]]:
@@ -467,6 +435,7 @@ def _table_columns(pipeline: dlt.Pipeline) -> dict[str, list[str]]:
     return {
         name: list(schema.get_table_columns(name))
         for name in schema.data_table_names(seen_data_only=True)
+        if name != RUNS_TABLE
     }
 
 
@@ -505,8 +474,7 @@ def _dlt_secret(name: str) -> str | None:
 
 
 def _destination_kind(pipeline: dlt.Pipeline) -> str:
-    """`duckdb`, `postgres`, `filesystem`, ... (the destination type's short name)."""
-    return pipeline.destination.destination_type.rsplit(".", 1)[-1]
+    return destination_kind(pipeline.destination)
 
 
 @contextmanager
@@ -520,6 +488,9 @@ def _dlt_errors(pipeline: dlt.Pipeline) -> Iterator[None]:
         cause = _wrapped_cause(exc)
         if cause is not None:
             raise cause from None
+        conflict = duckdb_lock_conflict(exc)
+        if conflict is not None:
+            raise SyncLockedError(duckdb_locked_message(conflict)) from None
         if isinstance(exc, ConfigFieldMissingException):
             raise ConfigError(f"destination configuration: {_one_line(exc)}") from None
         if "Out of Memory Error" in _chain_text(exc) and _destination_kind(pipeline) == "duckdb":

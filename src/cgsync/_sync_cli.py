@@ -2,7 +2,9 @@
 
 Progress and errors go to stderr; stdout carries only the summary (a table, or JSON with
 `--json`), so that cron mails and scripts stay clean. Exit codes: 0 done, 2 bad usage or
-configuration, 3 authentication refused, 4 API or data error, 5 locked, 130 interrupted.
+configuration (also another system than the lake mirrors), 3 authentication refused, 4 API or
+data error, 5 locked (another sync of the lake is running), 6 `status` of a lake never synced,
+130 interrupted.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
@@ -36,6 +38,7 @@ from cgsync.settings import (
     DEFAULT_CHECKPOINT_PAGES,
     DEFAULT_CHECKPOINT_SECONDS,
     DEFAULT_DATASET,
+    DEFAULT_PIPELINE_NAME,
     DEFAULT_SOURCE_TIMEZONE,
     ENV_API_URL,
     ENV_AUTH_URL,
@@ -58,13 +61,17 @@ stderr = Console(stderr=True)
 Destination = Annotated[
     str,
     typer.Option(
-        help="A dlt destination name: duckdb (./<pipeline-name>.duckdb), postgres, filesystem..."
+        help="duckdb (./cgsync.duckdb here), a path ending in .duckdb, or a dlt destination "
+        "name: postgres, filesystem..."
     ),
 ]
 Dataset = Annotated[str, typer.Option(help="The dataset (schema) of the lake tables.")]
-PipelineName = Annotated[str, typer.Option(help="The dlt pipeline name (one lock, one state).")]
+PipelineName = Annotated[str, typer.Option(help="The dlt pipeline name (its state in the lake).")]
 PipelinesDir = Annotated[
-    str | None, typer.Option(help="dlt's working directory for pipelines (default: dlt's).")
+    str | None,
+    typer.Option(
+        help="Where lakes keep local working state, a folder each (default: dlt's directory)."
+    ),
 ]
 JsonOutput = Annotated[bool, typer.Option("--json", help="Print a machine-readable summary.")]
 
@@ -133,9 +140,16 @@ def sync_command(
         int,
         typer.Option(help="Windows walked side by side in an initial load or full refresh (v7)."),
     ] = 1,
+    new_client_id: Annotated[
+        bool,
+        typer.Option(
+            "--new-client-id",
+            help="Move the lake to this client id of the system it mirrors (rotated credentials).",
+        ),
+    ] = False,
     destination: Destination = "duckdb",
     dataset: Dataset = DEFAULT_DATASET,
-    pipeline_name: PipelineName = "cgsync",
+    pipeline_name: PipelineName = DEFAULT_PIPELINE_NAME,
     pipelines_dir: PipelinesDir = None,
     json_output: JsonOutput = False,
     quiet: Annotated[
@@ -168,6 +182,7 @@ def sync_command(
             checkpoint_seconds=checkpoint_seconds or None,
             full_refresh=full_refresh,
             parallel=parallel,
+            new_client_id=new_client_id,
             lake=Lake(destination, dataset, pipeline_name, pipelines_dir),
         )
         summary = _run_with_progress(options, show=not quiet)
@@ -177,15 +192,17 @@ def sync_command(
 def status_command(
     destination: Destination = "duckdb",
     dataset: Dataset = DEFAULT_DATASET,
-    pipeline_name: PipelineName = "cgsync",
-    pipelines_dir: PipelinesDir = None,
+    pipeline_name: PipelineName = DEFAULT_PIPELINE_NAME,
+    pipelines_dir: Annotated[
+        str | None, typer.Option(hidden=True, help="Ignored: status reads the lake itself.")
+    ] = None,
     json_output: JsonOutput = False,
 ) -> None:
-    """Show the stored cursors, the last run, row counts and open non-responses."""
+    """Show what the lake says of itself: its system, runs, cursors, rows (exit 6: never synced)."""
     with _exit_codes():
-        status = read_status(Lake(destination, dataset, pipeline_name, pipelines_dir))
+        status = read_status(Lake(destination, dataset, pipeline_name))
         if json_output:
-            typer.echo(json.dumps(status, default=str))
+            typer.echo(json.dumps(status, default=_json_value))
             return
         _print_status(status)
 
@@ -201,8 +218,6 @@ def demo_command(
         Path(DEMO_DATABASE).unlink(missing_ok=True)
         config = EmulatorConfig(records=records)
         with start_emulator(config) as emulator:
-            import dlt
-
             options = SyncOptions(
                 client_id=emulator.client_id,
                 client_secret=emulator.client_secret,
@@ -210,7 +225,7 @@ def demo_command(
                 api_url=emulator.base_url,
                 source_timezone=config.timezone,
                 lake=Lake(
-                    destination=dlt.destinations.duckdb(DEMO_DATABASE),
+                    destination=DEMO_DATABASE,
                     pipeline_name=DEMO_PIPELINE,
                     pipelines_dir=pipelines_dir,
                 ),
@@ -367,16 +382,36 @@ def _print_summary(summary: SyncSummary, *, title: str) -> None:
 
 def _print_status(status: dict[str, Any]) -> None:
     console = Console()
-    console.print(
-        f"pipeline [bold]{status['pipeline_name']}[/] -> {status['destination']} "
-        f"dataset {status['dataset']}"
-    )
-    last = status["last_run"]
+    where = status["location"] or f"{status['destination']} dataset {status['dataset']}"
+    system = status["system"]
+    mirrors = f"{system['api_host']} (client id {system['client_id']})" if system else "-"
+    console.print(f"lake [bold]{where}[/] mirrors {mirrors}")
+    last, good = status["last_run"], status["last_success"]
     if last is None:
-        console.print("last run: none recorded on this machine")
+        console.print("last run: none recorded in the lake")
     else:
         error = f" ({last['error']})" if last.get("error") else ""
-        console.print(f"last run: {last['finished_at']} {last['outcome']}{error}")
+        console.print(
+            f"last run: {last['finished_at']:%Y-%m-%d %H:%M:%S}Z {last['outcome']}{error}"
+        )
+    if good is not None and good is not last:
+        console.print(f"last good run: {good['finished_at']:%Y-%m-%d %H:%M:%S}Z")
+    if status["last_success_age_seconds"] is not None:
+        console.print(f"last good run ended {_age(status['last_success_age_seconds'])} ago")
+    runs = Table(title="recent runs")
+    for column in ("started (UTC)", "outcome", "seconds", "records", "API calls", "machine"):
+        runs.add_column(column, justify="right" if column in ("seconds", "records") else "left")
+    for run in status["recent_runs"]:
+        records = sum((counts or {}).get("records") or 0 for counts in run["resources"].values())
+        runs.add_row(
+            f"{run['started_at']:%Y-%m-%d %H:%M:%S}",
+            run["outcome"],
+            f"{run['seconds']:.1f}",
+            f"{records:,}",
+            f"{run['api_calls']:,}",
+            run["machine"] or "-",
+        )
+    console.print(runs)
     cursors = Table(title="stored cursors")
     for column in ("resource", "walk", "cursor", "complete"):
         cursors.add_column(column)
@@ -391,6 +426,16 @@ def _print_status(status: dict[str, Any]) -> None:
         counts.add_row(name, f"{count:,}")
     console.print(counts)
     console.print(f"open non-responses: {_or_dash(status['open_non_responses'])}")
+
+
+def _age(seconds: float) -> str:
+    minutes, _ = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {int(seconds) % 60:02d}s"
+
+
+def _json_value(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
 
 
 def _or_dash(value: int | None) -> str:

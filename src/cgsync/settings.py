@@ -37,7 +37,17 @@ DEFAULT_SOURCE_TIMEZONE = "UTC"
 
 # The lake.
 DEFAULT_DATASET = "customergauge"
+DEFAULT_PIPELINE_NAME = "cgsync"
+# `--destination duckdb` is this file in the directory cgsync runs in, every time.
 DEFAULT_DUCKDB_FILE = "cgsync.duckdb"
+# Each lake's local working state lives in its own folder of this one, under dlt's pipelines
+# directory (or --pipelines-dir), keyed by the destination, its location and the dataset.
+LAKES_DIR = "cgsync-lakes"
+# The lake's own record of its syncs (cgsync status reads it), beside the data tables.
+RUNS_TABLE = "_cgsync_runs"
+RECENT_RUNS = 10
+# Rows of the run history that the lake could not take yet, in the lake's working directory.
+UNRECORDED_RUNS_FILE = "cgsync_unrecorded_runs.json"
 # DuckDB's settings in `cgsync sync` unless configured: memory bounded (it spills to disk beyond
 # it), one thread (the other core parses pages). Not lower: at 32 MB a full refresh over a
 # 3M-record lake ran out of memory (96 MB: 151 s), though 32 MB saves about 60 MB at 1M.

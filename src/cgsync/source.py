@@ -35,6 +35,7 @@ from cgsync._batches import checkpoint_batches
 from cgsync._client import ApiClient, resolve_urls
 from cgsync._endpoints import Endpoint, parse_resources
 from cgsync._exceptions import ConfigError
+from cgsync._lake import System, check_system
 from cgsync._merge import drop_implied_key_conditions
 from cgsync._walks import Filters, PageCallback, Walker, v6_walk
 from cgsync.settings import (
@@ -171,8 +172,11 @@ def customergauge_source(
         on_page: progress callback, see `PageCallback`.
     """
     chosen = parse_resources(endpoints)
+    open_client, system = _client_opener(
+        client, client_id, client_secret, region, auth_url, api_url
+    )
     walker = Walker(
-        open_client=_client_opener(client, client_id, client_secret, region, auth_url, api_url),
+        open_client=open_client,
         per_page={e.resource: e.check_per_page(per_page or e.page_limit) for e in chosen},
         expansions=_expansions(chosen, expansions),
         filters=walk_filters(chosen, period_field, since, until, cgid, outbound_filter),
@@ -186,7 +190,7 @@ def customergauge_source(
         parallel=_positive(parallel, "--parallel"),
     )
     for endpoint in chosen:
-        yield _resource(endpoint, walker, table_format, staging_deduplicated)
+        yield _resource(endpoint, walker, system, table_format, staging_deduplicated)
 
 
 def walk_state(source_state: Mapping[str, Any], resource: str, filters_key: str) -> dict[str, Any]:
@@ -199,6 +203,7 @@ def walk_state(source_state: Mapping[str, Any], resource: str, filters_key: str)
 def _resource(
     endpoint: Endpoint,
     walker: Walker,
+    system: System,
     table_format: TableFormat | None,
     staging_deduplicated: bool,
 ) -> DltResource:
@@ -214,7 +219,7 @@ def _resource(
     }
     walk = v6_walk if endpoint.version == 6 else v7_parallel_walk
     resource = dlt.resource(
-        _checkpoint_items(endpoint, walk(endpoint, walker))(),
+        _checkpoint_items(endpoint, walk(endpoint, walker), system)(),
         name=endpoint.resource,
         write_disposition=disposition,
         primary_key=PRIMARY_KEY,
@@ -245,16 +250,25 @@ def _resource(
 
 
 def _checkpoint_items(
-    endpoint: Endpoint, walk: Callable[[], Iterator[ArrowPage]]
+    endpoint: Endpoint, walk: Callable[[], Iterator[ArrowPage]], system: System
 ) -> Callable[[], Iterator[Any]]:
     """The walk's pages as dlt items of about BATCH_ROWS rows per table, each CGID once per
     checkpoint (`checkpoint_batches`)."""
 
     def items() -> Iterator[Any]:
+        _record_system(system)
         for name, table in checkpoint_batches(endpoint.resource, walk()):
             yield dlt.mark.with_table_name(table, name)
 
     return items
+
+
+def _record_system(system: System) -> None:
+    """Keep the system the data comes from in the source state, which dlt commits with the
+    data; never the data of another API host into a lake (a rotated client id is taken)."""
+    state = dlt.current.source_state()
+    check_system(System.stored(state.get("system")), system, new_client_id=True)
+    state["system"] = system.as_state()
 
 
 def _client_opener(
@@ -264,23 +278,26 @@ def _client_opener(
     region: str | None,
     auth_url: str | None,
     api_url: str | None,
-) -> Callable[[], contextlib.AbstractContextManager[ApiClient]]:
-    """Shares `client` (left open), or opens a new client per resource walk."""
+) -> tuple[Callable[[], contextlib.AbstractContextManager[ApiClient]], System]:
+    """Shares `client` (left open), or opens a new client per resource walk; and the system
+    they read."""
     if client is not None:
-        return lambda: contextlib.nullcontext(client)
+        return lambda: contextlib.nullcontext(client), System.of(client.api_url, client.client_id)
     if not client_id or not client_secret:
         raise ConfigError(
             f"missing credentials: set {ENV_CLIENT_ID} and {ENV_CLIENT_SECRET} "
             "(or sources.customergauge.client_id/client_secret in .dlt/secrets.toml)"
         )
     token_url, base_url = resolve_urls(region, auth_url=auth_url, api_url=api_url)
-    return lambda: ApiClient(
+    opener = partial(
+        ApiClient,
         client_id=client_id,
         client_secret=client_secret,
         auth_url=token_url,
         api_url=base_url,
         region=region,
     )
+    return opener, System.of(base_url, client_id)
 
 
 def walk_filters(

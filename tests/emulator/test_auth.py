@@ -108,3 +108,21 @@ def test_expiring_all_tokens_makes_the_next_request_401(
     response = client.get(NON_RESPONSES)
     assert response.status_code == 401
     assert response.json() == {"message": "Unauthenticated."}
+
+
+def test_rotated_credentials_replace_the_old_ones_and_their_tokens(
+    emulator: StartEmulator,
+) -> None:
+    emu = emulator(records=10)
+    old = credentials(emu)
+    token = httpx.post(emu.token_url, data=old).json()["access_token"]
+
+    emu.rotate_credentials("rotated-id", "rotated-secret")
+
+    listing = emu.base_url + NON_RESPONSES
+    assert httpx.get(listing, headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert httpx.post(emu.token_url, data=old).status_code == 401
+    new = httpx.post(emu.token_url, data=credentials(emu))
+    assert new.status_code == 200
+    fresh = {"Authorization": f"Bearer {new.json()['access_token']}"}
+    assert httpx.get(listing, headers=fresh).status_code == 200

@@ -35,6 +35,13 @@ class TokenStore:
             end = self._expiry.get(token)
         return end is not None and time.monotonic() < end
 
+    def rotate(self, client_id: str, client_secret: str) -> None:
+        """Accept only these credentials from now on, as after a Connected App is replaced;
+        tokens already issued stop working."""
+        with self._lock:
+            self._client_id, self._client_secret = client_id, client_secret
+            self._expiry.clear()
+
     def expire_all(self) -> None:
         with self._lock:
             self._expiry.clear()

@@ -50,6 +50,11 @@ class Emulator:
         """Every response and non-response (with its status) at the current clock time."""
         return self._state.truth()
 
+    def rotate_credentials(self, client_id: str, client_secret: str) -> None:
+        """Accept only these credentials from now on (a rotated Connected App)."""
+        self._state.tokens.rotate(client_id, client_secret)
+        self.client_id, self.client_secret = client_id, client_secret
+
     def stats(self) -> dict[str, Any]:
         """Request counts: `token_calls`, `api_calls` and `by_path`."""
         return self._state.stats.snapshot()

@@ -1,0 +1,171 @@
+"""The lake's run history: one row per sync in `_cgsync_runs`, beside the data it loaded.
+
+The history lives in the lake, not on the machine that ran the sync, so `cgsync status` tells
+the same story on a fresh machine, in a container or under an orchestrator. A sync appends its
+row when it ends, ok or not (a killed process writes none: its last checkpoint is in the lake
+all the same). A sync that is refused before it starts (locked, another system) writes none.
+
+A row that cannot reach the lake (the destination is what failed, and its package still waits
+to load) is kept in the lake's local working directory and appended by the next sync that
+can write.
+"""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import dlt
+import orjson
+from dlt.common.schema.typing import TColumnSchema
+from dlt.extract.resource import DltResource
+
+from cgsync._lake import LakeSql
+from cgsync.settings import RUNS_TABLE, UNRECORDED_RUNS_FILE
+from cgsync.source import SOURCE_NAME, TableFormat
+
+CGSYNC_VERSION = version("cgsync")
+
+
+def _column(data_type: Any, *, nullable: bool = True) -> TColumnSchema:
+    column: TColumnSchema = {"data_type": data_type, "nullable": nullable}
+    if data_type == "timestamp":
+        column["timezone"] = True
+    return column
+
+
+RUN_COLUMNS: dict[str, TColumnSchema] = {
+    "run_id": _column("text", nullable=False),
+    "pipeline_name": _column("text"),
+    "started_at": _column("timestamp", nullable=False),
+    "finished_at": _column("timestamp"),
+    "seconds": _column("double"),
+    "outcome": _column("text", nullable=False),
+    "error": _column("text"),
+    "checkpoints": _column("bigint"),
+    "resources": _column("json"),  # {resource: {pages, records, cursor}}
+    "api_calls": _column("bigint"),
+    "token_calls": _column("bigint"),
+    "retries": _column("json"),
+    "full_refresh": _column("bool"),
+    "reconcile": _column("bool"),
+    "parallel": _column("bigint"),
+    "row_counts": _column("json"),
+    "open_non_responses": _column("bigint"),
+    "api_host": _column("text"),
+    "client_id": _column("text"),
+    "machine": _column("text"),
+    "cgsync_version": _column("text"),
+    "dlt_version": _column("text"),
+}
+_JSON_COLUMNS = [name for name, column in RUN_COLUMNS.items() if column["data_type"] == "json"]
+
+
+def run_row(summary: Mapping[str, Any], **context: Any) -> dict[str, Any]:
+    """The history row of a finished sync's summary (`SyncSummary.to_dict()`), with `context`
+    (full_refresh, reconcile, parallel, api_host, client_id)."""
+    resources = {
+        name: {key: counts.get(key) for key in ("pages", "records", "cursor")}
+        for name, counts in summary["resources"].items()
+    }
+    row = {
+        "run_id": uuid.uuid4().hex,
+        "pipeline_name": summary["pipeline_name"],
+        "started_at": datetime.fromisoformat(summary["started_at"]),
+        "finished_at": datetime.fromisoformat(summary["finished_at"] or _now()),
+        "seconds": summary["seconds"],
+        "outcome": summary["outcome"],
+        "error": summary["error"],
+        "checkpoints": summary["checkpoints"],
+        "resources": resources,
+        "api_calls": summary["api_calls"],
+        "token_calls": summary["token_calls"],
+        "retries": summary["retries"],
+        "row_counts": summary["row_counts"],
+        "open_non_responses": summary["open_non_responses"],
+        "machine": socket.gethostname(),
+        "cgsync_version": CGSYNC_VERSION,
+        "dlt_version": dlt.__version__,
+        **context,
+    }
+    return {name: row.get(name) for name in RUN_COLUMNS}
+
+
+@dlt.source(name=SOURCE_NAME, max_table_nesting=0)
+def run_history_source(
+    rows: list[dict[str, Any]], table_format: TableFormat | None
+) -> Iterator[Any]:
+    """Rows for `_cgsync_runs`, in the schema of the data tables (so one dataset, one
+    schema): dlt merges it into the stored schema of the same name."""
+    resource: DltResource = dlt.resource(
+        rows, name=RUNS_TABLE, write_disposition="append", columns=dict(RUN_COLUMNS)
+    )
+    resource.apply_hints(table_format=table_format)
+    yield resource
+
+
+class HistoryDeferred(Exception):
+    """The run's row waits in the local working directory for the next sync."""
+
+
+def record_run(
+    pipeline: dlt.Pipeline, row: dict[str, Any], table_format: TableFormat | None
+) -> None:
+    """Append `row` (and any rows earlier syncs could not write) to the lake's history, in a
+    load of its own; raise HistoryDeferred, keeping them locally, if the lake can't take it."""
+    backlog = Path(pipeline.working_dir) / UNRECORDED_RUNS_FILE
+    rows = [*_read_backlog(backlog), row]
+    if pipeline.has_pending_data:  # dlt would load that package instead of the row
+        _write_backlog(backlog, rows)
+        raise HistoryDeferred("a package of this sync is still waiting to load")
+    try:
+        pipeline.run(run_history_source(rows, table_format))
+    except BaseException:
+        _write_backlog(backlog, rows)
+        raise
+    backlog.unlink(missing_ok=True)
+
+
+def _read_backlog(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    rows: list[dict[str, Any]] = orjson.loads(path.read_bytes())
+    for row in rows:
+        for name in ("started_at", "finished_at"):
+            row[name] = datetime.fromisoformat(row[name]) if row[name] else None
+    return rows
+
+
+def _write_backlog(path: Path, rows: list[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_bytes(orjson.dumps(rows))
+    temporary.replace(path)
+
+
+def read_runs(sql: LakeSql, limit: int) -> list[dict[str, Any]]:
+    """The newest `limit` runs, newest first ([] if the lake has no history yet)."""
+    names = list(RUN_COLUMNS)
+    columns = ", ".join(sql.column(name) for name in names)
+    query = (
+        f"SELECT {columns} FROM {sql.table(RUNS_TABLE)} "
+        f"ORDER BY {sql.column('started_at')} DESC LIMIT {int(limit)}"
+    )
+    runs = [dict(zip(names, row, strict=True)) for row in sql.rows(query)]
+    for run in runs:
+        for name in _JSON_COLUMNS:
+            if isinstance(run[name], str | bytes):
+                run[name] = orjson.loads(run[name])
+        for name in ("started_at", "finished_at"):
+            if isinstance(run[name], datetime) and run[name].tzinfo is None:
+                run[name] = run[name].replace(tzinfo=UTC)  # Delta read back without a zone
+    return runs
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
