@@ -18,7 +18,7 @@ import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache, lru_cache
 from itertools import chain, repeat
 from typing import Any, TypeAlias
@@ -110,12 +110,36 @@ SCHEMAS: dict[str, pa.Schema] = {"response": RESPONSE_SCHEMA, "non_response": NO
 CHILDREN: dict[str, tuple[str, ...]] = {"response": tuple(CHILD_SCHEMAS), "non_response": ()}
 
 
+REJECTED_SCHEMA = pa.schema(
+    [
+        pa.field(PRIMARY_KEY, pa.int64()),
+        pa.field("column", pa.string(), nullable=False),
+        pa.field("raw_value", pa.string()),
+    ]
+)
+REJECTED_TABLE_SCHEMA = pa.schema(
+    [
+        pa.field("resource", pa.string(), nullable=False),
+        *REJECTED_SCHEMA,
+        pa.field(SYNCED_AT_COLUMN, TIMESTAMP, nullable=False),
+    ]
+)
+"""A rejected value in the lake: which resource and when it was read."""
+"""A value that could not be read as its column's type: the column holds NULL, this its text."""
+
+
+def _no_rejections() -> pa.Table:
+    return REJECTED_SCHEMA.empty_table()
+
+
 @dataclass
 class ArrowPage:
-    """One page as Arrow: the main table and its child tables ("tags", "drivers", "questions")."""
+    """One page as Arrow: the main table, its child tables ("tags", "drivers", "questions") and
+    the values it could not read (`REJECTED_SCHEMA`; their columns hold NULL)."""
 
     table: pa.Table
     children: dict[str, pa.Table] = field(default_factory=dict)
+    rejected: pa.Table = field(default_factory=_no_rejections)
 
     @property
     def num_rows(self) -> int:
@@ -135,8 +159,10 @@ def records_to_arrow(
 ) -> ArrowPage:
     """Convert one page of `record_kind` ("response" or "non_response") records to Arrow.
 
-    Dates are read in `source_timezone` (IANA; ambiguous and nonexistent local times take the
-    earliest instant) and stored in UTC. A malformed record raises ApiError naming the field.
+    Dates in any ISO 8601 form are stored in UTC: a zone or offset in the value wins, others
+    are read in `source_timezone` (IANA; ambiguous and nonexistent local times take the
+    earliest instant). A value that cannot be read as its column's type is NULL there and
+    listed in `rejected`; only a record without a CGID makes the page malformed (ApiError).
     """
     try:
         schema = SCHEMAS[record_kind]
@@ -147,6 +173,7 @@ def records_to_arrow(
     check_timezone(source_timezone)
     if synced_at.tzinfo is None:
         raise ValueError("synced_at must be timezone-aware")
+    rejected = _Rejected()
     if isinstance(records, pa.StructArray):
         split = _split_struct(records, record_kind)
         if split is None:  # an item the vectorised path does not judge: judged record by record
@@ -157,35 +184,72 @@ def records_to_arrow(
                 synced_at=synced_at,
             )
     else:
-        split = _split_dicts(records, record_kind, schema)
+        split = _split_dicts(records, record_kind, schema, rejected)
     columns, properties, child_lists = split
     count = len(records)
     columns[SYNCED_AT_COLUMN] = pa.repeat(pa.scalar(synced_at, type=TIMESTAMP), count)
-    table = _build_table(columns, schema, count, source_timezone)
+    if PRIMARY_KEY in columns:
+        columns[PRIMARY_KEY] = _array(PRIMARY_KEY, columns[PRIMARY_KEY], pa.int64(), None)
+    table = _build_table(columns, schema, count, source_timezone, rejected)
     for name, values in properties.items():
         table = table.append_column(pa.field(name, pa.string()), _array(name, values, pa.string()))
     cgids = table.column(PRIMARY_KEY).combine_chunks()
     if cgids.null_count:
         raise ApiError(f"malformed page: {cgids.null_count} record(s) without {PRIMARY_KEY}")
-    children = {
-        name: _child_table(name, cgids, child_lists.get(name, [None] * count), source_timezone)
-        for name in CHILDREN[record_kind]
-    }
-    return ArrowPage(table=table, children=children)
+    rejections = []
+    children = {}
+    for name in CHILDREN[record_kind]:
+        lists = child_lists.get(name, [None] * count)
+        if not isinstance(lists, pa.ListArray):
+            lists = _readable_lists(name, lists, rejected)
+        child_rejected = _Rejected()
+        children[name] = _child_table(name, cgids, lists, source_timezone, child_rejected)
+        rejections.append(child_rejected.table(children[name].column(PRIMARY_KEY), f"{name}."))
+    rejections.insert(0, rejected.table(cgids))
+    return ArrowPage(table=table, children=children, rejected=pa.concat_tables(rejections))
+
+
+class _Rejected:
+    """The values of a table being built that its column types could not take."""
+
+    def __init__(self) -> None:
+        self.rows: list[int] = []
+        self.columns: list[str] = []
+        self.raw: list[str] = []
+
+    def add(self, column: str, row: int, value: Any) -> None:
+        self.rows.append(row)
+        self.columns.append(column)
+        self.raw.append(_text(value))
+
+    def table(self, cgids: pa.Array | pa.ChunkedArray, prefix: str = "") -> pa.Table:
+        """The rejections with the CGID of their rows, their columns named `prefix + column`."""
+        if not self.rows:
+            return _no_rejections()
+        return pa.Table.from_arrays(
+            [
+                pa.array(cgids.take(pa.array(self.rows, pa.int64())), pa.int64()),
+                pa.array([prefix + column for column in self.columns], pa.string()),
+                pa.array(self.raw, pa.string()),
+            ],
+            schema=REJECTED_SCHEMA,
+        )
 
 
 _Split = tuple[Columns, Columns, dict[str, list[Any] | pa.ListArray]]
 """A page taken apart: its columns, its pivoted properties and its child lists."""
 
 
-def _split_dicts(records: Sequence[dict[str, Any]], record_kind: str, schema: pa.Schema) -> _Split:
+def _split_dicts(
+    records: Sequence[dict[str, Any]], record_kind: str, schema: pa.Schema, rejected: _Rejected
+) -> _Split:
     columns: Columns = {}
     child_lists: dict[str, list[Any] | pa.ListArray] = {}
     properties: Columns = {}
     for key in sorted(set().union(*records)):
         values = [record.get(key) for record in records]
         if key == PROPERTIES_KEY:
-            properties = _pivot_properties(values)
+            properties = _pivot_properties(values, rejected)
         elif key in CHILDREN[record_kind]:
             child_lists[key] = values
         else:
@@ -394,23 +458,20 @@ _SCHEMA_NAMES = {
 }
 
 
-def _pivot_properties(values: list[Any]) -> Columns:
-    """`[{"field": f, "reference": r}, ...]` per record -> one column per field."""
+def _pivot_properties(values: list[Any], rejected: _Rejected) -> Columns:
+    """`[{"field": f, "reference": r}, ...]` per record -> one column per field. A record's
+    properties in another shape are rejected whole."""
     count = len(values)
     by_field: dict[Any, list[Any]] = {}
-    try:
-        for row, properties in enumerate(values):
-            if properties:
-                for item in properties:
-                    try:
-                        by_field[item["field"]][row] = item["reference"]
-                    except KeyError:  # a new field, or no reference
-                        column = by_field.setdefault(item.get("field"), [None] * count)
-                        column[row] = item.get("reference")
-    except (TypeError, AttributeError):
-        raise ApiError(f"malformed page: properties hold {properties!r:.80}") from None
-    if None in by_field:
-        raise ApiError("malformed page: a property has no field name")
+    for row, properties in enumerate(values):
+        if not properties:
+            continue
+        if not _is_property_list(properties):
+            rejected.add(PROPERTIES_KEY, row, properties)
+            continue
+        for item in properties:
+            column = by_field.setdefault(item["field"], [None] * count)
+            column[row] = item.get("reference")
     columns: Columns = {}
     for field_name in sorted(by_field, key=str):
         name = PROPERTY_PREFIX + snake_case(str(field_name))
@@ -421,15 +482,38 @@ def _pivot_properties(values: list[Any]) -> Columns:
     return columns
 
 
+def _is_property_list(properties: Any) -> bool:
+    return isinstance(properties, list) and all(
+        isinstance(item, dict) and item.get("field") is not None for item in properties
+    )
+
+
+def _readable_lists(name: str, lists: list[Any], rejected: _Rejected) -> list[Any]:
+    """A child list per record; one that is no list, or (drivers, questions) holds an item that
+    is no object, is rejected whole and read as no list. Tags of any kind are kept as text."""
+    objects = "value" not in _names(CHILD_SCHEMAS[name])
+    readable = []
+    for row, items in enumerate(lists):
+        if items is not None and not (
+            isinstance(items, list) and (not objects or all(isinstance(i, dict) for i in items))
+        ):
+            rejected.add(name, row, items)
+            items = None
+        readable.append(items)
+    return readable
+
+
 def _child_table(
-    name: str, cgids: pa.Array, lists: list[Any] | pa.ListArray, source_timezone: str
+    name: str,
+    cgids: pa.Array,
+    lists: list[Any] | pa.ListArray,
+    source_timezone: str,
+    rejected: _Rejected,
 ) -> pa.Table:
     """Rows of one child list (`tags`, `drivers`, `questions`) with the parent key and position."""
     schema = CHILD_SCHEMAS[name]
     if isinstance(lists, pa.ListArray):
         return _child_table_from_lists(lists, cgids, schema)
-    if not set(map(type, lists)) <= {list, type(None)}:
-        raise ApiError(f"malformed page: {name} of a record is not a list")
     items = list(chain.from_iterable(filter(None, lists)))
     item_type = _child_item_type(schema, items)
     if item_type is not None:
@@ -447,12 +531,10 @@ def _child_table(
     if "value" in _names(schema):  # a list of scalars (tags)
         columns["value"] = items
     else:
-        if set(map(type, items)) - {dict}:
-            raise ApiError(f"malformed page: {name} holds an item that is not an object")
         for key in sorted(set().union(*items), key=str):
             values = [item.get(key) for item in items]
             _flatten(snake_case(str(key)), values, schema, columns)
-    return _build_table(columns, schema, len(items), source_timezone)
+    return _build_table(columns, schema, len(items), source_timezone, rejected)
 
 
 def _child_item_type(schema: pa.Schema, items: list[Any]) -> pa.DataType | None:
@@ -475,7 +557,9 @@ def _child_table_from_lists(array: pa.ListArray, cgids: pa.Array, schema: pa.Sch
     return pa.Table.from_arrays([cgids.take(parents), pa.array(positions), *values], schema=schema)
 
 
-def _build_table(columns: Columns, schema: pa.Schema, count: int, source_timezone: str) -> pa.Table:
+def _build_table(
+    columns: Columns, schema: pa.Schema, count: int, source_timezone: str, rejected: _Rejected
+) -> pa.Table:
     """Known columns in schema order with their types (absent ones all null), then the rest."""
     arrays: list[pa.Array] = []
     fields: list[pa.Field] = []
@@ -484,9 +568,9 @@ def _build_table(columns: Columns, schema: pa.Schema, count: int, source_timezon
         if values is None:
             arrays.append(pa.nulls(count, known.type))
         elif known.type == TIMESTAMP:
-            arrays.append(_timestamps(known.name, values, source_timezone))
+            arrays.append(_timestamps(known.name, values, source_timezone, rejected))
         else:
-            arrays.append(_array(known.name, values, known.type))
+            arrays.append(_array(known.name, values, known.type, rejected))
         fields.append(known)
     for name in sorted(columns.keys() - _names(schema)):
         array = _array(name, columns[name], None)
@@ -495,20 +579,44 @@ def _build_table(columns: Columns, schema: pa.Schema, count: int, source_timezon
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
-def _array(name: str, values: list[Any] | pa.Array, type_: pa.DataType | None) -> pa.Array:
-    """Values as an Arrow array of `type_` (None: inferred), coercing only when the fast path fails."""
+def _array(
+    name: str,
+    values: list[Any] | pa.Array,
+    type_: pa.DataType | None,
+    rejected: _Rejected | None = None,
+) -> pa.Array:
+    """Values as an Arrow array of `type_` (None: inferred), coercing only when the fast path
+    fails. A value that cannot be coerced is NULL and added to `rejected` (without one, and for
+    the CGID, it makes the page malformed: ApiError)."""
     if isinstance(values, pa.Array):
-        return values if type_ is None or values.type == type_ else values.cast(type_)
+        if type_ is None or values.type == type_:
+            return values
+        try:
+            return values.cast(type_)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            values = values.to_pylist()
     try:
         return pa.array(values, type=type_, from_pandas=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
         pass
     if type_ is None or pa.types.is_string(type_):
         return pa.array([None if value is None else _text(value) for value in values], pa.string())
-    return pa.array([_coerce(name, value, type_) for value in values], type_)
+    coerced = []
+    for row, value in enumerate(values):
+        try:
+            coerced.append(_coerce(value, type_))
+        except ValueError:
+            if rejected is None:
+                raise ApiError(
+                    f"malformed page: {name} has the value {value!r}, not {type_}"
+                ) from None
+            rejected.add(name, row, value)
+            coerced.append(None)
+    return pa.array(coerced, type_)
 
 
-def _coerce(name: str, value: Any, type_: pa.DataType) -> Any:
+def _coerce(value: Any, type_: pa.DataType) -> Any:
+    """`value` as a Python value of `type_`, or ValueError."""
     if value is None:
         return None
     if pa.types.is_integer(type_):
@@ -520,18 +628,24 @@ def _coerce(name: str, value: Any, type_: pa.DataType) -> Any:
             return int(value)
     if pa.types.is_boolean(type_) and value in (0, 1, "0", "1", "true", "false"):  # True == 1
         return value in (1, "1", "true")
-    raise ApiError(f"malformed page: {name} has the value {value!r}, not {type_}")
+    raise ValueError(value)
 
 
-def _timestamps(name: str, values: list[Any] | pa.Array, source_timezone: str) -> pa.Array:
-    """Local date strings -> UTC timestamps; "no date" markers -> null; anything else -> ApiError."""
+def _timestamps(
+    name: str, values: list[Any] | pa.Array, source_timezone: str, rejected: _Rejected
+) -> pa.Array:
+    """Date strings -> UTC timestamps; "no date" markers -> null; others -> null, rejected."""
     if isinstance(values, pa.Array) and pa.types.is_timestamp(values.type):
         return values.cast(TIMESTAMP)
     text = _array(name, values, pa.string())
     try:
         local = text.cast(_LOCAL_TIME)  # Arrow's ISO 8601 parser: quick, and strict
     except pa.ArrowInvalid:
-        local = _parse_leniently(name, text)
+        return _parse_leniently(name, text, source_timezone, rejected)
+    return _local_to_utc(local, source_timezone)
+
+
+def _local_to_utc(local: pa.Array, source_timezone: str) -> pa.Array:
     if source_timezone != "UTC":
         local = pc.assume_timezone(
             local, timezone=source_timezone, ambiguous="earliest", nonexistent="earliest"
@@ -539,17 +653,41 @@ def _timestamps(name: str, values: list[Any] | pa.Array, source_timezone: str) -
     return local.cast(TIMESTAMP)
 
 
-def _parse_leniently(name: str, text: pa.Array) -> pa.Array:
-    """Dates in any of the known formats; "no date" markers become null."""
+def _parse_leniently(
+    name: str, text: pa.Array, source_timezone: str, rejected: _Rejected
+) -> pa.Array:
+    """Dates in the usual formats at Arrow's speed, then any other ISO 8601 form one by one
+    (fractions, `Z`, offsets: a value's own zone wins); "no date" markers become null."""
     formats = (DATE_FORMAT, *_FALLBACK_DATE_FORMATS)
-    parsed = pc.coalesce(
+    local = pc.coalesce(
         *(pc.strptime(text, format=form, unit="s", error_is_null=True) for form in formats)
     )
-    unparsed = pc.filter(text, pc.and_(pc.is_null(parsed), pc.is_valid(text)))
-    bad = [value for value in unparsed.to_pylist() if value.strip() not in _NO_DATE]
-    if bad:
-        raise ApiError(f"malformed page: {name} has the value {bad[0]!r}, not a date")
-    return parsed
+    instants = _local_to_utc(local, source_timezone)
+    unparsed = pc.and_(pc.is_null(local), pc.is_valid(text)).to_numpy(zero_copy_only=False)
+    if not unparsed.any():
+        return instants
+    values = instants.to_pylist()
+    zone = ZoneInfo(source_timezone)
+    for row in np.flatnonzero(unparsed):
+        raw = text[row].as_py()
+        if raw.strip() in _NO_DATE:
+            continue
+        instant = _iso_instant(raw, zone)
+        if instant is None:
+            rejected.add(name, int(row), raw)
+        values[row] = instant
+    return pa.array(values, TIMESTAMP)
+
+
+def _iso_instant(text: str, zone: ZoneInfo) -> datetime | None:
+    """An ISO 8601 date or date-time as a UTC instant (None: not one)."""
+    try:
+        parsed = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=zone)
+    return parsed.astimezone(UTC)
 
 
 def _text(value: Any) -> str:

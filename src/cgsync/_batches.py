@@ -16,8 +16,8 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 import pyarrow as pa
 
-from cgsync._arrow import ArrowPage
-from cgsync.settings import PRIMARY_KEY
+from cgsync._arrow import REJECTED_TABLE_SCHEMA, ArrowPage
+from cgsync.settings import PRIMARY_KEY, REJECTED_VALUES_TABLE, SYNCED_AT_COLUMN
 
 BATCH_ROWS = 5_000
 """Rows per dlt item: dlt's cost is per item, and the rows of one item are held in memory
@@ -89,6 +89,23 @@ def _batch(resource: str, pages: list[ArrowPage]) -> Iterator[tuple[str, pa.Tabl
         parts = [page.children[child] for page in pages if page.children[child].num_rows]
         if parts:
             yield f"{resource}__{child}", pa.concat_tables(parts, promote_options="default")
+    rejected = [_rejected_rows(resource, page) for page in pages if page.rejected.num_rows]
+    if rejected:
+        yield REJECTED_VALUES_TABLE, pa.concat_tables(rejected)
+
+
+def _rejected_rows(resource: str, page: ArrowPage) -> pa.Table:
+    """The page's rejected values as rows of the lake's table of them."""
+    count = page.rejected.num_rows
+    synced_at = page.table.column(SYNCED_AT_COLUMN)[0]
+    return pa.Table.from_arrays(
+        [
+            pa.repeat(pa.scalar(resource), count),
+            *page.rejected.columns,
+            pa.repeat(synced_at, count),
+        ],
+        schema=REJECTED_TABLE_SCHEMA,
+    )
 
 
 def last_versions(page: ArrowPage) -> ArrowPage:
@@ -97,6 +114,7 @@ def last_versions(page: ArrowPage) -> ArrowPage:
     if len(np.unique(cgids.to_numpy())) == len(cgids):
         return page
     return ArrowPage(
+        rejected=page.rejected,
         table=_last_rows(page.table, [PRIMARY_KEY]),
         # Child rows name their parent by CGID only: one row per position is kept.
         children={

@@ -63,8 +63,11 @@ from cgsync.settings import (
     ENV_CLIENT_ID,
     ENV_CLIENT_SECRET,
     ENV_DUCKDB_GLOBAL_CONFIG,
+    OWN_TABLE_PREFIX,
     RECENT_RUNS,
+    REJECTED_VALUES_TABLE,
     RUNS_TABLE,
+    SYNCED_AT_COLUMN,
 )
 from cgsync.source import (
     SOURCE_NAME,
@@ -141,6 +144,8 @@ class SyncSummary:
     retries: dict[str, int] = field(default_factory=dict)
     row_counts: dict[str, int] = field(default_factory=dict)
     open_non_responses: int | None = None
+    rejected_values: int = 0
+    """Values this sync could not read (NULL in their columns, text in _cgsync_rejected_values)."""
 
     @property
     def seconds(self) -> float:
@@ -320,6 +325,19 @@ def _finish(pipeline: dlt.Pipeline, summary: SyncSummary) -> None:
                 ):
                     sql.execute_sql(statement)
         summary.row_counts, summary.open_non_responses = lake_counts(pipeline, columns)
+        summary.rejected_values = count_rejected(pipeline, since=summary.started_at)
+
+
+def count_rejected(pipeline: dlt.Pipeline, since: datetime | None = None) -> int:
+    """Rejected values in the lake (read since `since`, if given)."""
+    if REJECTED_VALUES_TABLE not in pipeline.default_schema.data_table_names(seen_data_only=True):
+        return 0
+    with lake_sql(pipeline) as sql:
+        where = ""
+        if since is not None:
+            instant = f"CAST('{since.isoformat()}' AS TIMESTAMP WITH TIME ZONE)"
+            where = f" WHERE {sql.column(SYNCED_AT_COLUMN)} >= {instant}"
+        return sql.count(f"SELECT 1 FROM {sql.table(REJECTED_VALUES_TABLE)}{where}")
 
 
 def lake_counts(
@@ -360,6 +378,7 @@ def read_status(lake: Lake) -> dict[str, Any]:
                     "the lake's --destination and --dataset"
                 )
             counts, open_count = lake_counts(pipeline)
+            rejected = count_rejected(pipeline)
             runs: list[dict[str, Any]] = []
             if RUNS_TABLE in pipeline.default_schema.data_table_names(seen_data_only=True):
                 with lake_sql(pipeline) as sql:
@@ -387,6 +406,7 @@ def read_status(lake: Lake) -> dict[str, Any]:
         "recent_runs": runs,
         "row_counts": counts,
         "open_non_responses": open_count,
+        "rejected_values": rejected,
     }
 
 
@@ -435,7 +455,7 @@ def _table_columns(pipeline: dlt.Pipeline) -> dict[str, list[str]]:
     return {
         name: list(schema.get_table_columns(name))
         for name in schema.data_table_names(seen_data_only=True)
-        if name != RUNS_TABLE
+        if not name.startswith(OWN_TABLE_PREFIX)
     }
 
 

@@ -377,6 +377,11 @@ def _print_summary(summary: SyncSummary, *, title: str) -> None:
     console.print(
         f"API calls {summary.api_calls:,}, token calls {summary.token_calls}, retries: {retries}; "
         f"open non-responses: {_or_dash(summary.open_non_responses)}"
+        + (
+            f"; values not read (NULL, text in _cgsync_rejected_values): {summary.rejected_values:,}"
+            if summary.rejected_values
+            else ""
+        )
     )
 
 
@@ -426,6 +431,10 @@ def _print_status(status: dict[str, Any]) -> None:
         counts.add_row(name, f"{count:,}")
     console.print(counts)
     console.print(f"open non-responses: {_or_dash(status['open_non_responses'])}")
+    if status["rejected_values"]:
+        console.print(
+            f"values not read (NULL, text in _cgsync_rejected_values): {status['rejected_values']:,}"
+        )
 
 
 def _age(seconds: float) -> str:

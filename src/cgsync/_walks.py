@@ -7,6 +7,7 @@ a walk and may take several checkpoints; `complete` tells the runner when it has
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
@@ -29,7 +30,10 @@ from cgsync.settings import (
     PERIOD_FIELD_PARAM,
     PERIOD_START_PARAM,
     PRIMARY_KEY,
+    REJECTED_VALUES_TABLE,
 )
+
+logger = logging.getLogger("cgsync")
 
 UNFILTERED = "all"
 """The walk key of an unfiltered walk (each filter combination has its own cursors)."""
@@ -125,13 +129,24 @@ class Walker:
             yield page, arrow
 
     def to_arrow(self, endpoint: Endpoint, page: Page) -> ArrowPage:
-        """`page` as Arrow, its dates read in the system's time zone, synced now."""
-        return records_to_arrow(
+        """`page` as Arrow, its dates read in the system's time zone, synced now; a value that
+        cannot be read is NULL, kept as text in the lake and named in a warning."""
+        arrow = records_to_arrow(
             page.data,
             endpoint.record_kind,
             source_timezone=self.source_timezone.key,
             synced_at=datetime.now(UTC),
         )
+        for cgid, column, raw in zip(*arrow.rejected.to_pydict().values(), strict=True):
+            logger.warning(
+                "%s: CGID %s: %s %r could not be read; stored NULL, its text in %s",
+                endpoint.resource,
+                cgid,
+                column,
+                raw if raw is None or len(raw) <= 80 else raw[:77] + "...",
+                REJECTED_VALUES_TABLE,
+            )
+        return arrow
 
     def count(self, endpoint: Endpoint, page: Page) -> None:
         """Report `page` to the progress callback, if any."""

@@ -45,6 +45,10 @@ DEFAULT_DUCKDB_FILE = "cgsync.duckdb"
 LAKES_DIR = "cgsync-lakes"
 # The lake's own record of its syncs (cgsync status reads it), beside the data tables.
 RUNS_TABLE = "_cgsync_runs"
+# Values the sync could not read as their column's type (the column holds NULL): their text.
+REJECTED_VALUES_TABLE = "_cgsync_rejected_values"
+# cgsync's own tables begin so; they are not data tables (row counts, views, the report).
+OWN_TABLE_PREFIX = "_cgsync_"
 RECENT_RUNS = 10
 # Rows of the run history that the lake could not take yet, in the lake's working directory.
 UNRECORDED_RUNS_FILE = "cgsync_unrecorded_runs.json"

@@ -46,6 +46,7 @@ from cgsync.settings import (
     ENV_CLIENT_ID,
     ENV_CLIENT_SECRET,
     PRIMARY_KEY,
+    REJECTED_VALUES_TABLE,
     SYNCED_AT_COLUMN,
 )
 
@@ -110,6 +111,14 @@ _CHILD_KEY_COLUMNS: dict[str, TColumnSchema] = {
     PRIMARY_KEY: _BIGINT(nullable=False),
     "position": _BIGINT(nullable=False),
 }
+REJECTED_COLUMNS: dict[str, TColumnSchema] = {
+    "resource": _TEXT(nullable=False),
+    PRIMARY_KEY: _BIGINT(),
+    "column": _TEXT(nullable=False),
+    "raw_value": _TEXT(),
+    SYNCED_AT_COLUMN: _TIMESTAMP(nullable=False),
+}
+"""`_cgsync_rejected_values`: a value the sync could not read; its column holds NULL."""
 CHILD_COLUMNS: dict[str, dict[str, TColumnSchema]] = {
     "tags": {"value": _TEXT()},
     "drivers": {"id": _BIGINT(), "name": _TEXT(), "sentiment": _TEXT()},
@@ -246,6 +255,13 @@ def _resource(
                 create_table_variant=True,
                 additional_table_hints=dict(deduplicated),
             )
+    resource.apply_hints(
+        table_name=REJECTED_VALUES_TABLE,
+        write_disposition="append",
+        primary_key=(),
+        columns=deepcopy(REJECTED_COLUMNS),
+        create_table_variant=True,
+    )
     return resource
 
 

@@ -135,7 +135,7 @@ def create_app(state: EmulatorState) -> FastAPI:
         page = state.listings.non_responses(t, cursor or 0, per_page, filters)
         columns = state.population.columns(state.population.ensure(t), page.indexes)
         statuses = state.population.statuses(columns, t)
-        data = state.renderer.non_responses(columns, statuses, t, _values(expansions))
+        data = state.vary(state.renderer.non_responses(columns, statuses, t, _values(expansions)))
         next_cursor = int(page.indexes[-1]) + 1 if len(data) else (cursor or 0)
         return _deliver({"data": data, "cursor": {"next": next_cursor}}, decision)
 
@@ -150,7 +150,7 @@ def create_app(state: EmulatorState) -> FastAPI:
         t = state.now()
         page = state.listings.responses(t, cursor or 0, per_page, filters)
         columns = state.population.columns(state.population.ensure(t), page.indexes)
-        data = state.renderer.responses(columns, _values(expansions))
+        data = state.vary(state.renderer.responses(columns, _values(expansions)))
         next_cursor = int(page.positions[-1]) + 1 if len(data) else (cursor or 0)
         return _deliver({"data": data, "cursor": {"next": next_cursor}}, decision)
 
@@ -180,7 +180,8 @@ def create_app(state: EmulatorState) -> FastAPI:
             indexes = indexes[::-1]
         columns = state.population.columns(state.population.ensure(t), indexes)
         data = state.renderer.responses(columns, settings.EXPANSIONS_V7_RESPONSES)
-        return _deliver({"data": data, "cursor": _v6_links(data, position, has_more)}, decision)
+        links = _v6_links(data, position, has_more)
+        return _deliver({"data": state.vary(data), "cursor": links}, decision)
 
     for path in settings.V6_RESPONSES_PATHS:
         app.get(path, summary="Responses, by CGID (v6)")(v6_responses)

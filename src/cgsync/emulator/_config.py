@@ -28,6 +28,10 @@ class EmulatorConfig:
     client_id: str = settings.DEFAULT_CLIENT_ID
     client_secret: str = field(default=settings.DEFAULT_CLIENT_SECRET, repr=False)
     faults: FaultSettings = field(default_factory=FaultSettings)
+    value_variants: bool = False
+    """Print each value in one of the forms the vendor's pages allow (`_variants`): ISO `T`,
+    `Z`, offsets, fractions, empty and zero dates, numbers as strings, fields missing, null
+    lists. The data, and truth(), stay the same."""
 
     def __post_init__(self) -> None:
         if self.records < 0:

@@ -14,6 +14,7 @@ from cgsync.emulator._faults import Faults
 from cgsync.emulator._listings import Listings
 from cgsync.emulator._population import Population, Truth
 from cgsync.emulator._records import RecordRenderer
+from cgsync.emulator._variants import vary_records
 from cgsync.emulator._zone import LocalTime
 
 _API_PREFIXES = ("/v6/", "/v7/")
@@ -52,6 +53,12 @@ class EmulatorState:
         self.tokens = TokenStore(config.client_id, config.client_secret)
         self.faults = Faults(config.seed, config.faults, self.tokens.expire_all)
         self.stats = RequestStats()
+
+    def vary(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The records as this emulator prints them: plain, or in their variants' forms."""
+        if not self.config.value_variants:
+            return records
+        return vary_records(records, self.local_time.zone, self.config.seed)
 
     def now(self) -> int:
         """The clock in population seconds."""

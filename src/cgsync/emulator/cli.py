@@ -40,6 +40,14 @@ def emulator_command(
         float,
         typer.Option(help="Simulated seconds per real second (0: only the admin API moves it)."),
     ] = 1.0,
+    value_variants: Annotated[
+        bool,
+        typer.Option(
+            "--value-variants",
+            help="Print values in every form the vendor's pages allow (ISO T, Z, offsets, "
+            "fractions, empty and zero dates, numbers as strings, missing fields, null lists).",
+        ),
+    ] = False,
     client_id: Annotated[
         str, typer.Option(help="Client id to accept.")
     ] = settings.DEFAULT_CLIENT_ID,
@@ -100,6 +108,7 @@ def emulator_command(
             client_id=client_id,
             client_secret=client_secret,
             faults=faults,
+            value_variants=value_variants,
         )
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None

@@ -229,3 +229,6 @@ QUESTIONS: Final = (
 ANSWERS: Final = ("Very likely", "Faster shipping", "Yes", "No", "Not sure", 'Cheaper "plans"')
 FOLLOW_UP_DETAILS: Final = ("Call me back", "Please e-mail me", "1234567890", "Ask for Zoë")
 SURVEY_LINK_PREFIX: Final = "https://survey.eu.customergauge.com/r/"
+
+# How the API prints a date (in the system's time zone); `value_variants` prints others too.
+DATE_FORMAT: Final = "%Y-%m-%d %H:%M:%S"

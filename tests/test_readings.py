@@ -1,0 +1,108 @@
+"""The sync is exact under every reading of the vendor's pages that the emulator can play.
+
+Values: the pages show dates as `yyyy-mm-dd hh:mm:ss` but promise no format, so every ISO
+form must land as the same instant, and a value nobody can read must never stop the lake.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sync_lake import LakeReader, assert_exact, make_lake, sync_options
+
+from cgsync._client import ApiClient, Page
+from cgsync._pipeline import Lake, build_pipeline, read_status, run_sync
+from cgsync.emulator import Emulator
+from cgsync.emulator._variants import VARIANTS, variant_of
+from cgsync.settings import REJECTED_VALUES_TABLE, SYNCED_AT_COLUMN
+
+TABLES = (
+    "responses",
+    "responses__tags",
+    "responses__drivers",
+    "responses__questions",
+    "non_responses",
+)
+ZONE = "Europe/Amsterdam"
+FIRST_CGID = 1_001  # the emulator's
+
+
+@pytest.fixture(params=("duckdb", pytest.param("postgres", marks=pytest.mark.postgres)))
+def lakes(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Lake, Lake]]:
+    with (
+        make_lake(request.param, tmp_path / "plain") as plain,
+        make_lake(request.param, tmp_path / "varied") as varied,
+    ):
+        yield plain, varied
+
+
+def comparable(lake: Lake, table: str) -> list[tuple[Any, ...]]:
+    """The rows of `table`, sorted, without the time they were synced."""
+    names = build_pipeline(lake).default_schema.get_table_columns(table)
+    columns = ", ".join(f'"{name}"' for name in names if name != SYNCED_AT_COLUMN)
+    return sorted(LakeReader(lake).rows(f"SELECT {columns} FROM {{t}}", t=table), key=repr)
+
+
+def test_every_form_of_a_value_loads_the_lake_the_plain_form_loads(
+    emulator: Callable[..., Emulator], lakes: tuple[Lake, Lake]
+) -> None:
+    plain_lake, varied_lake = lakes
+    plain = emulator(records=1_500, seed=3, timezone=ZONE)
+    varied = emulator(records=1_500, seed=3, timezone=ZONE, value_variants=True)
+    cgids = range(FIRST_CGID, FIRST_CGID + 1_500)
+    assert {variant_of(cgid, 3) for cgid in cgids} == {*VARIANTS, None}
+
+    run_sync(sync_options(plain, plain_lake, source_timezone=ZONE))
+    summary = run_sync(sync_options(varied, varied_lake, source_timezone=ZONE))
+
+    assert summary.rejected_values == 0
+    for table in TABLES:
+        assert comparable(varied_lake, table) == comparable(plain_lake, table), table
+    assert_exact(LakeReader(varied_lake), varied.truth())
+
+
+def test_a_value_nobody_can_read_is_null_kept_as_text_and_named_and_the_sync_goes_on(
+    emulator: Callable[..., Emulator],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    emu = emulator(records=1_000)
+    fetch = ApiClient.get_page
+    odd: dict[str, Any] = {}
+
+    def one_odd_date(self: ApiClient, endpoint: Any, **kwargs: Any) -> Page:
+        page = fetch(self, endpoint, **kwargs)
+        if endpoint.resource == "responses" and page.records and not odd:
+            record = page.records[3]
+            record["date_survey_response"] = "31/02/2024 25:61"
+            odd.update(cgid=record["number_customergauge"])
+        return page
+
+    monkeypatch.setattr(ApiClient, "get_page", one_odd_date)
+    with make_lake("duckdb", tmp_path) as lake, caplog.at_level(logging.WARNING, "cgsync"):
+        summary = run_sync(sync_options(emu, lake, per_page=100))
+        status = read_status(lake)
+        reader = LakeReader(lake)
+
+        assert_exact(reader, emu.truth())
+        (answered,) = reader.rows(
+            f"SELECT date_survey_response FROM {{t}} WHERE number_customergauge = {odd['cgid']}",
+            t="responses",
+        )
+        rejected = reader.rows(
+            'SELECT resource, number_customergauge, "column", raw_value FROM {t}',
+            t=REJECTED_VALUES_TABLE,
+        )
+
+    assert answered == (None,)
+    assert rejected == [("responses", odd["cgid"], "date_survey_response", "31/02/2024 25:61")]
+    assert summary.rejected_values == status["rejected_values"] == 1
+    assert REJECTED_VALUES_TABLE not in summary.row_counts
+    [warning] = [r.getMessage() for r in caplog.records if "could not be read" in r.getMessage()]
+    assert "responses" in warning and str(odd["cgid"]) in warning
+    assert "date_survey_response" in warning
