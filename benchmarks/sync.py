@@ -8,6 +8,7 @@ fresh directory: its wall time is taken around the whole process and its peak RS
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
 import signal
@@ -60,6 +61,8 @@ class Measurement:
     """User plus system CPU time: on a busy machine it moves less than the wall time."""
     api_calls: int | None = None
     token_calls: int | None = None
+    refresh_calls: int = 0
+    """Pages of the sync's refresh windows: API calls a bare walk does not make."""
 
     @property
     def records_per_second(self) -> float:
@@ -261,7 +264,11 @@ def measure_sync(
     if summary.get("outcome") != "ok":
         raise BenchmarkError(f"cgsync sync ended {summary.get('outcome')}: {summary.get('error')}")
     records = sum(resource["records"] for resource in summary["resources"].values())
-    return _measurement(child, records, emulator, before), int(expired.is_set())
+    refresh = sum(resource.get("refresh_pages", 0) for resource in summary["resources"].values())
+    measured = dataclasses.replace(
+        _measurement(child, records, emulator, before), refresh_calls=refresh
+    )
+    return measured, int(expired.is_set())
 
 
 def measure_replay(pages: Path, workdir: Path) -> Measurement:

@@ -133,10 +133,7 @@ def evaluate_targets(results: Sequence[SizeResult]) -> list[Target]:
         )
     )
     return (
-        targets
-        + _call_targets(syncs)
-        + _parallel_call_target(results)
-        + _latency_targets(results)
+        targets + _call_targets(syncs) + _parallel_call_target(results) + _latency_targets(results)
     )
 
 
@@ -159,6 +156,7 @@ def _parallel_call_target(results: Sequence[SizeResult]) -> list[Target]:
             continue
         runs += 1
         most = result.walk.requests + result.walk.endpoints * (PARALLEL_PROBE_CALLS + 2 * PARALLEL)
+        most += parallel.refresh_calls
         assert parallel.api_calls is not None
         if not result.walk.requests <= parallel.api_calls <= most:
             misses.append(f"{parallel.api_calls:,} for at most {most:,} at {result.records:,}")
@@ -166,19 +164,19 @@ def _parallel_call_target(results: Sequence[SizeResult]) -> list[Target]:
         return []
     name = (
         f"--parallel {PARALLEL} API calls <= pages + 1 + ({PARALLEL_PROBE_CALLS} probes + "
-        f"2 x {PARALLEL} windows) per endpoint"
+        f"2 x {PARALLEL} windows) per endpoint + refresh pages"
     )
     return [Target(name, "; ".join(misses) or f"all {runs} exact", not misses)]
 
 
 def _call_targets(syncs: list[tuple[SizeResult, Measurement, int]]) -> list[Target]:
-    """API calls = pages + 1 per endpoint; token calls = 1 per hour of running + 1 per forced
-    expiry. A forced expiry also costs one rejected (401) call per walk with a request in
+    """API calls = pages + 1 per endpoint, plus the pages of the refresh windows (the sync
+    reports them); token calls = 1 per hour of running + 1 per forced expiry. A forced expiry also costs one rejected (401) call per walk with a request in
     flight: at least one, at most one per endpoint, since the walks run side by side."""
     api_misses, token_misses = [], []
     for result, sync, expiries in syncs:
-        fewest = result.walk.requests + expiries
-        most = result.walk.requests + expiries * result.walk.endpoints
+        fewest = result.walk.requests + sync.refresh_calls + expiries
+        most = result.walk.requests + sync.refresh_calls + expiries * result.walk.endpoints
         expected_tokens = 1 + int(sync.seconds // 3600) + expiries
         assert sync.api_calls is not None and sync.token_calls is not None
         if not fewest <= sync.api_calls <= most:
@@ -188,7 +186,7 @@ def _call_targets(syncs: list[tuple[SizeResult, Measurement, int]]) -> list[Targ
             token_misses.append(f"{sync.token_calls} for {expected_tokens} at {result.records:,}")
     runs = f"all {len(syncs)} syncs exact"
     return [
-        Target("API calls = pages + 1 per endpoint (+ the 401s of a forced expiry)",
+        Target("API calls = pages + 1 per endpoint + refresh pages (+ a forced expiry's 401s)",
                "; ".join(api_misses) or runs, not api_misses),
         Target("token calls = 1 per hour of running + 1 per forced expiry",
                "; ".join(token_misses) or runs, not token_misses),

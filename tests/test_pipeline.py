@@ -36,7 +36,7 @@ def stored_cursor(lake: Lake, resource: str) -> Any:
     return walk_state(state, resource, "all").get("cursor")
 
 
-def test_a_malformed_page_fails_the_sync_and_keeps_the_last_checkpoint(
+def test_a_malformed_page_stops_its_resource_alone_and_keeps_the_pages_before_it(
     emulator: Callable[..., Emulator], lake: Lake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     emu = emulator(records=2_000)
@@ -53,12 +53,16 @@ def test_a_malformed_page_fails_the_sync_and_keeps_the_last_checkpoint(
         return page
 
     monkeypatch.setattr(ApiClient, "get_page", sixth_responses_page_malformed)
-    with pytest.raises(ApiError, match="malformed page: 1 record"):
+    with pytest.raises(ApiError, match=r"^responses \(cursor 500\): malformed page: 1 record"):
         run_sync(sync_options(emu, lake, per_page=100, checkpoint_pages=2))
 
-    # Pages 1-4 are two whole checkpoints; pages 5-6 were the failed one.
-    assert stored_cursor(lake, "responses") == 400
-    assert len(LakeReader(lake).cgids("responses")) == 400
+    # Pages 1-4 are two whole checkpoints; page 5 was committed when page 6 failed.
+    assert stored_cursor(lake, "responses") == 500
+    assert len(LakeReader(lake).cgids("responses")) == 500
+    # The non-responses went on to the end of their cycle.
+    state = build_pipeline(lake).state["sources"][SOURCE_NAME]
+    assert walk_state(state, "non_responses", "all")["complete"] is True
+    assert set(emu.truth().non_responses) <= set(LakeReader(lake).statuses())
 
     monkeypatch.setattr(ApiClient, "get_page", fetch)
     run_sync(sync_options(emu, lake))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,17 +17,13 @@ from sync_lake import LakeReader, assert_exact, make_lake, sync_options
 
 from cgsync._client import ApiClient, Page
 from cgsync._pipeline import Lake, build_pipeline, read_status, run_sync
+from cgsync._walks import ANSWER_PERIOD_REFUSED
 from cgsync.emulator import Emulator
 from cgsync.emulator._variants import VARIANTS, variant_of
 from cgsync.settings import REJECTED_VALUES_TABLE, SYNCED_AT_COLUMN
 
-TABLES = (
-    "responses",
-    "responses__tags",
-    "responses__drivers",
-    "responses__questions",
-    "non_responses",
-)
+RESPONSE_TABLES = ("responses", "responses__tags", "responses__drivers", "responses__questions")
+TABLES = (*RESPONSE_TABLES, "non_responses")
 ZONE = "Europe/Amsterdam"
 FIRST_CGID = 1_001  # the emulator's
 
@@ -106,3 +103,67 @@ def test_a_value_nobody_can_read_is_null_kept_as_text_and_named_and_the_sync_goe
     [warning] = [r.getMessage() for r in caplog.records if "could not be read" in r.getMessage()]
     assert "responses" in warning and str(odd["cgid"]) in warning
     assert "date_survey_response" in warning
+
+
+@pytest.mark.parametrize("parallel", [1, 2])
+@pytest.mark.parametrize("order", ["answer", "record"])
+def test_late_answers_reach_the_lake_whatever_the_order_of_the_listing(
+    emulator: Callable[..., Emulator], tmp_path: Path, order: str, parallel: int
+) -> None:
+    emu = emulator(records=4_000, seed=5, history_days=20, responses_order=order)
+    with make_lake("duckdb", tmp_path) as lake:
+        run_sync(sync_options(emu, lake, parallel=parallel))
+        for _ in range(3):
+            emu.clock.advance(timedelta(hours=6))
+            run_sync(sync_options(emu, lake, parallel=parallel))
+
+        assert_exact(LakeReader(lake), emu.truth())
+
+
+@pytest.mark.parametrize("parallel", [1, 2])
+def test_an_api_that_refuses_the_answer_period_is_re_walked_from_the_ladder_and_exact(
+    emulator: Callable[..., Emulator], tmp_path: Path, parallel: int
+) -> None:
+    emu = emulator(
+        records=4_000, seed=6, history_days=20, responses_order="record", refuse_answer_period=True
+    )
+    options = {"parallel": parallel, "v6_lookback": timedelta(days=60)}  # answers take 45 days
+    with make_lake("duckdb", tmp_path) as lake:
+        first = run_sync(sync_options(emu, lake, **options))
+        later = []
+        for _ in range(3):
+            emu.clock.advance(timedelta(hours=6))
+            later.append(run_sync(sync_options(emu, lake, **options)))
+
+        assert_exact(LakeReader(lake), emu.truth())
+        state = build_pipeline(lake).state["sources"]["customergauge"]["resources"]["responses"]
+    [note] = first.notes
+    assert "refuses period[field]=date_survey_response" in note
+    assert state[ANSWER_PERIOD_REFUSED] is True
+    assert all(summary.resources["responses"].refresh_pages > 0 for summary in later)
+
+
+@pytest.mark.parametrize("order", ["answer", "record"])
+def test_edits_after_the_answer_reach_the_lake_within_the_refresh_window(
+    emulator: Callable[..., Emulator], tmp_path: Path, order: str
+) -> None:
+    emu = emulator(records=3_000, seed=7, history_days=20, responses_order=order, edits=True)
+    with make_lake("duckdb", tmp_path / "kept") as kept:
+        run_sync(sync_options(emu, kept))
+        for _ in range(4):
+            emu.clock.advance(timedelta(hours=12))
+            run_sync(sync_options(emu, kept))
+        with make_lake("duckdb", tmp_path / "fresh") as fresh:
+            run_sync(sync_options(emu, fresh))  # what a first load sees at the same time
+
+            # (non_responses keeps answered invitations, with their last status, by design)
+            for table in RESPONSE_TABLES:
+                assert comparable(kept, table) == comparable(fresh, table), table
+        reader = LakeReader(kept)
+        edited = reader.rows(
+            "SELECT count(*) FROM {t} WHERE comment LIKE '%(edited)'", t="responses"
+        )
+        tagged = reader.rows(
+            "SELECT count(*) FROM {t} WHERE value = 'Follow-up'", t="responses__tags"
+        )
+    assert edited[0][0] > 0 and tagged[0][0] > 0, "the emulator made edits in the window"

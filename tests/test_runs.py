@@ -58,7 +58,13 @@ def test_each_sync_appends_its_run_to_the_lake_ok_or_failed(
     for run, summary in ((runs[0], first), (runs[2], third)):
         resources = as_dict(run["resources"])
         assert resources == {
-            name: {"pages": counts.pages, "records": counts.records, "cursor": counts.cursor}
+            name: {
+                "pages": counts.pages,
+                "records": counts.records,
+                "refresh_pages": counts.refresh_pages,
+                "refresh_records": counts.refresh_records,
+                "cursor": counts.cursor,
+            }
             for name, counts in summary.resources.items()
         }
         assert (run["api_calls"], run["token_calls"]) == (summary.api_calls, summary.token_calls)

@@ -146,7 +146,13 @@ def test_a_periodic_run_starts_from_the_stored_cursor_and_reads_only_new_records
 
     pipeline.run(customergauge_source(endpoints=["responses"], client=api))
 
-    assert api.cursors("responses") == [5, 6]
+    walked = [cursor for _, cursor, params in api.requests if "period[field]" not in params]
+    refreshed = [params for _, _, params in api.requests if "period[field]" in params]
+    assert walked == [5, 6]
+    # Then the answers of the refresh window, which a listing by record key may hold behind.
+    assert refreshed and {params["period[field]"] for params in refreshed} == {
+        "date_survey_response"
+    }
     assert rows(pipeline, "select max(number_customergauge), count(*) from responses") == [(99, 6)]
 
 
@@ -222,12 +228,17 @@ def test_each_filter_combination_keeps_its_own_cursor(pipeline: dlt.Pipeline) ->
         customergauge_source(endpoints=["responses"], outbound_filter="country-nl", client=api)
     )
 
+    # Each walk keeps its own ladder too: where its responses are re-read from, should the
+    # API refuse the refresh window's period.
+    ladder = [[None, "2024-03-01T09:00:00+00:00"]]
     assert walks(pipeline, "responses") == {
-        "all": {"cursor": 3, "complete": True, "phase": "done"},
-        "outbound:country-nl": {"cursor": 3, "complete": True, "phase": "done"},
+        "all": {"cursor": 3, "complete": True, "phase": "done", "ladder": ladder},
+        "outbound:country-nl": {"cursor": 3, "complete": True, "phase": "done", "ladder": ladder},
     }
     filtered = [params for _, _, params in api.requests if "outbound_filter" in params]
-    assert [params["outbound_filter"] for params in filtered] == ["country-nl", "country-nl"]
+    walked = [params for params in filtered if "period[field]" not in params]
+    assert [params["outbound_filter"] for params in walked] == ["country-nl", "country-nl"]
+    assert len(filtered) > len(walked), "the refresh window keeps the filter too"
 
 
 def v6_answers(days: int) -> list[dict[str, Any]]:

@@ -61,6 +61,7 @@ def test_sync_prints_a_json_summary_and_status_shows_the_cursors(
     assert status["cursors"]["responses"]["all"] == {
         "cursor": len(truth.responses),
         "complete": True,
+        "ladder_rungs": 1,  # one page of responses: where a refused refresh would re-read
     }
     assert status["last_run"]["outcome"] == "ok"
     assert status["open_non_responses"] == len(truth.non_responses)

@@ -10,6 +10,7 @@ complete the walk's cursor becomes H and the cycle goes on as an ordinary period
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -23,9 +24,12 @@ import pyarrow as pa
 from cgsync._arrow import ArrowPage
 from cgsync._client import ApiClient, Cursor, Page
 from cgsync._endpoints import Endpoint
+from cgsync._exceptions import ParametersRefusedError
 from cgsync._pages import Budget, check_cursor_moves, ends_walk
-from cgsync._walks import Walker, note_newest_sent, v7_walk, without
+from cgsync._walks import ANSWER_PERIOD_REFUSED, Walker, note_newest, v7_walk, without
 from cgsync.settings import PRIMARY_KEY
+
+logger = logging.getLogger("cgsync")
 
 WINDOW_FIELD = "date_creation"
 """Windows split the listing by this date: it never changes, so a record is in one window."""
@@ -62,15 +66,24 @@ def v7_parallel_walk(endpoint: Endpoint, walker: Walker) -> Callable[[], Iterato
 
     def walk() -> Iterator[ArrowPage]:
         state, walk = walker.begin(endpoint.resource)
-        if not _wanted(walker, walk):
+        if not _wanted(walker, state, walk):
             yield from ordinary()
             return
         read: list[pa.Array] = []
         with walker.open_client() as client:
-            for arrow in _backfill(endpoint, walker, client, state, walk):
-                if arrow.table.num_rows:  # an empty page's column has no type
-                    read.append(arrow.table[PRIMARY_KEY])
-                yield arrow
+            try:
+                for arrow in _backfill(endpoint, walker, client, state, walk):
+                    if arrow.table.num_rows:  # an empty page's column has no type
+                        read.append(arrow.table[PRIMARY_KEY])
+                    yield arrow
+            except ParametersRefusedError as refused:
+                if walk["phase"] == BACKFILL_PHASE:
+                    raise  # the windows' own period (date_creation) was refused
+                # The head probe's `period[field]=date_survey_response`: walk in one sequence.
+                logger.warning("%s: %s; walking it in one sequence", endpoint.resource, refused)
+                state[ANSWER_PERIOD_REFUSED] = True
+                yield from handed_over()
+                return
         if walk["phase"] == BACKFILL_PHASE:
             return  # the checkpoint ended before the windows did
         # Walk on from H in this same load package, without the records a window already put
@@ -82,16 +95,18 @@ def v7_parallel_walk(endpoint: Endpoint, walker: Walker) -> Callable[[], Iterato
     return walk
 
 
-def _wanted(walker: Walker, walk: dict[str, Any]) -> bool:
+def _wanted(walker: Walker, state: dict[str, Any], walk: dict[str, Any]) -> bool:
     """Whether this cycle of a v7 walk is (or becomes) a parallel backfill.
 
     Only an initial load (no stored cursor: a first run or `--full-refresh`) of a walk without
-    its own period filter is parallelised; every later run is an ordinary periodic walk.
+    its own period filter is parallelised; every later run is an ordinary periodic walk. An API
+    that refused the head probe's period (`ANSWER_PERIOD_REFUSED`) is walked in one sequence.
     """
     if walk["phase"] == BACKFILL_PHASE:
         return True
     return (
         walker.parallel > 1
+        and not state.get(ANSWER_PERIOD_REFUSED)
         and walk["phase"] == "walk"
         and walk["cursor"] is None
         and walk.get("from_scratch", False)
@@ -118,7 +133,7 @@ def _backfill(
     windows = [window for window in plan["windows"] if not window["done"]]
     walkers = _Windows(endpoint, walker, client, windows, walker.budget())
     for window, page, arrow in walkers.pages():
-        note_newest_sent(state, arrow.table)
+        note_newest(endpoint, state, arrow.table)
         walker.count(endpoint, page)
         yield arrow
         window["cursor"] = page.resume_cursor

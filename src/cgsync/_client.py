@@ -25,7 +25,12 @@ from cgsync._auth import (
     refuse_untrusted_certificate,
 )
 from cgsync._endpoints import Endpoint
-from cgsync._exceptions import ApiError, AuthenticationError, ConfigError
+from cgsync._exceptions import (
+    ApiError,
+    AuthenticationError,
+    ConfigError,
+    ParametersRefusedError,
+)
 from cgsync.settings import (
     API_URL_TEMPLATE,
     AUTH_URL_TEMPLATE,
@@ -365,7 +370,9 @@ class ApiClient:
         status = response.status_code
         message = _api_message(response)
         if status in (400, 422):
-            return ConfigError(f"the API refused the parameters of {url} ({status}): {message}")
+            return ParametersRefusedError(
+                f"the API refused the parameters of {url} ({status}): {message}"
+            )
         if status == 403:
             return AuthenticationError(
                 f"the API refused client id {self._auth.client_id!r} access to {url} (403): {message}"

@@ -18,6 +18,10 @@ class ConfigError(CGSyncError):
     exit_code = 2
 
 
+class ParametersRefusedError(ConfigError):
+    """The API answered 400 or 422 to a request's parameters (exit 2)."""
+
+
 class AuthenticationError(CGSyncError):
     """The token endpoint or the API refused the credentials (exit 3)."""
 

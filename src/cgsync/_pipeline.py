@@ -51,7 +51,7 @@ from cgsync._lake import (
     local_lock,
 )
 from cgsync._runs import HistoryDeferred, read_runs, record_run, run_row
-from cgsync._walks import Filters, PageCallback
+from cgsync._walks import ANSWER_PERIOD_REFUSED, FAILED, Filters, PageCallback
 from cgsync.settings import (
     ATOMIC_LOCAL_DESTINATIONS,
     DEFAULT_CHECKPOINT_PAGES,
@@ -118,6 +118,9 @@ class ResourceSummary:
 
     pages: int = 0
     records: int = 0
+    refresh_pages: int = 0
+    """Pages of the refresh window: records read again to merge their changes."""
+    refresh_records: int = 0
     seconds: float = 0.0
     cursor: Any = None
 
@@ -146,6 +149,8 @@ class SyncSummary:
     open_non_responses: int | None = None
     rejected_values: int = 0
     """Values this sync could not read (NULL in their columns, text in _cgsync_rejected_values)."""
+    notes: list[str] = field(default_factory=list)
+    """What the user should know about how this sync ran, a line each."""
 
     @property
     def seconds(self) -> float:
@@ -194,13 +199,16 @@ def run_sync(
             resources={endpoint.resource: ResourceSummary() for endpoint in chosen},
         )
         try:
+            counter = _PageCounter(summary, on_page)
             try:
-                _checkpoint_loop(pipeline, options, client, summary, _PageCounter(summary, on_page))
+                failures = _checkpoint_loop(pipeline, options, client, summary, counter)
             finally:
                 stats = client.stats
                 summary.api_calls, summary.token_calls = stats.api_calls, stats.token_calls
                 summary.retries = dict(stats.retries)
             _finish(pipeline, summary)
+            if failures:
+                raise ApiError("; ".join(failures))
         except KeyboardInterrupt:
             _record(pipeline, summary, options, system, "interrupted", "interrupted")
             raise
@@ -241,7 +249,9 @@ def _checkpoint_loop(
     client: ApiClient,
     summary: SyncSummary,
     counter: _PageCounter,
-) -> None:
+) -> list[str]:
+    """Checkpoints until every resource has ended its cycle or failed; the failures, each
+    naming its resource and cursor (the others went on)."""
     fmt = table_format(pipeline)
     staging_deduplicated = _destination_kind(pipeline) in ATOMIC_LOCAL_DESTINATIONS
     with _dlt_errors(pipeline):
@@ -250,6 +260,7 @@ def _checkpoint_loop(
         deduplicate_resumed_packages(pipeline)
         pipeline.run()
         pending = list(summary.resources)
+        failures: list[str] = []
         full_refresh = options.full_refresh
         while pending:
             source = customergauge_source(
@@ -261,17 +272,36 @@ def _checkpoint_loop(
                     staging_deduplicated=staging_deduplicated,
                     client=client,
                     on_page=counter,
+                    on_refresh_page=counter.refresh,
                 )
             )
             pipeline.run(source)
             summary.checkpoints += 1
             full_refresh = False
             state = pipeline.state.get("sources", {}).get(SOURCE_NAME, {})
+            _note_fallbacks(state, summary)
             for name in list(pending):
                 walk = walk_state(state, name, options.filters.key)
                 summary.resources[name].cursor = walk.get("cursor")
-                if walk.get("complete"):
+                failure = state.get("resources", {}).get(name, {}).get(FAILED)
+                if failure:
+                    # This resource alone stops; its last checkpoint is in the lake.
+                    failures.append(f"{name} (cursor {walk.get('cursor')}): {failure}")
                     pending.remove(name)
+                elif walk.get("complete"):
+                    pending.remove(name)
+    return failures
+
+
+def _note_fallbacks(source_state: Mapping[str, Any], summary: SyncSummary) -> None:
+    for name in summary.resources:
+        if source_state.get("resources", {}).get(name, {}).get(ANSWER_PERIOD_REFUSED):
+            note = (
+                f"{name}: the API refuses period[field]=date_survey_response, so late answers "
+                "are re-read from a cursor kept --v6-lookback back (docs/sync.md)"
+            )
+            if note not in summary.notes:
+                summary.notes.append(note)
 
 
 def deduplicate_resumed_packages(pipeline: dlt.Pipeline) -> None:
@@ -312,6 +342,13 @@ class _PageCounter:
         counts.seconds = time.monotonic() - self._started
         if self._forward is not None:
             self._forward(resource, records)
+
+    def refresh(self, resource: str, records: int) -> None:
+        """A page of a refresh window: records read again, counted apart."""
+        counts = self._summary.resources[resource]
+        counts.refresh_pages += 1
+        counts.refresh_records += records
+        counts.seconds = time.monotonic() - self._started
 
 
 def _finish(pipeline: dlt.Pipeline, summary: SyncSummary) -> None:

@@ -48,7 +48,7 @@ RUN_COLUMNS: dict[str, TColumnSchema] = {
     "outcome": _column("text", nullable=False),
     "error": _column("text"),
     "checkpoints": _column("bigint"),
-    "resources": _column("json"),  # {resource: {pages, records, cursor}}
+    "resources": _column("json"),  # {resource: {pages, records, refresh_..., cursor}}
     "api_calls": _column("bigint"),
     "token_calls": _column("bigint"),
     "retries": _column("json"),
@@ -64,6 +64,7 @@ RUN_COLUMNS: dict[str, TColumnSchema] = {
     "cgsync_version": _column("text"),
     "dlt_version": _column("text"),
 }
+_RESOURCE_COUNTS = ("pages", "records", "refresh_pages", "refresh_records", "cursor")
 _JSON_COLUMNS = [name for name, column in RUN_COLUMNS.items() if column["data_type"] == "json"]
 
 
@@ -71,7 +72,7 @@ def run_row(summary: Mapping[str, Any], **context: Any) -> dict[str, Any]:
     """The history row of a finished sync's summary (`SyncSummary.to_dict()`), with `context`
     (full_refresh, reconcile, parallel, api_host, client_id)."""
     resources = {
-        name: {key: counts.get(key) for key in ("pages", "records", "cursor")}
+        name: {key: counts.get(key) for key in _RESOURCE_COUNTS}
         for name, counts in summary["resources"].items()
     }
     row = {

@@ -362,7 +362,8 @@ def _print_summary(summary: SyncSummary, *, title: str) -> None:
     table = Table(
         title=f"{title}: {summary.outcome} in {summary.seconds:.1f}s, {summary.checkpoints} checkpoint(s)"
     )
-    for column in ("resource", "pages", "records", "records/s", "rows in lake"):
+    columns = ("resource", "pages", "records", "records/s", "re-read", "rows in lake")
+    for column in columns:
         table.add_column(column, justify="left" if column == "resource" else "right")
     for name, resource in summary.resources.items():
         table.add_row(
@@ -370,9 +371,12 @@ def _print_summary(summary: SyncSummary, *, title: str) -> None:
             f"{resource.pages:,}",
             f"{resource.records:,}",
             f"{resource.records_per_second:,.0f}",
+            f"{resource.refresh_records:,} in {resource.refresh_pages:,} pages",
             f"{summary.row_counts.get(name, 0):,}",
         )
     console.print(table)
+    for note in summary.notes:
+        console.print(f"note: {note}")
     retries = ", ".join(f"{kind} {count}" for kind, count in summary.retries.items()) or "none"
     console.print(
         f"API calls {summary.api_calls:,}, token calls {summary.token_calls}, retries: {retries}; "

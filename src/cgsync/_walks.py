@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 from cgsync._arrow import ArrowPage, records_to_arrow
 from cgsync._client import ApiClient, Page
 from cgsync._endpoints import Endpoint
+from cgsync._exceptions import ParametersRefusedError
 from cgsync._pages import Budget, ends_walk, walk_pages
 from cgsync.settings import (
     CGID_FILTER_PARAM,
@@ -42,7 +43,13 @@ PageCallback = Callable[[str, int], None]
 """Called after each page with the resource name and the page's number of records."""
 
 _PERIOD_DAY = "%Y-%m-%d"
-_REFRESH_FIELD = "date_sent"
+# The field each kind's refresh window is read by; its newest value seen anchors the window.
+REFRESH_FIELDS = {"non_response": "date_sent", "response": "date_survey_response"}
+_OPEN_END = date(2999, 12, 31)
+FAILED = "failed"
+"""Resource state: the API failure that ended this checkpoint of the resource (then cleared)."""
+ANSWER_PERIOD_REFUSED = "answer_period_refused"
+"""Resource state: the API refused `period[field]=date_survey_response` once."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +103,8 @@ class Walker:
     """Windows walked side by side in a v7 initial load (see cgsync._backfill)."""
     checkpoint_seconds: float | None = None
     """A checkpoint also ends after the page that takes it past this many seconds."""
+    on_refresh_page: PageCallback | None = None
+    """Like `on_page`, for the pages of a refresh window (records read again)."""
 
     def params(self, endpoint: Endpoint, filters: Filters | None = None) -> dict[str, Any]:
         params: dict[str, Any] = (filters or self.filters).params()
@@ -114,8 +123,11 @@ class Walker:
         endpoint: Endpoint,
         cursor: Any,
         params: dict[str, Any],
+        *,
+        refresh: bool = False,
     ) -> Iterator[tuple[Page, ArrowPage]]:
-        """Each page from `cursor` to the end of the walk or of the budget, as Arrow too."""
+        """Each page from `cursor` to the end of the walk or of the budget, as Arrow too
+        (`refresh`: pages of a refresh window, counted apart)."""
         for page in walk_pages(
             client,
             endpoint,
@@ -125,7 +137,7 @@ class Walker:
             budget=budget,
         ):
             arrow = self.to_arrow(endpoint, page)
-            self.count(endpoint, page)
+            self.count(endpoint, page, refresh=refresh)
             yield page, arrow
 
     def to_arrow(self, endpoint: Endpoint, page: Page) -> ArrowPage:
@@ -148,10 +160,11 @@ class Walker:
             )
         return arrow
 
-    def count(self, endpoint: Endpoint, page: Page) -> None:
-        """Report `page` to the progress callback, if any."""
-        if self.on_page is not None:
-            self.on_page(endpoint.resource, len(page))
+    def count(self, endpoint: Endpoint, page: Page, *, refresh: bool = False) -> None:
+        """Report `page` to its callback, if any."""
+        callback = self.on_refresh_page if refresh else self.on_page
+        if callback is not None:
+            callback(endpoint.resource, len(page))
 
     def begin(self, resource: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """The resource state and this walk's state, starting a new cycle if the last ended.
@@ -162,6 +175,7 @@ class Walker:
         state = dlt.current.resource_state(resource)
         if self.full_refresh:
             state.clear()
+        state.pop(FAILED, None)
         walk = state.setdefault("walks", {}).setdefault(self.filters.key, {"cursor": None})
         if walk.get("complete", True):
             walk.update(complete=False, phase="walk", from_scratch=walk["cursor"] is None)
@@ -179,20 +193,26 @@ def v7_walk(endpoint: Endpoint, walker: Walker) -> Callable[[], Iterator[ArrowPa
         with walker.open_client() as client:
             if walk["phase"] == "walk":
                 params = walker.params(endpoint)
+                # Responses keep a ladder of the cursors they were given, as v6 does: should the
+                # API refuse the refresh window's period, late answers are re-read from one.
+                ladder = walk.setdefault("ladder", []) if _keeps_ladder(endpoint) else None
                 for page, arrow in walker.pages(client, budget, endpoint, walk["cursor"], params):
                     if refresh_follows:
                         seen.append(arrow.table[PRIMARY_KEY].combine_chunks())
                     if walker.filters.key == UNFILTERED:
-                        note_newest_sent(state, arrow.table)
+                        note_newest(endpoint, state, arrow.table)
+                    if ladder is not None and len(page):
+                        _climb(ladder, page, arrow.table)
                     yield arrow
                     walk["cursor"] = page.resume_cursor
                     if not ends_walk(page) and budget.exhausted:
                         return
                 walk["phase"] = "done"
-                if refresh_follows and "newest_date_sent" in state:
-                    walk.update(phase="refresh", refresh=_refresh_period(state, walker))
+                if refresh_follows and _newest_key(endpoint) in state:
+                    plan = _refresh_plan(endpoint, state, walker, walk)
+                    walk.update(phase="refresh", refresh=plan)
             if walk["phase"] == "refresh" and not budget.exhausted:
-                yield from _refresh(endpoint, walker, client, walk, budget, seen)
+                yield from _refresh(endpoint, walker, client, state, walk, budget, seen)
         if walk["phase"] == "done":
             walk.pop("from_scratch", None)
             walk["complete"] = True
@@ -204,29 +224,77 @@ def _refresh(
     endpoint: Endpoint,
     walker: Walker,
     client: ApiClient,
+    state: dict[str, Any],
     walk: dict[str, Any],
     budget: Budget,
     seen: list[pa.Array],
 ) -> Iterator[ArrowPage]:
-    """Re-read the non-responses sent within the refresh window and merge their statuses."""
+    """Re-read the non-responses sent within the refresh window and merge their statuses; the
+    responses answered within it, which a listing by record key may hold behind the cursor.
+
+    An API that refuses `period[field]=date_survey_response` (400 or 422) is remembered in the
+    state (`ANSWER_PERIOD_REFUSED`): responses are then re-read from the ladder instead.
+    """
     refresh = walk["refresh"]
-    filters = replace(
-        walker.filters,
-        period_field=_REFRESH_FIELD,
-        since=date.fromisoformat(refresh["start"]),
-        until=date.fromisoformat(refresh["end"]),
-    )
+    if refresh.get("from_ladder"):
+        params = walker.params(endpoint)
+    else:
+        filters = replace(
+            walker.filters,
+            period_field=REFRESH_FIELDS[endpoint.record_kind],
+            since=date.fromisoformat(refresh["start"]),
+            until=date.fromisoformat(refresh["end"]),
+        )
+        params = walker.params(endpoint, filters)
     # A CGID the walk read into this same load package must not come twice: a Delta merge
     # refuses duplicate keys, and the walk's copy is just as fresh.
     already = pa.concat_arrays(seen) if seen else None
-    params = walker.params(endpoint, filters)
-    for page, arrow in walker.pages(client, budget, endpoint, refresh.get("cursor"), params):
-        yield without(arrow, already)
-        refresh["cursor"] = page.resume_cursor
-        if not ends_walk(page) and budget.exhausted:
-            return
+    cursor = refresh.get("cursor")
+    try:
+        for page, arrow in walker.pages(client, budget, endpoint, cursor, params, refresh=True):
+            yield without(arrow, already)
+            refresh["cursor"] = page.resume_cursor
+            if not ends_walk(page) and budget.exhausted:
+                return
+    except ParametersRefusedError as refused:
+        if not _keeps_ladder(endpoint) or refresh.get("from_ladder"):
+            raise
+        logger.warning(
+            "%s: %s; late answers are re-read from a cursor kept %s back instead",
+            endpoint.resource,
+            refused,
+            walker.v6_lookback,
+        )
+        state[ANSWER_PERIOD_REFUSED] = True
+        walk["refresh"] = _ladder_refresh(walker, walk)
+        yield from _refresh(endpoint, walker, client, state, walk, budget, seen)
+        return
     del walk["refresh"]
     walk["phase"] = "done"
+
+
+def _keeps_ladder(endpoint: Endpoint) -> bool:
+    return endpoint.version == 7 and endpoint.record_kind == "response"
+
+
+def _refresh_plan(
+    endpoint: Endpoint, state: dict[str, Any], walker: Walker, walk: dict[str, Any]
+) -> dict[str, Any]:
+    """What the refresh re-reads: the window by period, or the ladder's re-walk."""
+    if _keeps_ladder(endpoint) and state.get(ANSWER_PERIOD_REFUSED):
+        return _ladder_refresh(walker, walk)
+    if _keeps_ladder(endpoint):
+        _ladder_refresh(walker, walk)  # only to drop the rungs no fallback would need
+    return _refresh_period(endpoint, state, walker)
+
+
+def _ladder_refresh(walker: Walker, walk: dict[str, Any]) -> dict[str, Any]:
+    """Re-walk the responses from the last rung wholly older than the lookback (from the
+    start without one): how late an answer can come is the lookback, not the window."""
+    ladder: list[list[Any]] = walk.setdefault("ladder", [])
+    start = _rung_before(ladder, walker.v6_lookback)
+    ladder[:] = ladder[max(start, 0) :]
+    return {"from_ladder": True, "cursor": ladder[0][0] if start >= 0 else None}
 
 
 def without(arrow: ArrowPage, cgids: pa.Array | None) -> ArrowPage:
@@ -240,35 +308,46 @@ def without(arrow: ArrowPage, cgids: pa.Array | None) -> ArrowPage:
     return ArrowPage(
         table=keep(arrow.table),
         children={name: keep(table) for name, table in arrow.children.items()},
+        rejected=keep(arrow.rejected),
     )
 
 
-def note_newest_sent(state: dict[str, Any], table: pa.Table) -> None:
-    """Remember the newest `date_sent` in the lake: it anchors the refresh window."""
-    if _REFRESH_FIELD not in table.column_names or not table.num_rows:
+def note_newest(endpoint: Endpoint, state: dict[str, Any], table: pa.Table) -> None:
+    """Remember the newest value of the refresh field in the lake: it anchors the window."""
+    field = REFRESH_FIELDS[endpoint.record_kind]
+    if field not in table.column_names or not table.num_rows:
         return
-    newest = pc.max(table[_REFRESH_FIELD]).as_py()
-    stored = state.get("newest_date_sent")
+    newest = pc.max(table[field]).as_py()
+    stored = state.get(_newest_key(endpoint))
     if newest is not None and (stored is None or newest > datetime.fromisoformat(stored)):
-        state["newest_date_sent"] = newest.isoformat()
+        state[_newest_key(endpoint)] = newest.isoformat()
+
+
+def _newest_key(endpoint: Endpoint) -> str:
+    return f"newest_{REFRESH_FIELDS[endpoint.record_kind]}"
 
 
 def _refresh_wanted(endpoint: Endpoint, walker: Walker, walk: dict[str, Any]) -> bool:
     return (
-        endpoint.record_kind == "non_response"
+        endpoint.version == 7
         and walker.refresh_window > timedelta(0)
         and walker.filters.period_field is None
-        # A walk from the very start reads every non-response anyway.
-        and not walk.get("from_scratch", False)
+        # A walk from the very start reads every non-response anyway; an answer to an old
+        # invitation may land behind even that walk's cursor while it runs.
+        and (endpoint.record_kind == "response" or not walk.get("from_scratch", False))
     )
 
 
-def _refresh_period(state: dict[str, Any], walker: Walker) -> dict[str, str]:
-    """The refresh window in the system's own days, anchored on the newest `date_sent` seen."""
-    newest = datetime.fromisoformat(state["newest_date_sent"]).astimezone(walker.source_timezone)
+def _refresh_period(endpoint: Endpoint, state: dict[str, Any], walker: Walker) -> dict[str, str]:
+    """The refresh window in the system's own days, from the newest refresh-field value seen
+    less the window; for responses to no end, since a late answer may be newer than any the
+    walk saw."""
+    newest = datetime.fromisoformat(state[_newest_key(endpoint)])
+    newest = newest.astimezone(walker.source_timezone)
+    end = newest.date() + timedelta(days=1) if endpoint.record_kind == "non_response" else _OPEN_END
     return {
         "start": (newest - walker.refresh_window).strftime(_PERIOD_DAY),
-        "end": (newest + timedelta(days=1)).strftime(_PERIOD_DAY),
+        "end": end.strftime(_PERIOD_DAY),
     }
 
 

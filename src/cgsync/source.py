@@ -34,10 +34,10 @@ from cgsync._backfill import v7_parallel_walk
 from cgsync._batches import checkpoint_batches
 from cgsync._client import ApiClient, resolve_urls
 from cgsync._endpoints import Endpoint, parse_resources
-from cgsync._exceptions import ConfigError
+from cgsync._exceptions import ApiError, ConfigError
 from cgsync._lake import System, check_system
 from cgsync._merge import drop_implied_key_conditions
-from cgsync._walks import Filters, PageCallback, Walker, v6_walk
+from cgsync._walks import FAILED, Filters, PageCallback, Walker, v6_walk
 from cgsync.settings import (
     DEFAULT_REFRESH_WINDOW,
     DEFAULT_RESOURCES,
@@ -152,6 +152,7 @@ def customergauge_source(
     staging_deduplicated: bool = False,
     client: ApiClient | None = None,
     on_page: PageCallback | None = None,
+    on_refresh_page: PageCallback | None = None,
 ) -> Iterator[DltResource]:
     """CustomerGauge responses and non-responses, incrementally, from the sync endpoints.
 
@@ -179,6 +180,7 @@ def customergauge_source(
             `cgsync._pipeline.deduplicate_resumed_packages`.
         client: an open ApiClient to share across runs (then credentials are not needed).
         on_page: progress callback, see `PageCallback`.
+        on_refresh_page: the same for the pages of a refresh window (records read again).
     """
     chosen = parse_resources(endpoints)
     open_client, system = _client_opener(
@@ -196,6 +198,7 @@ def customergauge_source(
         checkpoint_seconds=_positive_seconds_or_none(checkpoint_seconds, "--checkpoint-seconds"),
         full_refresh=full_refresh,
         on_page=on_page,
+        on_refresh_page=on_refresh_page,
         parallel=_positive(parallel, "--parallel"),
     )
     for endpoint in chosen:
@@ -228,7 +231,7 @@ def _resource(
     }
     walk = v6_walk if endpoint.version == 6 else v7_parallel_walk
     resource = dlt.resource(
-        _checkpoint_items(endpoint, walk(endpoint, walker), system)(),
+        _checkpoint_items(endpoint, _isolated(endpoint, walk(endpoint, walker)), system)(),
         name=endpoint.resource,
         write_disposition=disposition,
         primary_key=PRIMARY_KEY,
@@ -277,6 +280,22 @@ def _checkpoint_items(
             yield dlt.mark.with_table_name(table, name)
 
     return items
+
+
+def _isolated(
+    endpoint: Endpoint, walk: Callable[[], Iterator[ArrowPage]]
+) -> Callable[[], Iterator[ArrowPage]]:
+    """The walk, ending its checkpoint at an API failure instead of failing the other
+    resources' too: the pages it read are committed with their cursor, and the failure waits in
+    the resource state (`FAILED`) for the runner, which stops this resource alone."""
+
+    def pages() -> Iterator[ArrowPage]:
+        try:
+            yield from walk()
+        except ApiError as failure:
+            dlt.current.resource_state(endpoint.resource)[FAILED] = str(failure)
+
+    return pages
 
 
 def _record_system(system: System) -> None:

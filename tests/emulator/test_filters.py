@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -10,7 +11,7 @@ import pytest
 
 from cgsync.emulator import settings
 
-from ._api import NON_RESPONSES, RESPONSES, ApiClient, cgids
+from ._api import NON_RESPONSES, RESPONSES, ApiClient, StartEmulator, cgids
 
 Walk = list[dict[str, Any]]
 
@@ -114,3 +115,28 @@ def test_filters_combine(api: ApiClient, everything: dict[str, Walk]) -> None:
         and {"field": "Country", "reference": "NL"} in r["properties"]
     ]
     assert cgids(filtered) == expected
+
+
+def test_responses_listed_by_record_hold_a_late_answer_behind_the_cursor(
+    emulator: StartEmulator,
+) -> None:
+    by_answer = ApiClient(emulator(records=3_000, seed=9, history_days=20))
+    by_record_emulator = emulator(records=3_000, seed=9, history_days=20, responses_order="record")
+    by_record = ApiClient(by_record_emulator)
+
+    listed = cgids(by_record.walk(RESPONSES))
+    assert listed == sorted(listed), "by the survey record's key"
+    assert sorted(listed) == sorted(cgids(by_answer.walk(RESPONSES)))
+    end = by_record.page(RESPONSES, per_page=1000)["cursor"]["next"]
+    while (page := by_record.page(RESPONSES, per_page=1000, cursor=end))["data"]:
+        end = page["cursor"]["next"]
+    by_record_emulator.clock.advance(timedelta(days=2))
+    new = cgids(by_record.walk(RESPONSES, cursor=end))
+    late = set(cgids(by_record.walk(RESPONSES))) - set(listed) - set(new)
+    assert late, "answers to invitations behind the cursor"
+    recent = {
+        "period[field]": "date_survey_response",
+        "period[start]": "2025-06-01",
+        "period[end]": "2999-12-31",
+    }
+    assert late <= set(cgids(by_record.walk(RESPONSES, **recent))), "the answer period has them"

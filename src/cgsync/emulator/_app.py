@@ -150,7 +150,9 @@ def create_app(state: EmulatorState) -> FastAPI:
         t = state.now()
         page = state.listings.responses(t, cursor or 0, per_page, filters)
         columns = state.population.columns(state.population.ensure(t), page.indexes)
-        data = state.vary(state.renderer.responses(columns, _values(expansions)))
+        data = state.vary(
+            state.renderer.responses(columns, _values(expansions), state.edited_by(t))
+        )
         next_cursor = int(page.positions[-1]) + 1 if len(data) else (cursor or 0)
         return _deliver({"data": data, "cursor": {"next": next_cursor}}, decision)
 
@@ -179,7 +181,9 @@ def create_app(state: EmulatorState) -> FastAPI:
         if backwards:
             indexes = indexes[::-1]
         columns = state.population.columns(state.population.ensure(t), indexes)
-        data = state.renderer.responses(columns, settings.EXPANSIONS_V7_RESPONSES)
+        data = state.renderer.responses(
+            columns, settings.EXPANSIONS_V7_RESPONSES, state.edited_by(t)
+        )
         links = _v6_links(data, position, has_more)
         return _deliver({"data": state.vary(data), "cursor": links}, decision)
 

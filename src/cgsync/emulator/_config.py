@@ -28,6 +28,15 @@ class EmulatorConfig:
     client_id: str = settings.DEFAULT_CLIENT_ID
     client_secret: str = field(default=settings.DEFAULT_CLIENT_SECRET, repr=False)
     faults: FaultSettings = field(default_factory=FaultSettings)
+    responses_order: str = "answer"
+    """How v7 responses are listed: `answer` (by answer sequence) or `record` (by the survey
+    record's key: an answer to an old invitation lands behind a stored cursor)."""
+    edits: bool = False
+    """Change responses after the answer, at fixed delays (`settings.*_EDIT_DELAY`): a comment
+    is edited, `follow_up` is set, a tag is added; each to one response in `EDIT_EVERY`."""
+    refuse_answer_period: bool = False
+    """Answer 422 to `period[field]=date_survey_response`, a parameter known only from another
+    client, as the real API might."""
     value_variants: bool = False
     """Print each value in one of the forms the vendor's pages allow (`_variants`): ISO `T`,
     `Z`, offsets, fractions, empty and zero dates, numbers as strings, fields missing, null
@@ -44,6 +53,9 @@ class EmulatorConfig:
             raise ValueError(f"speed must be 0 or more, got {self.speed}")
         if self.start.tzinfo is None:
             raise ValueError("start must be an aware datetime (give it a time zone)")
+        if self.responses_order not in settings.RESPONSES_ORDERS:
+            orders = " or ".join(settings.RESPONSES_ORDERS)
+            raise ValueError(f"responses_order must be {orders}, got {self.responses_order!r}")
         if not self.client_id or not self.client_secret:
             raise ValueError("client_id and client_secret must not be empty")
         try:

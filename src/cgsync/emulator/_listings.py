@@ -66,8 +66,9 @@ Keep = Callable[[np.ndarray], np.ndarray]
 class Listings:
     """The pages of the three listings at a clock time."""
 
-    def __init__(self, population: Population) -> None:
+    def __init__(self, population: Population, responses_order: str = "answer") -> None:
         self.population = population
+        self.responses_order = responses_order
 
     def non_responses(self, t: int, after: int, per_page: int, filters: Filters) -> Page:
         """Records sent by `t`, not answered by `t`, with index >= `after`, by index."""
@@ -79,8 +80,15 @@ class Listings:
         return _scan(lambda a, b: np.arange(a, b), keep, low, high, per_page)
 
     def responses(self, t: int, after: int, per_page: int, filters: Filters) -> Page:
-        """Records answered by `t` with answer rank >= `after`, in answer order."""
+        """Records answered by `t` with answer rank >= `after`, in answer order (or, in record
+        order, with index >= `after`, by index)."""
         resident = self.population.ensure(t)
+        if self.responses_order == "record":
+            low, high = self._index_range(
+                resident, filters, after, self.population.sent_count(resident, t)
+            )
+            keep = self._keep(resident, filters, lambda idx: resident.responded[idx] <= t)
+            return _scan(lambda a, b: np.arange(a, b), keep, low, high, per_page)
         times = resident.response_times
         low, high = after, self.population.visible_responses(resident, t)
         if filters.period is not None:

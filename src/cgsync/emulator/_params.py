@@ -122,6 +122,9 @@ def _period(
                 errors[name] = [f"The {name} is not a valid date."]
     if len(days) == 2 and days["period.end"] < days["period.start"]:
         errors["period.end"] = ["The period.end must be a date after or equal to period.start."]
+    refused = state.config.refuse_answer_period
+    if refused and field is not None and field.value == "date_survey_response":
+        errors["period.field"] = ["The selected period.field is invalid."]
     if errors:
         raise InvalidParameters(errors)
     assert field is not None

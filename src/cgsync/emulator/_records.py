@@ -207,8 +207,11 @@ class RecordRenderer:
             _attach(records, "properties", self._property_lists(columns))
         return records
 
-    def responses(self, columns: Columns, expansions: Collection[str]) -> list[Record]:
-        """Response records with the given expansions (v6 asks for all of them)."""
+    def responses(
+        self, columns: Columns, expansions: Collection[str], edited_by: int | None = None
+    ) -> list[Record]:
+        """Response records with the given expansions (v6 asks for all of them); with the
+        edits made by time `edited_by`, if given (`EmulatorConfig.edits`)."""
         records = [
             {
                 "contact": contact,
@@ -249,6 +252,8 @@ class RecordRenderer:
             _attach(records, "drivers", self._drivers.values(columns["drivers"]))
         if "questions" in expansions:
             _attach(records, "questions", self._questions.values(columns["answers"]))
+        if edited_by is not None:
+            _edit(records, columns, edited_by)
         return records
 
     def _common(self, columns: Columns) -> list[list[Any]]:
@@ -300,6 +305,22 @@ class RecordRenderer:
             for half, lists in self._segment_halves
         )
         return [a + b for a, b in zip(first, second, strict=True)]
+
+
+def _edit(records: list[Record], columns: Columns, t: int) -> None:
+    """The edits the closed loop has made by `t`: each kind to one record in EDIT_EVERY."""
+    indexes, answered = columns["index"].tolist(), columns["responded"].tolist()
+    for record, index, at in zip(records, indexes, answered, strict=True):
+        if index % settings.EDIT_EVERY == 0 and t >= at + settings.COMMENT_EDIT_DELAY:
+            record["comment"] = (record["comment"] or "") + settings.EDITED_COMMENT_SUFFIX
+        if index % settings.EDIT_EVERY == 1 and t >= at + settings.FOLLOW_UP_EDIT_DELAY:
+            record["follow_up"] = dict(settings.EDITED_FOLLOW_UP)
+        if (
+            index % settings.EDIT_EVERY == 2
+            and "tags" in record
+            and t >= at + settings.TAG_EDIT_DELAY
+        ):
+            record["tags"] = [*(record["tags"] or []), settings.ADDED_TAG]
 
 
 def _attach(records: list[Record], key: str, values: list[Any]) -> None:

@@ -47,7 +47,7 @@ class EmulatorState:
         self.config = config
         self.clock = SimulatedClock(config.start, config.speed)
         self.population = Population(config)
-        self.listings = Listings(self.population)
+        self.listings = Listings(self.population, config.responses_order)
         self.local_time = LocalTime.of(config.timezone, config.start.date())
         self.renderer = RecordRenderer(self.local_time, self.population.origin)
         self.tokens = TokenStore(config.client_id, config.client_secret)
@@ -59,6 +59,10 @@ class EmulatorState:
         if not self.config.value_variants:
             return records
         return vary_records(records, self.local_time.zone, self.config.seed)
+
+    def edited_by(self, t: int) -> int | None:
+        """The time whose edits responses show (None: this emulator makes no edits)."""
+        return t if self.config.edits else None
 
     def now(self) -> int:
         """The clock in population seconds."""

@@ -40,6 +40,28 @@ def emulator_command(
         float,
         typer.Option(help="Simulated seconds per real second (0: only the admin API moves it)."),
     ] = 1.0,
+    responses_order: Annotated[
+        str,
+        typer.Option(
+            help="How v7 responses are listed: answer (by answer sequence) or record (by the "
+            "survey record's key: late answers land behind a stored cursor)."
+        ),
+    ] = "answer",
+    edits: Annotated[
+        bool,
+        typer.Option(
+            "--edits",
+            help="Change responses after the answer (comment +12 h, follow-up +24 h, a tag +48 h).",
+        ),
+    ] = False,
+    refuse_answer_period: Annotated[
+        bool,
+        typer.Option(
+            "--refuse-answer-period",
+            help="Answer 422 to period[field]=date_survey_response (known only from another "
+            "client).",
+        ),
+    ] = False,
     value_variants: Annotated[
         bool,
         typer.Option(
@@ -108,6 +130,9 @@ def emulator_command(
             client_id=client_id,
             client_secret=client_secret,
             faults=faults,
+            responses_order=responses_order,
+            edits=edits,
+            refuse_answer_period=refuse_answer_period,
             value_variants=value_variants,
         )
     except ValueError as error:

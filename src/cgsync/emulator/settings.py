@@ -232,3 +232,17 @@ SURVEY_LINK_PREFIX: Final = "https://survey.eu.customergauge.com/r/"
 
 # How the API prints a date (in the system's time zone); `value_variants` prints others too.
 DATE_FORMAT: Final = "%Y-%m-%d %H:%M:%S"
+
+# How v7 responses are listed ("ordered by our internal primary key"): by answer sequence, or
+# by the survey record's key, which puts a late answer to an old invitation behind the cursor.
+RESPONSES_ORDERS: Final = ("answer", "record")
+
+# `edits`: the closed loop changes a response after it came in, at fixed delays after the
+# answer. One response in EDIT_EVERY of each kind (by record index, shifted per kind).
+EDIT_EVERY: Final = 4
+COMMENT_EDIT_DELAY: Final = 12 * HOUR
+FOLLOW_UP_EDIT_DELAY: Final = 24 * HOUR
+TAG_EDIT_DELAY: Final = 48 * HOUR
+EDITED_COMMENT_SUFFIX: Final = " (edited)"
+EDITED_FOLLOW_UP: Final = {"requested": True, "details": "Called back by the account manager"}
+ADDED_TAG: Final = "Follow-up"
