@@ -63,6 +63,7 @@ def test_each_sync_appends_its_run_to_the_lake_ok_or_failed(
                 "records": counts.records,
                 "refresh_pages": counts.refresh_pages,
                 "refresh_records": counts.refresh_records,
+                "removed": counts.removed,
                 "cursor": counts.cursor,
             }
             for name, counts in summary.resources.items()

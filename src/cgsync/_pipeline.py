@@ -50,6 +50,7 @@ from cgsync._lake import (
     lake_sql,
     local_lock,
 )
+from cgsync._reconcile import stale_keys, tombstone_source
 from cgsync._runs import HistoryDeferred, read_runs, record_run, run_row
 from cgsync._walks import ANSWER_PERIOD_REFUSED, FAILED, Filters, PageCallback
 from cgsync.settings import (
@@ -80,6 +81,8 @@ from cgsync.source import (
 __all__ = ["Lake", "LakeSql", "SyncOptions", "SyncSummary", "lake_sql", "read_status", "run_sync"]
 
 logger = logging.getLogger("cgsync")
+RECONCILED = ("responses", "non_responses")
+"""The listings a reconcile walks: a record in neither is gone."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,8 @@ class SyncOptions:
     full_refresh: bool = False
     parallel: int = 1
     """Windows walked side by side in a v7 resource's initial load (see docs/sync.md)."""
+    reconcile: bool = False
+    """Walk everything again, then delete what the API no longer lists (cgsync._reconcile)."""
     new_client_id: bool = False
     """Move the lake to this client id of the system it mirrors (rotated credentials)."""
     lake: Lake = field(default_factory=Lake)
@@ -121,6 +126,8 @@ class ResourceSummary:
     refresh_pages: int = 0
     """Pages of the refresh window: records read again to merge their changes."""
     refresh_records: int = 0
+    removed: int = 0
+    """Records a reconcile deleted: the API no longer lists them."""
     seconds: float = 0.0
     cursor: Any = None
 
@@ -149,6 +156,7 @@ class SyncSummary:
     open_non_responses: int | None = None
     rejected_values: int = 0
     """Values this sync could not read (NULL in their columns, text in _cgsync_rejected_values)."""
+    reconcile: bool = False
     notes: list[str] = field(default_factory=list)
     """What the user should know about how this sync ran, a line each."""
 
@@ -184,6 +192,8 @@ def run_sync(
     Raises a CGSyncError (with its exit code) on failure; the last checkpoint stays.
     """
     chosen = parse_resources(options.endpoints)
+    if options.reconcile:
+        _check_reconcile(options)
     client = _api_client(options, transport)
     # The source validates its arguments when called: before the lock and any request.
     customergauge_source(**_source_arguments(options), client=client)
@@ -197,6 +207,7 @@ def run_sync(
             dataset=options.lake.dataset,
             started_at=datetime.now(UTC),
             resources={endpoint.resource: ResourceSummary() for endpoint in chosen},
+            reconcile=options.reconcile,
         )
         try:
             counter = _PageCounter(summary, on_page)
@@ -206,6 +217,8 @@ def run_sync(
                 stats = client.stats
                 summary.api_calls, summary.token_calls = stats.api_calls, stats.token_calls
                 summary.retries = dict(stats.retries)
+            if options.reconcile and not failures:
+                _delete_unlisted(pipeline, summary)
             _finish(pipeline, summary)
             if failures:
                 raise ApiError("; ".join(failures))
@@ -217,6 +230,33 @@ def run_sync(
             raise
         _record(pipeline, summary, options, system, "ok")
         return summary
+
+
+def _check_reconcile(options: SyncOptions) -> None:
+    """A reconcile judges a record gone only when neither v7 listing holds it: both are walked
+    in full, without filters."""
+    missing = [name for name in RECONCILED if name not in options.endpoints]
+    if missing:
+        raise ConfigError(
+            f"--reconcile walks both listings: add {', '.join(missing)} to --endpoints"
+        )
+    if options.filters.key != "all":
+        raise ConfigError("--reconcile walks everything: drop the filters (--cgid, --since...)")
+
+
+def _delete_unlisted(pipeline: dlt.Pipeline, summary: SyncSummary) -> None:
+    """After a reconcile's complete walks: delete, from every table, the records the API no
+    longer lists (their rows were not synced by this run)."""
+    columns = _table_columns(pipeline)
+    mains = [name for name in summary.resources if name in columns]
+    tables = [name for name in columns if name.split("__")[0] in mains]
+    with _dlt_errors(pipeline):
+        with lake_sql(pipeline) as sql:
+            stale = stale_keys(sql, tables, mains, summary.started_at)
+        if any(stale.values()):
+            pipeline.run(tombstone_source(stale, table_format(pipeline)))
+    for name in mains:
+        summary.resources[name].removed = len(stale.get(name, []))
 
 
 def _check_lake_system(pipeline: dlt.Pipeline, system: System, options: SyncOptions) -> None:
@@ -261,7 +301,7 @@ def _checkpoint_loop(
         pipeline.run()
         pending = list(summary.resources)
         failures: list[str] = []
-        full_refresh = options.full_refresh
+        full_refresh = options.full_refresh or options.reconcile
         while pending:
             source = customergauge_source(
                 **_source_arguments(
@@ -417,9 +457,11 @@ def read_status(lake: Lake) -> dict[str, Any]:
             counts, open_count = lake_counts(pipeline)
             rejected = count_rejected(pipeline)
             runs: list[dict[str, Any]] = []
+            reconciles: list[dict[str, Any]] = []
             if RUNS_TABLE in pipeline.default_schema.data_table_names(seen_data_only=True):
                 with lake_sql(pipeline) as sql:
                     runs = read_runs(sql, RECENT_RUNS)
+                    reconciles = read_runs(sql, 1, reconciles=True)
     resources = source_state.get("resources", {})
     last_ok = next((run for run in runs if run["outcome"] == "ok"), None)
     system = System.stored(source_state.get("system"))
@@ -441,6 +483,7 @@ def read_status(lake: Lake) -> dict[str, Any]:
             else None
         ),
         "recent_runs": runs,
+        "last_reconcile": reconciles[0] if reconciles else None,
         "row_counts": counts,
         "open_non_responses": open_count,
         "rejected_values": rejected,
@@ -472,7 +515,7 @@ def _record(
     summary.error = error
     context = {
         "full_refresh": options.full_refresh,
-        "reconcile": False,
+        "reconcile": options.reconcile,
         "parallel": options.parallel,
         "api_host": system.api_host,
         "client_id": system.client_id,

@@ -64,7 +64,7 @@ RUN_COLUMNS: dict[str, TColumnSchema] = {
     "cgsync_version": _column("text"),
     "dlt_version": _column("text"),
 }
-_RESOURCE_COUNTS = ("pages", "records", "refresh_pages", "refresh_records", "cursor")
+_RESOURCE_COUNTS = ("pages", "records", "refresh_pages", "refresh_records", "removed", "cursor")
 _JSON_COLUMNS = [name for name, column in RUN_COLUMNS.items() if column["data_type"] == "json"]
 
 
@@ -151,12 +151,13 @@ def _write_backlog(path: Path, rows: list[dict[str, Any]]) -> None:
     temporary.replace(path)
 
 
-def read_runs(sql: LakeSql, limit: int) -> list[dict[str, Any]]:
-    """The newest `limit` runs, newest first ([] if the lake has no history yet)."""
+def read_runs(sql: LakeSql, limit: int, *, reconciles: bool = False) -> list[dict[str, Any]]:
+    """The newest `limit` runs (only reconciles, if asked), newest first."""
     names = list(RUN_COLUMNS)
     columns = ", ".join(sql.column(name) for name in names)
+    where = f"WHERE {sql.column('reconcile')} " if reconciles else ""
     query = (
-        f"SELECT {columns} FROM {sql.table(RUNS_TABLE)} "
+        f"SELECT {columns} FROM {sql.table(RUNS_TABLE)} {where}"
         f"ORDER BY {sql.column('started_at')} DESC LIMIT {int(limit)}"
     )
     runs = [dict(zip(names, row, strict=True)) for row in sql.rows(query)]

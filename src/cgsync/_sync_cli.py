@@ -140,6 +140,13 @@ def sync_command(
         int,
         typer.Option(help="Windows walked side by side in an initial load or full refresh (v7)."),
     ] = 1,
+    reconcile: Annotated[
+        bool,
+        typer.Option(
+            "--reconcile",
+            help="Walk everything again, then delete what the API no longer lists (erased).",
+        ),
+    ] = False,
     new_client_id: Annotated[
         bool,
         typer.Option(
@@ -182,6 +189,7 @@ def sync_command(
             checkpoint_seconds=checkpoint_seconds or None,
             full_refresh=full_refresh,
             parallel=parallel,
+            reconcile=reconcile,
             new_client_id=new_client_id,
             lake=Lake(destination, dataset, pipeline_name, pipelines_dir),
         )
@@ -375,6 +383,9 @@ def _print_summary(summary: SyncSummary, *, title: str) -> None:
             f"{summary.row_counts.get(name, 0):,}",
         )
     console.print(table)
+    if summary.reconcile:
+        removed = ", ".join(f"{name} {r.removed:,}" for name, r in summary.resources.items())
+        console.print(f"reconcile: records updated as listed; removed, no longer listed: {removed}")
     for note in summary.notes:
         console.print(f"note: {note}")
     retries = ", ".join(f"{kind} {count}" for kind, count in summary.retries.items()) or "none"
@@ -405,6 +416,11 @@ def _print_status(status: dict[str, Any]) -> None:
         )
     if good is not None and good is not last:
         console.print(f"last good run: {good['finished_at']:%Y-%m-%d %H:%M:%S}Z")
+    if status["last_reconcile"] is not None:
+        reconciled = status["last_reconcile"]
+        console.print(
+            f"last reconcile: {reconciled['finished_at']:%Y-%m-%d %H:%M:%S}Z {reconciled['outcome']}"
+        )
     if status["last_success_age_seconds"] is not None:
         console.print(f"last good run ended {_age(status['last_success_age_seconds'])} ago")
     runs = Table(title="recent runs")

@@ -20,6 +20,7 @@ from cgsync.emulator import EmulatorConfig
         ({"timezone": "Europe/Atlantis"}, "timezone 'Europe/Atlantis' is not an IANA"),
         ({"start": datetime(2025, 1, 1)}, "start must be an aware datetime"),
         ({"client_secret": ""}, "client_id and client_secret must not be empty"),
+        ({"erasures": 1.5}, "erasures must be a share from 0 to 1, got 1.5"),
         ({"responses_order": "random"}, "responses_order must be answer or record, got 'random'"),
     ],
 )

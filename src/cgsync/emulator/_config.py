@@ -31,6 +31,9 @@ class EmulatorConfig:
     responses_order: str = "answer"
     """How v7 responses are listed: `answer` (by answer sequence) or `record` (by the survey
     record's key: an answer to an old invitation lands behind a stored cursor)."""
+    erasures: float = 0.0
+    """The share of records (0 to 1, picked by index and seed) erased at the source, gone from
+    every listing and from truth() `settings.ERASE_AFTER` after they were sent."""
     edits: bool = False
     """Change responses after the answer, at fixed delays (`settings.*_EDIT_DELAY`): a comment
     is edited, `follow_up` is set, a tag is added; each to one response in `EDIT_EVERY`."""
@@ -53,6 +56,8 @@ class EmulatorConfig:
             raise ValueError(f"speed must be 0 or more, got {self.speed}")
         if self.start.tzinfo is None:
             raise ValueError("start must be an aware datetime (give it a time zone)")
+        if not 0 <= self.erasures <= 1:
+            raise ValueError(f"erasures must be a share from 0 to 1, got {self.erasures}")
         if self.responses_order not in settings.RESPONSES_ORDERS:
             orders = " or ".join(settings.RESPONSES_ORDERS)
             raise ValueError(f"responses_order must be {orders}, got {self.responses_order!r}")

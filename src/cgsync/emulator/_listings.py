@@ -76,7 +76,7 @@ class Listings:
         low, high = self._index_range(
             resident, filters, after, self.population.sent_count(resident, t)
         )
-        keep = self._keep(resident, filters, lambda idx: resident.responded[idx] > t)
+        keep = self._keep(resident, filters, lambda idx: resident.responded[idx] > t, t)
         return _scan(lambda a, b: np.arange(a, b), keep, low, high, per_page)
 
     def responses(self, t: int, after: int, per_page: int, filters: Filters) -> Page:
@@ -87,7 +87,7 @@ class Listings:
             low, high = self._index_range(
                 resident, filters, after, self.population.sent_count(resident, t)
             )
-            keep = self._keep(resident, filters, lambda idx: resident.responded[idx] <= t)
+            keep = self._keep(resident, filters, lambda idx: resident.responded[idx] <= t, t)
             return _scan(lambda a, b: np.arange(a, b), keep, low, high, per_page)
         times = resident.response_times
         low, high = after, self.population.visible_responses(resident, t)
@@ -101,14 +101,14 @@ class Listings:
             # The rank range of its answer time; the keep test below picks the record itself.
             low = max(low, position(times, answered))
             high = min(high, position(times, answered, "right") if answered != NEVER else 0)
-        keep = self._keep(resident, filters, None)
+        keep = self._keep(resident, filters, None, t)
         return _scan(lambda a, b: resident.response_indexes[a:b], keep, low, high, per_page)
 
     def responses_by_cgid(self, t: int, after: int, per_page: int, backwards: bool = False) -> Page:
         """Records answered by `t`, by index: from `after` up, or backwards from below `after`."""
         resident = self.population.ensure(t)
         sent = self.population.sent_count(resident, t)
-        keep = self._keep(resident, Filters(), lambda idx: resident.responded[idx] <= t)
+        keep = self._keep(resident, Filters(), lambda idx: resident.responded[idx] <= t, t)
         if backwards:
             return _scan(
                 lambda a, b: np.arange(a, b), keep, 0, min(after, sent), per_page, backwards=True
@@ -126,8 +126,12 @@ class Listings:
             low, high = max(low, filters.index), min(high, filters.index + 1)
         return low, high
 
-    def _keep(self, resident: Resident, filters: Filters, condition: Keep | None) -> Keep | None:
+    def _keep(
+        self, resident: Resident, filters: Filters, condition: Keep | None, t: int
+    ) -> Keep | None:
         tests: list[Keep] = [] if condition is None else [condition]
+        if self.population.erasures:  # erased records are gone from every listing
+            tests.append(lambda idx: ~self.population.erased(resident, idx, t))
         if filters.period is not None:
             column = getattr(resident, _PERIOD_BOUNDS[filters.period.field][0])
             period = filters.period

@@ -83,6 +83,7 @@ class Population:
 
     def __init__(self, config: EmulatorConfig) -> None:
         self.seed = config.seed
+        self.erasures = config.erasures
         start = int(config.start.timestamp())
         history = config.history_days * settings.DAY
         self.origin = start - history - _ORIGIN_MARGIN_DAYS * settings.DAY
@@ -158,18 +159,26 @@ class Population:
             np.where(columns["clicked"] <= t, 2, np.where(columns["opened"] <= t, 1, 0)),
         )
 
+    def erased(self, resident: Resident, indexes: np.ndarray, t: int) -> np.ndarray:
+        """Which of the records at `indexes` are erased at the source by time `t`."""
+        if not self.erasures:
+            return np.zeros(len(indexes), dtype=bool)
+        picked = (indexes * 2_654_435_761 + self.seed * 97) % 10_000 < self.erasures * 10_000
+        return picked & (resident.arrival[indexes] + settings.ERASE_AFTER <= t)
+
     def truth(self, t: int) -> Truth:
         resident = self.ensure(t)
         sent = self.sent_count(resident, t)
         indexes = np.arange(sent)
-        answered = resident.responded[:sent] <= t
+        indexes = indexes[~self.erased(resident, indexes, t)]
+        answered = resident.responded[indexes] <= t
         cgids = indexes + (settings.CGID_OFFSET + 1)
         open_indexes = indexes[~answered]
         statuses = [
             settings.STATUSES[code]
             for code in self.statuses(self.columns(resident, open_indexes), t).tolist()
         ]
-        sent_at = (resident.arrival[:sent].astype(np.int64) + self.origin).tolist()
+        sent_at = (resident.arrival[indexes].astype(np.int64) + self.origin).tolist()
         return Truth(
             responses=frozenset(cgids[answered].tolist()),
             non_responses=dict(zip(cgids[~answered].tolist(), statuses, strict=True)),

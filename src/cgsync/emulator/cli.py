@@ -47,6 +47,13 @@ def emulator_command(
             "survey record's key: late answers land behind a stored cursor)."
         ),
     ] = "answer",
+    erasures: Annotated[
+        float,
+        typer.Option(
+            help="Share of records (0 to 1) erased at the source 5 days after they were sent: "
+            "gone from every listing."
+        ),
+    ] = 0.0,
     edits: Annotated[
         bool,
         typer.Option(
@@ -131,6 +138,7 @@ def emulator_command(
             client_secret=client_secret,
             faults=faults,
             responses_order=responses_order,
+            erasures=erasures,
             edits=edits,
             refuse_answer_period=refuse_answer_period,
             value_variants=value_variants,

@@ -246,3 +246,7 @@ TAG_EDIT_DELAY: Final = 48 * HOUR
 EDITED_COMMENT_SUFFIX: Final = " (edited)"
 EDITED_FOLLOW_UP: Final = {"requested": True, "details": "Called back by the account manager"}
 ADDED_TAG: Final = "Follow-up"
+
+# `erasures`: a share of records vanish from every listing (a GDPR erasure) this long after
+# they were sent.
+ERASE_AFTER: Final = 5 * DAY

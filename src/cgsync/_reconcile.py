@@ -1,0 +1,87 @@
+"""`cgsync sync --reconcile`: everything walked again, then what the API no longer lists deleted.
+
+A reconcile is a full walk of every resource (as `--full-refresh`, `--parallel` included) that
+merges each record as the API shows it now, so every record still listed leaves its row with a
+`_cgsync_synced_at` from this sync. Once every walk is complete, a record that is in neither
+the responses nor the non-responses so synced is gone at the source (erased): its rows are
+deleted from every table, main and child, through dlt's `hard_delete` column hint (tombstone
+rows in a load of their own). So no CGID set has to survive a checkpoint, and a reconcile
+killed at any moment has deleted nothing still listed: the next one walks again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import dlt
+import pyarrow as pa
+from dlt.common.schema.typing import TColumnSchema, TWriteDispositionConfig
+
+from cgsync._arrow import TIMESTAMP
+from cgsync._lake import LakeSql
+from cgsync.settings import PRIMARY_KEY, SYNCED_AT_COLUMN
+from cgsync.source import CHILD_COLUMNS, SOURCE_NAME, TableFormat
+
+DELETED_COLUMN = "_cgsync_deleted"
+"""dlt's `hard_delete` column: a row that carries True deletes the rows of its key."""
+_DELETED: TColumnSchema = {"data_type": "bool", "nullable": True, "hard_delete": True}
+
+
+def stale_keys(
+    sql: LakeSql, tables: Sequence[str], main_tables: Sequence[str], since: datetime
+) -> dict[str, list[dict[str, Any]]]:
+    """Per table, the keys of the rows whose record no main table holds as synced `since`."""
+    instant = f"CAST('{since.astimezone(UTC).isoformat()}' AS TIMESTAMP WITH TIME ZONE)"
+    key, synced = sql.column(PRIMARY_KEY), sql.column(SYNCED_AT_COLUMN)
+    # NOT EXISTS, not NOT IN: PostgreSQL turns it into a hash anti-join at any size.
+    unlisted = " AND ".join(
+        f"NOT EXISTS (SELECT 1 FROM {sql.table(table)} AS f "
+        f"WHERE f.{key} = t.{key} AND f.{synced} >= {instant})"
+        for table in main_tables
+    )
+    stale: dict[str, list[dict[str, Any]]] = {}
+    for table in tables:
+        names = (PRIMARY_KEY,) if table in main_tables else (PRIMARY_KEY, "position")
+        columns = ", ".join(f"t.{sql.column(name)}" for name in names)
+        rows = sql.rows(f"SELECT {columns} FROM {sql.table(table)} AS t WHERE {unlisted}")
+        stale[table] = [dict(zip(names, row, strict=True)) for row in rows]
+    return stale
+
+
+@dlt.source(name=SOURCE_NAME, max_table_nesting=0)
+def tombstone_source(
+    stale: Mapping[str, list[dict[str, Any]]], table_format: TableFormat | None
+) -> Iterator[Any]:
+    """A tombstone per stale key, merged like the table's own rows, so dlt deletes them."""
+    now = datetime.now(UTC)
+    disposition: TWriteDispositionConfig = {
+        "disposition": "merge",
+        "strategy": "upsert" if table_format else "delete-insert",
+    }
+    for table, keys in stale.items():
+        if not keys:
+            continue
+        child = table.rpartition("__")[2] in CHILD_COLUMNS
+        # Arrow, as the data: dlt adds no `_dlt_id` / `_dlt_load_id` columns to the tables.
+        columns: dict[str, pa.Array] = {
+            PRIMARY_KEY: pa.array([key[PRIMARY_KEY] for key in keys], pa.int64())
+        }
+        if child:
+            columns["position"] = pa.array([key["position"] for key in keys], pa.int64())
+        else:
+            columns[SYNCED_AT_COLUMN] = pa.array([now] * len(keys), TIMESTAMP)
+        columns[DELETED_COLUMN] = pa.array([True] * len(keys), pa.bool_())
+        resource = dlt.resource(
+            [pa.table(columns)],
+            name=f"{table}_tombstones",
+            table_name=table,
+            write_disposition=disposition,
+            primary_key=[PRIMARY_KEY, "position"] if child else PRIMARY_KEY,
+            columns={DELETED_COLUMN: dict(_DELETED)},
+        )
+        if child and not table_format:
+            resource.apply_hints(merge_key=PRIMARY_KEY)
+        resource.apply_hints(table_format=table_format)
+        yield resource
