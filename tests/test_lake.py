@@ -290,3 +290,31 @@ def test_two_machines_never_sync_one_lake_at_once(
     finally:
         if kind == "postgres":
             drop_datasets(lake)
+
+
+@pytest.mark.parametrize(
+    ("credentials", "code", "message"),
+    [
+        (None, 2, "error: destination configuration: Missing"),
+        ("postgresql://u:pw@127.0.0.1:1/db", 4, "error: cannot connect to the lake on postgres"),
+    ],
+)
+def test_a_postgres_lake_that_cannot_be_reached_is_one_line_and_no_api_call(
+    emulator: Callable[..., Emulator],
+    machine: Machine,
+    tmp_path: Path,
+    credentials: str | None,
+    code: int,
+    message: str,
+) -> None:
+    emu = emulator(records=10)
+    env = connect(emu)
+    if credentials:
+        env["DESTINATION__POSTGRES__CREDENTIALS"] = credentials
+
+    refused = machine.cgsync("sync", "--destination", "postgres", cwd=tmp_path, env=env)
+
+    assert refused.returncode == code
+    [line] = refused.stderr.splitlines()
+    assert line.startswith(message) and ":pw@" not in line
+    assert emu.stats()["api_calls"] == 0

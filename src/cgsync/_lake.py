@@ -24,11 +24,12 @@ from urllib.parse import urlsplit
 
 import dlt
 import duckdb
+from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.common.destination import Destination
 from dlt.common.exceptions import DltException
 from dlt.common.pipeline import get_dlt_pipelines_dir
 
-from cgsync._exceptions import ConfigError, SyncLockedError
+from cgsync._exceptions import ApiError, ConfigError, SyncLockedError
 from cgsync.settings import (
     DEFAULT_DATASET,
     DEFAULT_DUCKDB_FILE,
@@ -215,11 +216,13 @@ def destination_lock(pipeline: dlt.Pipeline) -> Iterator[None]:
     try:
         client = pipeline.sql_client()
         client.open_connection()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever the driver raises becomes one line
         conflict = duckdb_lock_conflict(exc) if kind == "duckdb" else None
         if conflict is not None:
             raise SyncLockedError(duckdb_locked_message(conflict)) from None
-        raise
+        if isinstance(exc, ConfigFieldMissingException):
+            raise ConfigError(f"destination configuration: {_one_line(exc)}") from None
+        raise ApiError(f"cannot connect to the lake on {kind}: {_one_line(exc)}") from None
     try:
         if kind == "postgres":
             key = f"cgsync:{pipeline.dataset_name}"
