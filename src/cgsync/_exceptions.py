@@ -5,6 +5,8 @@ Every message is one line that names the thing to fix. Messages never contain se
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 
 class CGSyncError(Exception):
     """Base class: a failure the command line reports as one line and an exit code."""
@@ -48,3 +50,13 @@ class LakeNotSyncedError(CGSyncError):
 
 EXIT_OK = 0
 EXIT_INTERRUPTED = 130
+
+
+def exception_chain(exc: BaseException) -> Iterator[BaseException]:
+    """`exc`, then each exception it wraps (its cause, else its context), each once."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__

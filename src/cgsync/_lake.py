@@ -18,6 +18,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,7 +30,7 @@ from dlt.common.destination import Destination
 from dlt.common.exceptions import DltException
 from dlt.common.pipeline import get_dlt_pipelines_dir
 
-from cgsync._exceptions import ApiError, ConfigError, SyncLockedError
+from cgsync._exceptions import ApiError, ConfigError, SyncLockedError, exception_chain
 from cgsync.settings import (
     DEFAULT_DATASET,
     DEFAULT_DUCKDB_FILE,
@@ -259,6 +260,10 @@ class LakeSql:
     def count(self, query: str) -> int:
         return int(self.rows(f"SELECT COUNT(*) FROM ({query}) AS counted")[0][0])
 
+    def instant(self, moment: datetime) -> str:
+        """`moment` as a SQL timestamp with time zone (DuckDB, PostgreSQL, DuckDB over Delta)."""
+        return f"CAST('{moment.astimezone(UTC).isoformat()}' AS TIMESTAMP WITH TIME ZONE)"
+
 
 @contextmanager
 def lake_sql(pipeline: dlt.Pipeline) -> Iterator[LakeSql]:
@@ -285,12 +290,8 @@ def lake_sql(pipeline: dlt.Pipeline) -> Iterator[LakeSql]:
 def duckdb_lock_conflict(exc: BaseException) -> BaseException | None:
     """The error in `exc`'s chain that says another process holds the DuckDB file's lock."""
     # DuckDB raises a plain IOException for a held lock; only its text tells it apart.
-    current: BaseException | None = exc
-    while current is not None:
-        if "Could not set lock on file" in str(current):
-            return current
-        current = current.__cause__ or current.__context__
-    return None
+    held = (e for e in exception_chain(exc) if "Could not set lock on file" in str(e))
+    return next(held, None)
 
 
 def duckdb_locked_message(conflict: BaseException) -> str:

@@ -35,6 +35,7 @@ from cgsync._exceptions import (
     ConfigError,
     LakeNotSyncedError,
     SyncLockedError,
+    exception_chain,
 )
 from cgsync._lake import (
     Lake,
@@ -412,8 +413,7 @@ def count_rejected(pipeline: dlt.Pipeline, since: datetime | None = None) -> int
     with lake_sql(pipeline) as sql:
         where = ""
         if since is not None:
-            instant = f"CAST('{since.isoformat()}' AS TIMESTAMP WITH TIME ZONE)"
-            where = f" WHERE {sql.column(SYNCED_AT_COLUMN)} >= {instant}"
+            where = f" WHERE {sql.column(SYNCED_AT_COLUMN)} >= {sql.instant(since)}"
         return sql.count(f"SELECT 1 FROM {sql.table(REJECTED_VALUES_TABLE)}{where}")
 
 
@@ -606,19 +606,9 @@ def _dlt_errors(pipeline: dlt.Pipeline) -> Iterator[None]:
         raise
 
 
-def _exception_chain(exc: BaseException) -> Iterator[BaseException]:
-    """`exc`, then each exception it wraps (its cause, else its context), each once."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
-
-
 def _wrapped_cause(exc: BaseException) -> CGSyncError | KeyboardInterrupt | None:
     """The CGSyncError or KeyboardInterrupt that `exc` wraps, if any."""
-    for current in _exception_chain(exc):
+    for current in exception_chain(exc):
         if isinstance(current, CGSyncError | KeyboardInterrupt):
             return current
     return None
@@ -626,7 +616,7 @@ def _wrapped_cause(exc: BaseException) -> CGSyncError | KeyboardInterrupt | None
 
 def _chain_text(exc: BaseException) -> str:
     """The messages of `exc` and of every exception it wraps."""
-    return "\n".join(map(str, _exception_chain(exc)))
+    return "\n".join(map(str, exception_chain(exc)))
 
 
 def _one_line(exc: BaseException) -> str:

@@ -33,7 +33,7 @@ def stale_keys(
     sql: LakeSql, tables: Sequence[str], main_tables: Sequence[str], since: datetime
 ) -> dict[str, list[dict[str, Any]]]:
     """Per table, the keys of the rows whose record no main table holds as synced `since`."""
-    instant = f"CAST('{since.astimezone(UTC).isoformat()}' AS TIMESTAMP WITH TIME ZONE)"
+    instant = sql.instant(since)
     key, synced = sql.column(PRIMARY_KEY), sql.column(SYNCED_AT_COLUMN)
     # NOT EXISTS, not NOT IN: PostgreSQL turns it into a hash anti-join at any size.
     unlisted = " AND ".join(

@@ -27,42 +27,35 @@ from dlt.extract.resource import DltResource
 
 from cgsync._lake import LakeSql
 from cgsync.settings import RUNS_TABLE, UNRECORDED_RUNS_FILE
-from cgsync.source import SOURCE_NAME, TableFormat
+from cgsync.source import SOURCE_NAME, TableFormat, column_hint
 
 CGSYNC_VERSION = version("cgsync")
 
 
-def _column(data_type: Any, *, nullable: bool = True) -> TColumnSchema:
-    column: TColumnSchema = {"data_type": data_type, "nullable": nullable}
-    if data_type == "timestamp":
-        column["timezone"] = True
-    return column
-
-
 RUN_COLUMNS: dict[str, TColumnSchema] = {
-    "run_id": _column("text", nullable=False),
-    "pipeline_name": _column("text"),
-    "started_at": _column("timestamp", nullable=False),
-    "finished_at": _column("timestamp"),
-    "seconds": _column("double"),
-    "outcome": _column("text", nullable=False),
-    "error": _column("text"),
-    "checkpoints": _column("bigint"),
-    "resources": _column("json"),  # {resource: {pages, records, refresh_..., cursor}}
-    "api_calls": _column("bigint"),
-    "token_calls": _column("bigint"),
-    "retries": _column("json"),
-    "full_refresh": _column("bool"),
-    "reconcile": _column("bool"),
-    "parallel": _column("bigint"),
-    "row_counts": _column("json"),
-    "open_non_responses": _column("bigint"),
-    "rejected_values": _column("bigint"),
-    "api_host": _column("text"),
-    "client_id": _column("text"),
-    "machine": _column("text"),
-    "cgsync_version": _column("text"),
-    "dlt_version": _column("text"),
+    "run_id": column_hint("text", nullable=False),
+    "pipeline_name": column_hint("text"),
+    "started_at": column_hint("timestamp", nullable=False),
+    "finished_at": column_hint("timestamp"),
+    "seconds": column_hint("double"),
+    "outcome": column_hint("text", nullable=False),
+    "error": column_hint("text"),
+    "checkpoints": column_hint("bigint"),
+    "resources": column_hint("json"),  # {resource: {pages, records, refresh_..., cursor}}
+    "api_calls": column_hint("bigint"),
+    "token_calls": column_hint("bigint"),
+    "retries": column_hint("json"),
+    "full_refresh": column_hint("bool"),
+    "reconcile": column_hint("bool"),
+    "parallel": column_hint("bigint"),
+    "row_counts": column_hint("json"),
+    "open_non_responses": column_hint("bigint"),
+    "rejected_values": column_hint("bigint"),
+    "api_host": column_hint("text"),
+    "client_id": column_hint("text"),
+    "machine": column_hint("text"),
+    "cgsync_version": column_hint("text"),
+    "dlt_version": column_hint("text"),
 }
 _RESOURCE_COUNTS = ("pages", "records", "refresh_pages", "refresh_records", "removed", "cursor")
 _JSON_COLUMNS = [name for name, column in RUN_COLUMNS.items() if column["data_type"] == "json"]

@@ -60,17 +60,18 @@ STAGING_DEDUPLICATED_HINT = "x-stage-data-deduplicated"
 _CHILD_KEY = [PRIMARY_KEY, "position"]
 
 
-def _column(data_type: TDataType, *, nullable: bool = True) -> TColumnSchema:
+def column_hint(data_type: TDataType, *, nullable: bool = True) -> TColumnSchema:
+    """A dlt column hint; timestamps are time-zone aware (UTC)."""
     column: TColumnSchema = {"data_type": data_type, "nullable": nullable}
     if data_type == "timestamp":
         column["timezone"] = True
     return column
 
 
-_TIMESTAMP = partial(_column, "timestamp")
-_TEXT = partial(_column, "text")
-_BIGINT = partial(_column, "bigint")
-_BOOL = partial(_column, "bool")
+_TIMESTAMP = partial(column_hint, "timestamp")
+_TEXT = partial(column_hint, "text")
+_BIGINT = partial(column_hint, "bigint")
+_BOOL = partial(column_hint, "bool")
 
 _COMMON_COLUMNS: dict[str, TColumnSchema] = {
     PRIMARY_KEY: _BIGINT(nullable=False),
