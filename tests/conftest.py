@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 from machines import Machine
+from sync_lake import DESTINATIONS, EVERY_FORMAT, make_lake
 
+from cgsync._lake import Lake
 from cgsync.emulator import Emulator, EmulatorConfig, start_emulator
 
 StartEmulator = Callable[..., Emulator]
@@ -43,3 +45,22 @@ def emulator() -> Iterator[StartEmulator]:
 def machine(tmp_path: Path) -> Machine:
     """A machine of its own (its dlt directory in tmp_path) to run `cgsync` on as users do."""
     return Machine(tmp_path / "machine")
+
+
+def _lake_of(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Lake]:
+    if request.param == "postgres":
+        request.applymarker(pytest.mark.postgres)
+    with make_lake(request.param, tmp_path) as lake:
+        yield lake
+
+
+@pytest.fixture(params=DESTINATIONS)
+def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Lake]:
+    """A fresh lake of each destination: DuckDB, PostgreSQL, Delta."""
+    yield from _lake_of(request, tmp_path)
+
+
+@pytest.fixture(params=EVERY_FORMAT)
+def any_format_lake(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Lake]:
+    """A fresh lake of each destination and table format: DuckDB, PostgreSQL, Delta, Iceberg."""
+    yield from _lake_of(request, tmp_path)

@@ -1,7 +1,9 @@
-"""Lakes for the sync tests (a DuckDB file, PostgreSQL, Delta tables) and how to check them."""
+"""Lakes for the sync tests (a DuckDB file, PostgreSQL, Delta and Iceberg tables) and how to
+check them."""
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -19,7 +21,12 @@ from cgsync._views import NON_RESPONSES, open_non_responses_sql
 from cgsync.emulator import Emulator, Truth
 
 DESTINATIONS = ("duckdb", "postgres", "delta")
+EVERY_FORMAT = (*DESTINATIONS, "iceberg")
+"""Iceberg loads are slow (dlt upserts through pyiceberg, a commit per 1,000 rows), so Iceberg
+joins the lakes of the tests that prove a format exact: initial and periodic runs, reconcile."""
 POSTGRES_DSN = "CGSYNC_TEST_POSTGRES_DSN"
+ICEBERG_CATALOG = "ICEBERG_CATALOG__ICEBERG_CATALOG_CONFIG"
+"""dlt's setting of the Iceberg catalog (pyiceberg's `load_catalog` properties, as JSON)."""
 
 
 def postgres_dsn() -> str:
@@ -42,6 +49,13 @@ def make_lake(kind: str, tmp_path: Path) -> Iterator[Lake]:
         )
     elif kind == "delta":
         yield Lake(dlt.destinations.filesystem(str(tmp_path / "lake")), pipelines_dir=pipelines_dir)
+    elif kind == "iceberg":
+        with iceberg_catalog(tmp_path):
+            yield Lake(
+                dlt.destinations.filesystem(str(tmp_path / "lake")),
+                pipelines_dir=pipelines_dir,
+                table_format="iceberg",
+            )
     elif kind == "postgres":
         dataset = f"cgsync_test_{uuid.uuid4().hex[:10]}"
         lake = Lake(dlt.destinations.postgres(postgres_dsn()), dataset, pipelines_dir=pipelines_dir)
@@ -51,6 +65,22 @@ def make_lake(kind: str, tmp_path: Path) -> Iterator[Lake]:
             drop_datasets(lake)
     else:
         raise ValueError(f"unknown lake kind {kind!r}")
+
+
+@contextmanager
+def iceberg_catalog(tmp_path: Path) -> Iterator[Path]:
+    """A local SQL catalog (SQLite) for the Iceberg tables, set in dlt's config while open."""
+    database = tmp_path / "iceberg-catalog.db"
+    config = {"type": "sql", "uri": f"sqlite:///{database}", "warehouse": f"file://{tmp_path}"}
+    before = os.environ.get(ICEBERG_CATALOG)
+    os.environ[ICEBERG_CATALOG] = json.dumps(config)
+    try:
+        yield database
+    finally:
+        if before is None:
+            os.environ.pop(ICEBERG_CATALOG, None)
+        else:
+            os.environ[ICEBERG_CATALOG] = before
 
 
 def drop_datasets(lake: Lake) -> None:

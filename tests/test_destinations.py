@@ -1,13 +1,16 @@
-"""Each destination by name: the views on SQL destinations, status and counts on Delta."""
+"""Each destination by name: the views on SQL destinations, status and counts on Delta and
+Iceberg tables."""
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sync_lake import LakeReader, make_lake, sync_options
+from sync_lake import ICEBERG_CATALOG, LakeReader, make_lake, sync_options
 
 from cgsync._pipeline import Lake, build_pipeline, read_status, run_sync
 from cgsync.emulator import Emulator
@@ -51,11 +54,12 @@ def test_only_duckdb_merges_skip_the_staging_deduplication(
     assert skipped == dict.fromkeys(DATA_TABLES, duckdb)
 
 
-def test_status_reads_cursors_and_counts_from_delta_tables(
-    emulator: Callable[..., Emulator], tmp_path: Path
+@pytest.mark.parametrize(("kind", "marker"), [("delta", "_delta_log"), ("iceberg", "metadata")])
+def test_status_reads_cursors_and_counts_from_open_tables(
+    emulator: Callable[..., Emulator], tmp_path: Path, kind: str, marker: str
 ) -> None:
     emu = emulator(records=1_500)
-    with make_lake("delta", tmp_path) as lake:
+    with make_lake(kind, tmp_path) as lake:
         summary = run_sync(sync_options(emu, lake))
         status = read_status(lake)
     truth = emu.truth()
@@ -64,4 +68,21 @@ def test_status_reads_cursors_and_counts_from_delta_tables(
     assert status["cursors"]["non_responses"]["all"] == {"cursor": 1_500, "complete": True}
     assert status["row_counts"]["responses"] == len(truth.responses)
     assert status["open_non_responses"] == summary.open_non_responses == len(truth.non_responses)
-    assert (tmp_path / "lake" / "customergauge" / "responses" / "_delta_log").is_dir()
+    assert status["last_run"]["outcome"] == "ok"
+    assert (tmp_path / "lake" / "customergauge" / "responses" / marker).is_dir()
+
+
+def test_iceberg_tables_are_registered_in_the_configured_catalog(
+    emulator: Callable[..., Emulator], tmp_path: Path
+) -> None:
+    from pyiceberg.catalog import load_catalog
+
+    emu = emulator(records=500)
+    with make_lake("iceberg", tmp_path) as lake:
+        run_sync(sync_options(emu, lake))
+        catalog = load_catalog("default", **json.loads(os.environ[ICEBERG_CATALOG]))
+
+    tables = {name for _, name in catalog.list_tables(lake.dataset)}
+    assert {"responses", "responses__tags", "non_responses"} <= tables
+    responses = catalog.load_table(f"{lake.dataset}.responses").scan().to_arrow()
+    assert sorted(responses["number_customergauge"].to_pylist()) == sorted(emu.truth().responses)

@@ -5,25 +5,17 @@ Each test runs on DuckDB, PostgreSQL (with CGSYNC_TEST_POSTGRES_DSN) and Delta t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
-import pytest
-from sync_lake import DESTINATIONS, LakeReader, assert_exact, make_lake, sync_options
+from sync_lake import LakeReader, assert_exact, sync_options
 
 from cgsync._pipeline import Lake, run_sync
 from cgsync.emulator import Emulator
 
 ZONE = "Europe/Amsterdam"
 ROUNDS = (timedelta(hours=6), timedelta(hours=30), timedelta(days=4))
-
-
-@pytest.fixture(params=DESTINATIONS)
-def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Lake]:
-    with make_lake(request.param, tmp_path) as lake:
-        yield lake
 
 
 def sync_rounds(emu: Emulator, lake: Lake, **options: Any) -> None:
@@ -39,8 +31,9 @@ def sync_rounds(emu: Emulator, lake: Lake, **options: Any) -> None:
 
 
 def test_initial_and_periodic_syncs_are_exact(
-    emulator: Callable[..., Emulator], lake: Lake
+    emulator: Callable[..., Emulator], any_format_lake: Lake
 ) -> None:
+    lake = any_format_lake
     emu = emulator(records=2_000, seed=5, timezone=ZONE)
     sync_rounds(emu, lake, per_page=400, checkpoint_pages=2)
 

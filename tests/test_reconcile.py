@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from machines import Machine, connect
-from sync_lake import DESTINATIONS, LakeReader, assert_exact, make_lake, sync_options
+from sync_lake import LakeReader, assert_exact, make_lake, sync_options
 
 from cgsync import ConfigError
 from cgsync._pipeline import Lake, read_status, run_sync
@@ -18,14 +18,6 @@ from cgsync.emulator import Emulator
 
 MAIN = ("responses", "non_responses")
 CHILDREN = ("responses__tags", "responses__drivers", "responses__questions")
-
-
-@pytest.fixture(params=DESTINATIONS)
-def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Lake]:
-    if request.param == "postgres":
-        request.applymarker(pytest.mark.postgres)
-    with make_lake(request.param, tmp_path) as lake:
-        yield lake
 
 
 def all_cgids(reader: LakeReader) -> set[int]:
@@ -36,8 +28,9 @@ def all_cgids(reader: LakeReader) -> set[int]:
 
 
 def test_a_reconcile_deletes_every_row_of_an_erased_record_and_nothing_still_listed(
-    emulator: Callable[..., Emulator], lake: Lake
+    emulator: Callable[..., Emulator], any_format_lake: Lake
 ) -> None:
+    lake = any_format_lake
     emu = emulator(records=2_000, seed=21, history_days=20, erasures=0.05)
     run_sync(sync_options(emu, lake))
     emu.clock.advance(timedelta(days=6))  # the last days' erasures are due

@@ -21,7 +21,9 @@ from cgsync.emulator import Emulator
 from cgsync.settings import RUNS_TABLE
 
 
-@pytest.fixture(params=("duckdb", pytest.param("postgres", marks=pytest.mark.postgres), "delta"))
+@pytest.fixture(
+    params=("duckdb", pytest.param("postgres", marks=pytest.mark.postgres), "delta", "iceberg")
+)
 def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Lake]:
     with make_lake(request.param, tmp_path) as lake:
         yield lake

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import dlt
@@ -54,6 +54,9 @@ _LOCATION_FIELDS = (
 )
 _DUCKDB_SUFFIX = ".duckdb"
 
+TableFormat = Literal["delta", "iceberg"]
+TABLE_FORMATS: tuple[TableFormat, ...] = ("delta", "iceberg")
+
 
 @dataclass(frozen=True)
 class Lake:
@@ -67,6 +70,15 @@ class Lake:
     pipelines_dir: str | None = None
     """Where the lakes' local working directories go (None: under dlt's own directory). Each
     lake gets its own directory in it, so lakes never share local state."""
+    table_format: TableFormat = "delta"
+    """The table format on the filesystem destination (merge needs one): `delta` or
+    `iceberg` (pyiceberg, with the catalog set in dlt's config). Ignored elsewhere."""
+
+    def __post_init__(self) -> None:
+        if self.table_format not in TABLE_FORMATS:
+            raise ConfigError(
+                f"unknown --table-format {self.table_format!r}: use {' or '.join(TABLE_FORMATS)}"
+            )
 
     @property
     def destination_name(self) -> str:
@@ -111,6 +123,11 @@ def _configured_duckdb_file() -> str | None:
         return None
     database = getattr(getattr(config, "credentials", None), "database", None)
     return database if isinstance(database, str) and database.endswith(_DUCKDB_SUFFIX) else None
+
+
+def lake_table_format(lake: Lake, destination: Destination[Any, Any]) -> TableFormat | None:
+    """The lake's table format where its destination needs one (filesystem), else None."""
+    return lake.table_format if destination_kind(destination) == "filesystem" else None
 
 
 def destination_kind(destination: Destination[Any, Any]) -> str:
@@ -267,17 +284,17 @@ class LakeSql:
 
 @contextmanager
 def lake_sql(pipeline: dlt.Pipeline) -> Iterator[LakeSql]:
-    """SQL over the pipeline's tables; Delta tables are read with `deltalake`, no extension."""
+    """SQL over the pipeline's tables. On the filesystem destination, DuckDB reads each table in
+    its own format: Delta with `deltalake`, Iceberg with `pyiceberg` (no DuckDB extension, which
+    would need the network)."""
     if destination_kind(pipeline.destination) != "filesystem":
         with pipeline.sql_client() as sql:
             yield LakeSql(sql.execute_sql, sql.make_qualified_table_name, sql.escape_column_name)
         return
-    from dlt.common.libs.deltalake import get_delta_tables
-
     connection = duckdb.connect()
     try:
-        for name, table in get_delta_tables(pipeline).items():
-            connection.register(name, table.to_pyarrow_dataset())
+        for name, dataset in _open_tables(pipeline).items():
+            connection.register(name, dataset)
 
         def quote(name: str) -> str:
             return '"' + name.replace('"', '""') + '"'
@@ -285,6 +302,30 @@ def lake_sql(pipeline: dlt.Pipeline) -> Iterator[LakeSql]:
         yield LakeSql(lambda query: connection.execute(query).fetchall(), quote, quote)
     finally:
         connection.close()
+
+
+def _open_tables(pipeline: dlt.Pipeline) -> dict[str, Any]:
+    """The pipeline's Delta and Iceberg tables, as Arrow data DuckDB can scan."""
+    if not pipeline.default_schema_name:
+        return {}
+    formats = {
+        table.get("table_format")
+        for name, table in pipeline.default_schema.tables.items()
+        if name in pipeline.default_schema.data_table_names(seen_data_only=True)
+    }
+    tables: dict[str, Any] = {}
+    if "delta" in formats:
+        from dlt.common.libs.deltalake import get_delta_tables
+
+        for name, delta in get_delta_tables(pipeline).items():
+            tables[name] = delta.to_pyarrow_dataset()
+    if "iceberg" in formats:
+        from dlt.common.libs.pyiceberg import get_iceberg_tables
+
+        for name, iceberg in get_iceberg_tables(pipeline).items():
+            # Read into memory: a scan applies the deletes of the table (pyiceberg).
+            tables[name] = iceberg.scan().to_arrow()
+    return tables
 
 
 def duckdb_lock_conflict(exc: BaseException) -> BaseException | None:

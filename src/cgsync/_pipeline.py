@@ -49,9 +49,10 @@ from cgsync._lake import (
     duckdb_lock_conflict,
     duckdb_locked_message,
     lake_sql,
+    lake_table_format,
     local_lock,
 )
-from cgsync._reconcile import stale_keys, tombstone_source
+from cgsync._reconcile import delete_from_iceberg, stale_keys, tombstone_source
 from cgsync._runs import HistoryDeferred, read_runs, record_run, run_row
 from cgsync._walks import ANSWER_PERIOD_REFUSED, FAILED, Filters, PageCallback
 from cgsync.settings import (
@@ -176,11 +177,6 @@ class SyncSummary:
         return data
 
 
-def table_format(pipeline: dlt.Pipeline) -> TableFormat | None:
-    """`delta` on the filesystem destination, where merge needs a table format."""
-    return "delta" if _destination_kind(pipeline) == "filesystem" else None
-
-
 def run_sync(
     options: SyncOptions,
     *,
@@ -219,7 +215,7 @@ def run_sync(
                 summary.api_calls, summary.token_calls = stats.api_calls, stats.token_calls
                 summary.retries = dict(stats.retries)
             if options.reconcile and not failures:
-                _delete_unlisted(pipeline, summary)
+                _delete_unlisted(pipeline, summary, _table_format(pipeline, options))
             _finish(pipeline, summary)
             if failures:
                 raise ApiError("; ".join(failures))
@@ -245,7 +241,7 @@ def _check_reconcile(options: SyncOptions) -> None:
         raise ConfigError("--reconcile walks everything: drop the filters (--cgid, --since...)")
 
 
-def _delete_unlisted(pipeline: dlt.Pipeline, summary: SyncSummary) -> None:
+def _delete_unlisted(pipeline: dlt.Pipeline, summary: SyncSummary, fmt: TableFormat | None) -> None:
     """After a reconcile's complete walks: delete, from every table, the records the API no
     longer lists (their rows were not synced by this run)."""
     columns = _table_columns(pipeline)
@@ -254,8 +250,10 @@ def _delete_unlisted(pipeline: dlt.Pipeline, summary: SyncSummary) -> None:
     with _dlt_errors(pipeline):
         with lake_sql(pipeline) as sql:
             stale = stale_keys(sql, tables, mains, summary.started_at)
-        if any(stale.values()):
-            pipeline.run(tombstone_source(stale, table_format(pipeline)))
+        if any(stale.values()) and fmt == "iceberg":
+            delete_from_iceberg(pipeline, stale)
+        elif any(stale.values()):
+            pipeline.run(tombstone_source(stale, fmt))
     for name in mains:
         summary.resources[name].removed = len(stale.get(name, []))
 
@@ -293,12 +291,14 @@ def _checkpoint_loop(
 ) -> list[str]:
     """Checkpoints until every resource has ended its cycle or failed; the failures, each
     naming its resource and cursor (the others went on)."""
-    fmt = table_format(pipeline)
+    fmt = _table_format(pipeline, options)
     staging_deduplicated = _destination_kind(pipeline) in ATOMIC_LOCAL_DESTINATIONS
     with _dlt_errors(pipeline):
         # Restores the state from the destination if need be, and loads what a killed sync
         # left extracted (its data and its cursors) before anything is fetched.
         deduplicate_resumed_packages(pipeline)
+        if fmt == "iceberg":
+            prepare_iceberg_catalog(pipeline)
         pipeline.run()
         pending = list(summary.resources)
         failures: list[str] = []
@@ -362,6 +362,13 @@ def deduplicate_resumed_packages(pipeline: dlt.Pipeline) -> None:
             table[STAGING_DEDUPLICATED_HINT] = False  # type: ignore[literal-required]
         if marked:
             packages.save_schema(load_id, schema)
+
+
+def prepare_iceberg_catalog(pipeline: dlt.Pipeline) -> None:
+    """Open the Iceberg catalog once before loading: a SQL catalog creates its own tables when
+    first opened, and dlt's parallel load jobs would race to do it (transient failures)."""
+    with pipeline.destination_client() as client:
+        client.get_open_table_catalog("iceberg")  # type: ignore[attr-defined]
 
 
 class _PageCounter:
@@ -522,7 +529,8 @@ def _record(
     }
     try:
         with _dlt_errors(pipeline):
-            record_run(pipeline, run_row(summary.to_dict(), **context), table_format(pipeline))
+            fmt = _table_format(pipeline, options)
+            record_run(pipeline, run_row(summary.to_dict(), **context), fmt)
     except (CGSyncError, HistoryDeferred, KeyboardInterrupt) as exc:
         logger.warning("the next sync adds this run to the lake's history: %s", exc)
 
@@ -571,6 +579,10 @@ def _credentials(options: SyncOptions) -> tuple[str, str]:
 def _dlt_secret(name: str) -> str | None:
     value: Any = dlt.secrets.get(f"sources.{SOURCE_NAME}.{name}")
     return str(value) if value else None
+
+
+def _table_format(pipeline: dlt.Pipeline, options: SyncOptions) -> TableFormat | None:
+    return lake_table_format(options.lake, pipeline.destination)
 
 
 def _destination_kind(pipeline: dlt.Pipeline) -> str:

@@ -5,7 +5,8 @@ merges each record as the API shows it now, so every record still listed leaves 
 `_cgsync_synced_at` from this sync. Once every walk is complete, a record that is in neither
 the responses nor the non-responses so synced is gone at the source (erased): its rows are
 deleted from every table, main and child, through dlt's `hard_delete` column hint (tombstone
-rows in a load of their own). So no CGID set has to survive a checkpoint, and a reconcile
+rows in a load of their own), or on Iceberg, where dlt's merge ignores that hint, by pyiceberg's
+own deletes. So no CGID set has to survive a checkpoint, and a reconcile
 killed at any moment has deleted nothing still listed: the next one walks again.
 """
 
@@ -27,6 +28,7 @@ from cgsync.source import CHILD_COLUMNS, SOURCE_NAME, TableFormat
 DELETED_COLUMN = "_cgsync_deleted"
 """dlt's `hard_delete` column: a row that carries True deletes the rows of its key."""
 _DELETED: TColumnSchema = {"data_type": "bool", "nullable": True, "hard_delete": True}
+_KEYS_PER_DELETE = 1_000
 
 
 def stale_keys(
@@ -85,3 +87,32 @@ def tombstone_source(
             resource.apply_hints(merge_key=PRIMARY_KEY)
         resource.apply_hints(table_format=table_format)
         yield resource
+
+
+def delete_from_iceberg(pipeline: dlt.Pipeline, stale: Mapping[str, list[dict[str, Any]]]) -> None:
+    """Delete the stale keys' rows from Iceberg tables, a commit per thousand keys.
+
+    dlt merges into Iceberg with pyiceberg's `upsert`, which has no deletes: a tombstone would
+    land as a row. A delete stopped half-way leaves rows the next reconcile finds again.
+    """
+    from dlt.common.libs.pyiceberg import get_iceberg_tables
+    from pyiceberg.expressions import And, BooleanExpression, EqualTo, In, Or
+
+    def matching(keys: Sequence[dict[str, Any]], child: bool) -> BooleanExpression:
+        if not child:
+            return In(PRIMARY_KEY, [key[PRIMARY_KEY] for key in keys])
+        positions: dict[int, list[int]] = {}
+        for key in keys:
+            positions.setdefault(key[PRIMARY_KEY], []).append(key["position"])
+        records = [
+            And(EqualTo(PRIMARY_KEY, cgid), In("position", found))
+            for cgid, found in positions.items()
+        ]
+        return records[0] if len(records) == 1 else Or(*records)
+
+    names = [table for table, keys in stale.items() if keys]
+    for name, table in get_iceberg_tables(pipeline, *names).items():
+        child = name.rpartition("__")[2] in CHILD_COLUMNS
+        keys = stale[name]
+        for start in range(0, len(keys), _KEYS_PER_DELETE):
+            table.delete(delete_filter=matching(keys[start : start + _KEYS_PER_DELETE], child))

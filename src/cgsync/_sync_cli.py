@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 from rich.console import Console
@@ -31,6 +31,7 @@ from rich.progress import Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cgsync._exceptions import EXIT_INTERRUPTED, CGSyncError, ConfigError
+from cgsync._lake import TableFormat
 from cgsync._pipeline import Lake, SyncOptions, SyncSummary, read_status, run_sync
 from cgsync._tuning import tune_sync_process
 from cgsync._walks import Filters
@@ -156,6 +157,13 @@ def sync_command(
     ] = False,
     destination: Destination = "duckdb",
     dataset: Dataset = DEFAULT_DATASET,
+    table_format: Annotated[
+        str,
+        typer.Option(
+            help="Table format on --destination filesystem: delta, or iceberg (pyiceberg; the "
+            "catalog in dlt's config, see docs/sync.md)."
+        ),
+    ] = "delta",
     pipeline_name: PipelineName = DEFAULT_PIPELINE_NAME,
     pipelines_dir: PipelinesDir = None,
     json_output: JsonOutput = False,
@@ -191,7 +199,13 @@ def sync_command(
             parallel=parallel,
             reconcile=reconcile,
             new_client_id=new_client_id,
-            lake=Lake(destination, dataset, pipeline_name, pipelines_dir),
+            lake=Lake(
+                destination,
+                dataset,
+                pipeline_name,
+                pipelines_dir,
+                table_format=cast(TableFormat, table_format),  # Lake checks it
+            ),
         )
         summary = _run_with_progress(options, show=not quiet)
         _report(summary, json_output=json_output, quiet=quiet)

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from copy import deepcopy
 from datetime import date, timedelta
 from functools import partial
-from typing import Any, Literal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import dlt
@@ -35,7 +35,7 @@ from cgsync._batches import checkpoint_batches
 from cgsync._client import ApiClient, resolve_urls
 from cgsync._endpoints import Endpoint, parse_resources
 from cgsync._exceptions import ApiError, ConfigError
-from cgsync._lake import System, check_system
+from cgsync._lake import System, TableFormat, check_system
 from cgsync._merge import drop_implied_key_conditions
 from cgsync._walks import FAILED, Filters, PageCallback, Walker, v6_walk
 from cgsync.settings import (
@@ -53,7 +53,6 @@ from cgsync.settings import (
 __all__ = ["PageCallback", "customergauge_source"]
 
 SOURCE_NAME = "customergauge"
-TableFormat = Literal["delta", "iceberg"]
 STAGING_DEDUPLICATED_HINT = "x-stage-data-deduplicated"
 """dlt's table hint (`deduplicated` in its merge config) that skips the staging deduplication."""
 
