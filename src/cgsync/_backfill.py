@@ -25,11 +25,10 @@ from cgsync._arrow import ArrowPage
 from cgsync._client import ApiClient, Cursor, Page
 from cgsync._endpoints import Endpoint
 from cgsync._exceptions import ParametersRefusedError
+from cgsync._logs import log_event
 from cgsync._pages import Budget, check_cursor_moves, ends_walk
 from cgsync._walks import ANSWER_PERIOD_REFUSED, Walker, note_newest, v7_walk, without
 from cgsync.settings import PRIMARY_KEY
-
-logger = logging.getLogger("cgsync")
 
 WINDOW_FIELD = "date_creation"
 """Windows split the listing by this date: it never changes, so a record is in one window."""
@@ -80,7 +79,15 @@ def v7_parallel_walk(endpoint: Endpoint, walker: Walker) -> Callable[[], Iterato
                 if walk["phase"] == BACKFILL_PHASE:
                     raise  # the windows' own period (date_creation) was refused
                 # The head probe's `period[field]=date_survey_response`: walk in one sequence.
-                logger.warning("%s: %s; walking it in one sequence", endpoint.resource, refused)
+                log_event(
+                    "fallback",
+                    "%s: %s; walking it in one sequence",
+                    endpoint.resource,
+                    refused,
+                    level=logging.WARNING,
+                    resource=endpoint.resource,
+                    reason=str(refused),
+                )
                 state[ANSWER_PERIOD_REFUSED] = True
                 yield from handed_over()
                 return

@@ -31,6 +31,7 @@ from cgsync._exceptions import (
     ConfigError,
     ParametersRefusedError,
 )
+from cgsync._logs import log_event
 from cgsync.settings import (
     API_URL_TEMPLATE,
     AUTH_URL_TEMPLATE,
@@ -48,7 +49,6 @@ from cgsync.settings import (
     RETRY_MAX_TOTAL,
 )
 
-logger = logging.getLogger("cgsync")
 USER_AGENT = f"cgsync/{version('cgsync')}"
 
 Cursor = int | str
@@ -296,7 +296,8 @@ class ApiClient:
                 self._retries[last.kind] += 1
                 if last.kind == _RATE_LIMITED:
                     self._not_before = max(self._not_before, time.monotonic() + delay)
-            logger.warning(
+            log_event(
+                "retry",
                 "%s (cursor %s): %s; retry %d of %d in %.1fs",
                 endpoint.path,
                 cursor,
@@ -304,6 +305,14 @@ class ApiClient:
                 attempt,
                 self.retry.max_attempts - 1,
                 delay,
+                level=logging.WARNING,
+                path=endpoint.path,
+                cursor=cursor,
+                kind=last.kind,
+                reason=last.reason,
+                retry=attempt,
+                retries_allowed=self.retry.max_attempts - 1,
+                delay_seconds=round(delay, 3),
             )
             time.sleep(delay)
 

@@ -52,6 +52,7 @@ from cgsync._lake import (
     lake_table_format,
     local_lock,
 )
+from cgsync._logs import log_event
 from cgsync._reconcile import delete_from_iceberg, stale_keys, tombstone_source
 from cgsync._runs import HistoryDeferred, read_runs, record_run, run_row
 from cgsync._walks import ANSWER_PERIOD_REFUSED, FAILED, Filters, PageCallback
@@ -82,7 +83,6 @@ from cgsync.source import (
 
 __all__ = ["Lake", "LakeSql", "SyncOptions", "SyncSummary", "lake_sql", "read_status", "run_sync"]
 
-logger = logging.getLogger("cgsync")
 RECONCILED = ("responses", "non_responses")
 """The listings a reconcile walks: a record in neither is gone."""
 
@@ -205,6 +205,21 @@ def run_sync(
             started_at=datetime.now(UTC),
             resources={endpoint.resource: ResourceSummary() for endpoint in chosen},
             reconcile=options.reconcile,
+        )
+        log_event(
+            "sync_started",
+            "sync of %s into %s dataset %s",
+            system,
+            summary.destination,
+            summary.dataset,
+            destination=summary.destination,
+            dataset=summary.dataset,
+            pipeline_name=summary.pipeline_name,
+            api_host=system.api_host,
+            resources=list(summary.resources),
+            full_refresh=options.full_refresh,
+            reconcile=options.reconcile,
+            parallel=options.parallel,
         )
         try:
             counter = _PageCounter(summary, on_page)
@@ -329,9 +344,45 @@ def _checkpoint_loop(
                     # This resource alone stops; its last checkpoint is in the lake.
                     failures.append(f"{name} (cursor {walk.get('cursor')}): {failure}")
                     pending.remove(name)
+                    log_event(
+                        "resource_failed",
+                        "%s stopped at cursor %s: %s",
+                        name,
+                        walk.get("cursor"),
+                        failure,
+                        level=logging.WARNING,  # the sync's own error follows
+                        resource=name,
+                        cursor=walk.get("cursor"),
+                        error=failure,
+                    )
                 elif walk.get("complete"):
                     pending.remove(name)
+            _log_checkpoint(summary, pending)
     return failures
+
+
+def _log_checkpoint(summary: SyncSummary, pending: list[str]) -> None:
+    """The `checkpoint` event: what the sync has committed so far, per resource."""
+    done = {
+        name: {
+            "pages": resource.pages,
+            "records": resource.records,
+            "refresh_records": resource.refresh_records,
+            "cursor": resource.cursor,
+            "complete": name not in pending,
+        }
+        for name, resource in summary.resources.items()
+    }
+    records = sum(resource.records for resource in summary.resources.values())
+    log_event(
+        "checkpoint",
+        "checkpoint %d committed: %s records so far",
+        summary.checkpoints,
+        f"{records:,}",
+        checkpoint=summary.checkpoints,
+        seconds=round(summary.seconds, 3),
+        resources=done,
+    )
 
 
 def _note_fallbacks(source_state: Mapping[str, Any], summary: SyncSummary) -> None:
@@ -532,7 +583,20 @@ def _record(
             fmt = _table_format(pipeline, options)
             record_run(pipeline, run_row(summary.to_dict(), **context), fmt)
     except (CGSyncError, HistoryDeferred, KeyboardInterrupt) as exc:
-        logger.warning("the next sync adds this run to the lake's history: %s", exc)
+        log_event(
+            "history_deferred",
+            "the next sync adds this run to the lake's history: %s",
+            exc,
+            level=logging.WARNING,
+            reason=str(exc),
+        )
+    log_event(
+        "sync_finished",
+        "sync %s in %.1fs",
+        outcome,
+        summary.seconds,
+        summary=summary.to_dict(),
+    )
 
 
 def _table_columns(pipeline: dlt.Pipeline) -> dict[str, list[str]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
 import signal
@@ -32,6 +33,7 @@ from rich.table import Table
 
 from cgsync._exceptions import EXIT_INTERRUPTED, CGSyncError, ConfigError
 from cgsync._lake import TableFormat
+from cgsync._logs import log_event, use_json_lines
 from cgsync._pipeline import Lake, SyncOptions, SyncSummary, read_status, run_sync
 from cgsync._tuning import tune_sync_process
 from cgsync._walks import Filters
@@ -54,6 +56,8 @@ DEMO_RECORDS = 20_000
 DEMO_ADVANCE = timedelta(hours=6)
 DEMO_REPORT = "cgsync-demo-report.html"
 
+EXIT_INTERNAL = 1
+_DLT_SECRET_VARIABLE = "SOURCES__CUSTOMERGAUGE__CLIENT_SECRET"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "": 3600}
 
@@ -75,6 +79,7 @@ PipelinesDir = Annotated[
     ),
 ]
 JsonOutput = Annotated[bool, typer.Option("--json", help="Print a machine-readable summary.")]
+LOG_FORMATS = ("human", "json")
 
 
 def sync_command(
@@ -170,9 +175,17 @@ def sync_command(
     quiet: Annotated[
         bool, typer.Option("--quiet", help="No progress, no table (for cron).")
     ] = False,
+    log_format: Annotated[
+        str,
+        typer.Option(
+            help="human (progress and a table), or json: one JSON object a line on stderr, "
+            "for log aggregators (events in docs/sync.md)."
+        ),
+    ] = "human",
 ) -> None:
     """Sync CustomerGauge responses and non-responses into the lake (initial or periodic)."""
-    with _exit_codes():
+    json_logs = _json_logs(log_format, quiet=quiet, secret=client_secret)
+    with _exit_codes(json_errors=json_logs):
         tune_sync_process()
         options = SyncOptions(
             client_id=client_id,
@@ -207,8 +220,11 @@ def sync_command(
                 table_format=cast(TableFormat, table_format),  # Lake checks it
             ),
         )
-        summary = _run_with_progress(options, show=not quiet)
-        _report(summary, json_output=json_output, quiet=quiet)
+        if json_logs:
+            summary = run_sync(options)  # its events are the progress
+        else:
+            summary = _run_with_progress(options, show=not quiet)
+        _report(summary, json_output=json_output, quiet=quiet or json_logs)
 
 
 def status_command(
@@ -295,9 +311,30 @@ def _split(text: str | None) -> tuple[str, ...] | None:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
+def _json_logs(log_format: str, *, quiet: bool, secret: str | None) -> bool:
+    """Whether the log is JSON lines; if so, set it up (before anything can log)."""
+    if log_format not in LOG_FORMATS:
+        typer.echo(f"error: unknown --log-format {log_format!r}: use human or json", err=True)
+        raise typer.Exit(ConfigError.exit_code)
+    if log_format == "human":
+        return False
+    secrets = (secret, os.environ.get(ENV_CLIENT_SECRET), os.environ.get(_DLT_SECRET_VARIABLE))
+    use_json_lines(level=logging.ERROR if quiet else logging.INFO, secrets=secrets)
+    return True
+
+
 @contextmanager
-def _exit_codes() -> Iterator[None]:
-    """One line on stderr and the documented exit code for every failure we know."""
+def _exit_codes(*, json_errors: bool = False) -> Iterator[None]:
+    """One line on stderr and the documented exit code for every failure we know (a JSON
+    `error` event with `json_errors`, where an unexpected failure is one too, exit 1)."""
+
+    def fail(message: str, exit_code: int) -> typer.Exit:
+        if json_errors:
+            log_event("error", message, level=logging.ERROR, exit_code=exit_code)
+        else:
+            typer.echo(message, err=True)
+        return typer.Exit(exit_code)
+
     with _sigint_remembered() as interrupted:
         try:
             yield
@@ -306,11 +343,15 @@ def _exit_codes() -> Iterator[None]:
                 # connection pool): the run went on, but the user asked it to stop.
                 raise KeyboardInterrupt
         except CGSyncError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(exc.exit_code) from None
+            raise fail(f"error: {exc}", exc.exit_code) from None
         except KeyboardInterrupt:
-            typer.echo("interrupted: the last checkpoint is kept; run again to resume", err=True)
-            raise typer.Exit(EXIT_INTERRUPTED) from None
+            message = "interrupted: the last checkpoint is kept; run again to resume"
+            raise fail(message, EXIT_INTERRUPTED) from None
+        except Exception as exc:
+            if not json_errors:
+                raise  # a bug: the traceback is what a maintainer needs
+            message = f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+            raise fail(message, EXIT_INTERNAL) from None
 
 
 @contextmanager

@@ -22,6 +22,7 @@ from cgsync._arrow import ArrowPage, records_to_arrow
 from cgsync._client import ApiClient, Page
 from cgsync._endpoints import Endpoint
 from cgsync._exceptions import ParametersRefusedError
+from cgsync._logs import log_event
 from cgsync._pages import Budget, ends_walk, walk_pages
 from cgsync.settings import (
     CGID_FILTER_PARAM,
@@ -33,8 +34,6 @@ from cgsync.settings import (
     PRIMARY_KEY,
     REJECTED_VALUES_TABLE,
 )
-
-logger = logging.getLogger("cgsync")
 
 UNFILTERED = "all"
 """The walk key of an unfiltered walk (each filter combination has its own cursors)."""
@@ -150,13 +149,20 @@ class Walker:
             synced_at=datetime.now(UTC),
         )
         for cgid, column, raw in zip(*arrow.rejected.to_pydict().values(), strict=True):
-            logger.warning(
+            shown = raw if raw is None or len(raw) <= 80 else raw[:77] + "..."
+            log_event(
+                "value_rejected",
                 "%s: CGID %s: %s %r could not be read; stored NULL, its text in %s",
                 endpoint.resource,
                 cgid,
                 column,
-                raw if raw is None or len(raw) <= 80 else raw[:77] + "...",
+                shown,
                 REJECTED_VALUES_TABLE,
+                level=logging.WARNING,
+                resource=endpoint.resource,
+                cgid=cgid,
+                column=column,
+                text=shown,
             )
         return arrow
 
@@ -259,11 +265,15 @@ def _refresh(
     except ParametersRefusedError as refused:
         if not _keeps_ladder(endpoint) or refresh.get("from_ladder"):
             raise
-        logger.warning(
+        log_event(
+            "fallback",
             "%s: %s; late answers are re-read from a cursor kept %s back instead",
             endpoint.resource,
             refused,
             walker.v6_lookback,
+            level=logging.WARNING,
+            resource=endpoint.resource,
+            reason=str(refused),
         )
         state[ANSWER_PERIOD_REFUSED] = True
         walk["refresh"] = _ladder_refresh(walker, walk)

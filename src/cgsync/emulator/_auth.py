@@ -15,6 +15,8 @@ class TokenStore:
         self._client_id = client_id
         self._client_secret = client_secret
         self._expiry: dict[str, float] = {}
+        self.issued: list[str] = []
+        """Every token ever issued, for tests that look for a leak."""
         self._lock = threading.Lock()
 
     def credentials_match(self, client_id: str, client_secret: str) -> bool:
@@ -28,6 +30,7 @@ class TokenStore:
         with self._lock:
             self._expiry = {t: end for t, end in self._expiry.items() if end > now}
             self._expiry[token] = now + ttl_seconds
+            self.issued.append(token)
         return token
 
     def is_valid(self, token: str) -> bool:

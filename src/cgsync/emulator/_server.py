@@ -55,6 +55,10 @@ class Emulator:
         self._state.tokens.rotate(client_id, client_secret)
         self.client_id, self.client_secret = client_id, client_secret
 
+    def issued_tokens(self) -> list[str]:
+        """Every access token issued so far (for tests that look for a leaked secret)."""
+        return list(self._state.tokens.issued)
+
     def stats(self) -> dict[str, Any]:
         """Request counts: `token_calls`, `api_calls` and `by_path`."""
         return self._state.stats.snapshot()
