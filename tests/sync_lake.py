@@ -25,6 +25,15 @@ EVERY_FORMAT = (*DESTINATIONS, "iceberg")
 """Iceberg loads are slow (dlt upserts through pyiceberg, a commit per 1,000 rows), so Iceberg
 joins the lakes of the tests that prove a format exact: initial and periodic runs, reconcile."""
 POSTGRES_DSN = "CGSYNC_TEST_POSTGRES_DSN"
+EVERY_FAULT = {
+    "rate_429": 0.1,
+    "rate_5xx": 0.1,
+    "rate_drop": 0.05,
+    "rate_truncate": 0.05,
+    "retry_after_seconds": 0,
+    "token_ttl_seconds": 1,
+}
+"""Every fault of the emulator at once, often, with tokens that expire each second."""
 ICEBERG_CATALOG = "ICEBERG_CATALOG__ICEBERG_CATALOG_CONFIG"
 """dlt's setting of the Iceberg catalog (pyiceberg's `load_catalog` properties, as JSON)."""
 

@@ -13,6 +13,7 @@ from typing import Any
 import dlt
 import pytest
 from machines import Machine, connect
+from sync_lake import EVERY_FAULT
 
 from cgsync._logs import JsonLinesHandler, log_event, use_json_lines
 from cgsync.emulator import Emulator
@@ -50,14 +51,7 @@ def test_a_sync_under_faults_logs_json_lines_with_documented_events_and_no_secre
     emulator: Callable[..., Emulator], machine: Machine, tmp_path: Path
 ) -> None:
     emu = emulator(records=2_500, seed=3, erasures=0.0)
-    emu.faults.update(
-        rate_429=0.1,
-        rate_5xx=0.1,
-        rate_drop=0.05,
-        rate_truncate=0.05,
-        retry_after_seconds=0,
-        token_ttl_seconds=1,
-    )
+    emu.faults.update(**EVERY_FAULT)
 
     synced = machine.cgsync(
         "sync", "--log-format", "json", "--per-page", "250", "--checkpoint-pages", "2",

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from scripted_server import Recorded, Reply, ScriptedServer, connect, page
-from sync_lake import emulator_client
+from sync_lake import EVERY_FAULT, emulator_client
 
 from cgsync import ApiError
 from cgsync._client import ApiClient, RetryPolicy
@@ -78,14 +78,7 @@ def test_a_v6_walk_ends_on_a_null_next_and_resumes_from_the_last_cursor(emulator
 
 def test_a_walk_through_every_fault_is_still_exact(emulator: Any) -> None:
     emu = emulator(records=3_000, seed=11)
-    emu.faults.update(
-        rate_429=0.1,
-        rate_5xx=0.1,
-        rate_drop=0.05,
-        rate_truncate=0.05,
-        retry_after_seconds=0,
-        token_ttl_seconds=1,
-    )
+    emu.faults.update(**EVERY_FAULT)
     with fast_client(emu) as client:
         pages = list(walk_pages(client, RESPONSES, cursor=None, per_page=100))
 
