@@ -5,6 +5,7 @@ from cgsync._exceptions import (
     AuthenticationError,
     CGSyncError,
     ConfigError,
+    LakeNotSyncedError,
     SyncLockedError,
 )
 
@@ -13,24 +14,47 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from cgsync._lake import Lake
+    from cgsync._pipeline import ResourceSummary, SyncOptions, SyncSummary, read_status, run_sync
+    from cgsync._walks import Filters
     from cgsync.source import customergauge_source
+
+# Each of these imports dlt (seconds, tens of MB): they load on first use, so that the
+# emulator, the report and `--help` never pay for it.
+_LAZY = {
+    "customergauge_source": "cgsync.source",
+    "run_sync": "cgsync._pipeline",
+    "read_status": "cgsync._pipeline",
+    "SyncOptions": "cgsync._pipeline",
+    "SyncSummary": "cgsync._pipeline",
+    "ResourceSummary": "cgsync._pipeline",
+    "Lake": "cgsync._lake",
+    "Filters": "cgsync._walks",
+}
 
 
 def __getattr__(name: str) -> Any:
-    # The source imports dlt (seconds, tens of MB): load it on first use, so that the emulator
-    # and the report never pay for it.
-    if name == "customergauge_source":
-        from cgsync.source import customergauge_source
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cgsync' has no attribute {name!r}")
+    from importlib import import_module
 
-        return customergauge_source
-    raise AttributeError(f"module 'cgsync' has no attribute {name!r}")
+    return getattr(import_module(module), name)
 
 __all__ = [
     "ApiError",
     "AuthenticationError",
     "CGSyncError",
     "ConfigError",
+    "Filters",
+    "Lake",
+    "LakeNotSyncedError",
+    "ResourceSummary",
     "SyncLockedError",
+    "SyncOptions",
+    "SyncSummary",
     "__version__",
     "customergauge_source",
+    "read_status",
+    "run_sync",
 ]
