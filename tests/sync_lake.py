@@ -79,6 +79,7 @@ def make_lake(kind: str, tmp_path: Path) -> Iterator[Lake]:
 @contextmanager
 def iceberg_catalog(tmp_path: Path) -> Iterator[Path]:
     """A local SQL catalog (SQLite) for the Iceberg tables, set in dlt's config while open."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     database = tmp_path / "iceberg-catalog.db"
     config = {"type": "sql", "uri": f"sqlite:///{database}", "warehouse": f"file://{tmp_path}"}
     before = os.environ.get(ICEBERG_CATALOG)
@@ -135,9 +136,16 @@ class LakeReader:
     def __init__(self, lake: Lake) -> None:
         self.lake = lake
 
+    def pipeline(self) -> dlt.Pipeline:
+        """The lake's pipeline; one on a fresh machine first learns the lake's schema from it."""
+        pipeline = build_pipeline(self.lake)
+        if not pipeline.default_schema_name:
+            pipeline.sync_destination()
+        return pipeline
+
     def rows(self, query: str, **tables: str) -> list[tuple[Any, ...]]:
         """Rows of `query`, whose `{name}` placeholders become quoted table names."""
-        with lake_sql(build_pipeline(self.lake)) as sql:
+        with lake_sql(self.pipeline()) as sql:
             return sql.rows(query.format(**{name: sql.table(t) for name, t in tables.items()}))
 
     def cgids(self, table: str) -> list[int]:
@@ -148,7 +156,7 @@ class LakeReader:
         return {cgid: status for cgid, status in self.rows(query, t=NON_RESPONSES)}
 
     def open_cgids(self) -> set[int]:
-        with lake_sql(build_pipeline(self.lake)) as sql:
+        with lake_sql(self.pipeline()) as sql:
             query = open_non_responses_sql(sql.table, sql.column, "responses")
             return {
                 cgid for (cgid,) in sql.rows(f"SELECT number_customergauge FROM ({query}) AS o")

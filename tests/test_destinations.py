@@ -9,12 +9,14 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import dlt
 import pytest
 from sync_lake import ICEBERG_CATALOG, LakeReader, make_lake, sync_options
 
+from cgsync import ApiError
 from cgsync._pipeline import Lake, build_pipeline, read_status, run_sync
 from cgsync.emulator import Emulator
-from cgsync.source import STAGING_DEDUPLICATED_HINT
+from cgsync.source import CHILD_ROW_KEY, STAGING_DEDUPLICATED_HINT
 
 DATA_TABLES = ("responses", "responses__tags", "non_responses")
 
@@ -86,3 +88,25 @@ def test_iceberg_tables_are_registered_in_the_configured_catalog(
     assert {"responses", "responses__tags", "non_responses"} <= tables
     responses = catalog.load_table(f"{lake.dataset}.responses").scan().to_arrow()
     assert sorted(responses["number_customergauge"].to_pylist()) == sorted(emu.truth().responses)
+    tags = catalog.load_table(f"{lake.dataset}.responses__tags").scan().to_arrow().to_pylist()
+    keys = [row[CHILD_ROW_KEY] for row in tags]
+    assert keys == [f"{row['number_customergauge']}/{row['position']}" for row in tags]
+    assert len(set(keys)) == len(keys), "the upsert's one-column key"
+
+
+def test_an_iceberg_catalog_that_cannot_be_opened_is_one_line_exit_4(
+    emulator: Callable[..., Emulator], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emu = emulator(records=100)
+    missing = tmp_path / "no-such-directory" / "catalog.db"
+    config = {"type": "sql", "uri": f"sqlite:///{missing}", "warehouse": f"file://{tmp_path}"}
+    monkeypatch.setenv(ICEBERG_CATALOG, json.dumps(config))
+    lake = Lake(
+        dlt.destinations.filesystem(str(tmp_path / "lake")),
+        pipelines_dir=str(tmp_path / "pipelines"),
+        table_format="iceberg",
+    )
+
+    with pytest.raises(ApiError, match=r"^cannot open the Iceberg catalog .*unable to open"):
+        run_sync(sync_options(emu, lake))
+    assert not (tmp_path / "lake").exists(), "nothing written"

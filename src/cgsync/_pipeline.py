@@ -197,6 +197,8 @@ def run_sync(
     pipeline = build_pipeline(options.lake)
     with local_lock(pipeline), destination_lock(pipeline), client:
         system = System.of(client.api_url, client.client_id)
+        if _table_format(pipeline, options) == "iceberg":
+            prepare_iceberg_catalog(pipeline)
         _check_lake_system(pipeline, system, options)
         summary = SyncSummary(
             pipeline_name=options.lake.pipeline_name,
@@ -312,8 +314,6 @@ def _checkpoint_loop(
         # Restores the state from the destination if need be, and loads what a killed sync
         # left extracted (its data and its cursors) before anything is fetched.
         deduplicate_resumed_packages(pipeline)
-        if fmt == "iceberg":
-            prepare_iceberg_catalog(pipeline)
         pipeline.run()
         pending = list(summary.resources)
         failures: list[str] = []
@@ -418,8 +418,14 @@ def deduplicate_resumed_packages(pipeline: dlt.Pipeline) -> None:
 def prepare_iceberg_catalog(pipeline: dlt.Pipeline) -> None:
     """Open the Iceberg catalog once before loading: a SQL catalog creates its own tables when
     first opened, and dlt's parallel load jobs would race to do it (transient failures)."""
-    with pipeline.destination_client() as client:
-        client.get_open_table_catalog("iceberg")  # type: ignore[attr-defined]
+    try:
+        with pipeline.destination_client() as client:
+            client.get_open_table_catalog("iceberg")  # type: ignore[attr-defined]
+    except Exception as exc:  # noqa: BLE001 - whatever the catalog's driver raises is one line
+        raise ApiError(
+            f"cannot open the Iceberg catalog (iceberg_catalog.iceberg_catalog_config in dlt's "
+            f"config, or .pyiceberg.yaml): {_one_line(exc)}"
+        ) from None
 
 
 class _PageCounter:
