@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import dlt
 import httpx
@@ -290,8 +291,9 @@ def test_an_interrupted_backfill_resumes_its_windows_and_ends_exact(
 def test_the_head_probe_costs_three_calls_when_the_apis_clock_agrees_with_ours(
     emulator: Callable[..., Emulator], lake: Lake
 ) -> None:
-    now = datetime.now(UTC).replace(microsecond=0)
-    emu = emulator(records=3_000, seed=39, timezone=ZONE, start=now, history_days=30)
+    # Noon of our day in the API's zone: its newest records are today's at any hour we run.
+    noon = datetime.now(ZoneInfo(ZONE)).replace(hour=12, minute=0, second=0, microsecond=0)
+    emu = emulator(records=3_000, seed=39, timezone=ZONE, start=noon, history_days=30)
     pages = Counter[str]()
 
     summary = run_sync(
@@ -303,6 +305,26 @@ def test_the_head_probe_costs_three_calls_when_the_apis_clock_agrees_with_ours(
     # the pages of the refresh windows, which the summary counts apart).
     refreshed = sum(resource.refresh_pages for resource in summary.resources.values())
     assert summary.api_calls - sum(pages.values()) - refreshed == 3 * len(RESOURCES)
+    assert_exact(LakeReader(lake), emu.truth())
+
+
+def test_just_after_midnight_the_head_probe_finds_yesterday_at_one_more_call(
+    emulator: Callable[..., Emulator], lake: Lake
+) -> None:
+    # The API's newest records are from late yesterday (its time zone): "anything since
+    # today?" is no, "since yesterday?" is yes, and no search over the calendar follows.
+    local_midnight = datetime.now(ZoneInfo(ZONE)).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = (local_midnight - timedelta(hours=1)).astimezone(UTC)
+    emu = emulator(records=3_000, seed=39, timezone=ZONE, start=start, history_days=30)
+    pages = Counter[str]()
+
+    summary = run_sync(
+        parallel_options(emu, lake, per_page=500),
+        on_page=lambda resource, records: pages.update([resource]),
+    )
+
+    refreshed = sum(resource.refresh_pages for resource in summary.resources.values())
+    assert summary.api_calls - sum(pages.values()) - refreshed == 4 * len(RESOURCES)
     assert_exact(LakeReader(lake), emu.truth())
 
 

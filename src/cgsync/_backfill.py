@@ -190,12 +190,17 @@ class _Probe:
         records by the head field (None, None: the listing is empty).
 
         The newest day is the API's, not the local clock's: `today` when they agree (one
-        request), else searched between the oldest record and today.
+        request), yesterday just after midnight (two), else searched between the oldest
+        record and yesterday.
         """
         oldest = self._pool.submit(self._oldest_creation)
         if self._any_since(today):
             return oldest.result(), today
-        return oldest.result(), self._newest_day(today, oldest.result())
+        # Just after midnight the newest records are yesterday's: one request, not a search.
+        yesterday = today - timedelta(days=1)
+        if self._any_since(yesterday):
+            return oldest.result(), yesterday
+        return oldest.result(), self._newest_day(yesterday, oldest.result())
 
     def head(self, newest: date) -> Cursor | None:
         """H: the highest key of the listing from `newest` on (its walk's last cursor)."""
