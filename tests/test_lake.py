@@ -257,8 +257,10 @@ def test_the_default_lake_is_cgsync_duckdb_in_the_current_directory(
 def test_two_machines_never_sync_one_lake_at_once(
     emulator: Callable[..., Emulator], tmp_path: Path, kind: str
 ) -> None:
-    emu = emulator(records=1_500)
-    emu.faults.update(latency_ms=100)
+    emu = emulator(records=3_000)
+    # A second per page while the second machine tries (about 20 s of pages: far longer than a
+    # process start, even on a loaded machine), then full speed.
+    emu.faults.update(latency_ms=1_000)
     first, second = Machine(tmp_path / "first"), Machine(tmp_path / "second")
     shared = directory(tmp_path / "shared")  # a shared disk, or one PostgreSQL server
     dataset = f"cgsync_test_{uuid.uuid4().hex[:10]}"
@@ -279,8 +281,10 @@ def test_two_machines_never_sync_one_lake_at_once(
             time.sleep(0.02)
 
         refused = second.cgsync("sync", *flags, cwd=shared, env=env)
+        still_running = running.poll() is None
+        emu.faults.update(latency_ms=0)
 
-        assert running.poll() is None, "the first sync ended before the second one started"
+        assert still_running, "the first sync ended before the second one started"
         assert refused.returncode == 5, refused.stderr
         [line] = refused.stderr.splitlines()
         assert line.startswith("error: another")
