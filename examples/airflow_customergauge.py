@@ -61,41 +61,38 @@ def sync_customergauge(*, reconcile: bool = False) -> dict[str, Any]:
     }
 
 
-@dag(
-    schedule="5 * * * *",
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULTS,
-    tags=["customergauge"],
+def customergauge_dag(dag_id: str, schedule: str, *, reconcile: bool, doc: str) -> Any:
+    """A DAG of one task, `reconcile` or `sync`, on `schedule`."""
+
+    @dag(
+        dag_id=dag_id,
+        schedule=schedule,
+        start_date=datetime(2026, 1, 1),
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULTS,
+        tags=["customergauge"],
+        doc_md=doc,
+    )
+    def customergauge() -> None:
+        @task(task_id="reconcile" if reconcile else "sync", pool=POOL)
+        def run() -> dict[str, Any]:
+            return sync_customergauge(reconcile=reconcile)
+
+        run()
+
+    return customergauge()
+
+
+hourly = customergauge_dag(
+    "customergauge_hourly",
+    "5 * * * *",
+    reconcile=False,
+    doc="Sync CustomerGauge responses and non-responses into the lake, every hour.",
 )
-def customergauge_hourly() -> None:
-    """Sync CustomerGauge responses and non-responses into the lake, every hour."""
-
-    @task(pool=POOL)
-    def sync() -> dict[str, Any]:
-        return sync_customergauge()
-
-    sync()
-
-
-@dag(
-    schedule="35 3 * * 0",
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    default_args=DEFAULTS,
-    tags=["customergauge"],
+weekly_reconcile = customergauge_dag(
+    "customergauge_weekly_reconcile",
+    "35 3 * * 0",
+    reconcile=True,
+    doc="Walk everything again and delete from the lake what the API no longer lists.",
 )
-def customergauge_weekly_reconcile() -> None:
-    """Walk everything again and delete from the lake what the API no longer lists."""
-
-    @task(pool=POOL)
-    def reconcile() -> dict[str, Any]:
-        return sync_customergauge(reconcile=True)
-
-    reconcile()
-
-
-customergauge_hourly()
-customergauge_weekly_reconcile()

@@ -288,33 +288,22 @@ def test_an_interrupted_backfill_resumes_its_windows_and_ends_exact(
     periodic_rounds(emu, lake, options)
 
 
-def test_the_head_probe_costs_three_calls_when_the_apis_clock_agrees_with_ours(
-    emulator: Callable[..., Emulator], lake: Lake
+@pytest.mark.parametrize(
+    ("hours_after_midnight", "probes"),
+    [
+        # At noon of our day in the API's zone its newest records are today's at any hour we
+        # run: the oldest record, "anything since today?", the listing since today.
+        pytest.param(12, 3, id="today"),
+        # An hour before our midnight its newest records are yesterday's: "anything since
+        # today?" is no, "since yesterday?" is yes, and no search over the calendar follows.
+        pytest.param(-1, 4, id="just-after-midnight"),
+    ],
+)
+def test_the_head_probe_costs_three_calls_today_and_one_more_just_after_midnight(
+    emulator: Callable[..., Emulator], lake: Lake, hours_after_midnight: int, probes: int
 ) -> None:
-    # Noon of our day in the API's zone: its newest records are today's at any hour we run.
-    noon = datetime.now(ZoneInfo(ZONE)).replace(hour=12, minute=0, second=0, microsecond=0)
-    emu = emulator(records=3_000, seed=39, timezone=ZONE, start=noon, history_days=30)
-    pages = Counter[str]()
-
-    summary = run_sync(
-        parallel_options(emu, lake, per_page=500),
-        on_page=lambda resource, records: pages.update([resource]),
-    )
-
-    # Per resource: the oldest record, "anything since today?", the listing since today (and
-    # the pages of the refresh windows, which the summary counts apart).
-    refreshed = sum(resource.refresh_pages for resource in summary.resources.values())
-    assert summary.api_calls - sum(pages.values()) - refreshed == 3 * len(RESOURCES)
-    assert_exact(LakeReader(lake), emu.truth())
-
-
-def test_just_after_midnight_the_head_probe_finds_yesterday_at_one_more_call(
-    emulator: Callable[..., Emulator], lake: Lake
-) -> None:
-    # The API's newest records are from late yesterday (its time zone): "anything since
-    # today?" is no, "since yesterday?" is yes, and no search over the calendar follows.
-    local_midnight = datetime.now(ZoneInfo(ZONE)).replace(hour=0, minute=0, second=0, microsecond=0)
-    start = (local_midnight - timedelta(hours=1)).astimezone(UTC)
+    midnight = datetime.now(ZoneInfo(ZONE)).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = (midnight + timedelta(hours=hours_after_midnight)).astimezone(UTC)
     emu = emulator(records=3_000, seed=39, timezone=ZONE, start=start, history_days=30)
     pages = Counter[str]()
 
@@ -323,8 +312,10 @@ def test_just_after_midnight_the_head_probe_finds_yesterday_at_one_more_call(
         on_page=lambda resource, records: pages.update([resource]),
     )
 
+    # Per resource: the probes, beside its pages and the pages of the refresh windows (which
+    # the summary counts apart).
     refreshed = sum(resource.refresh_pages for resource in summary.resources.values())
-    assert summary.api_calls - sum(pages.values()) - refreshed == 4 * len(RESOURCES)
+    assert summary.api_calls - sum(pages.values()) - refreshed == probes * len(RESOURCES)
     assert_exact(LakeReader(lake), emu.truth())
 
 

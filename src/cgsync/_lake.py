@@ -308,10 +308,10 @@ def _open_tables(pipeline: dlt.Pipeline) -> dict[str, Any]:
     """The pipeline's Delta and Iceberg tables, as Arrow data DuckDB can scan."""
     if not pipeline.default_schema_name:
         return {}
+    schema = pipeline.default_schema
     formats = {
-        table.get("table_format")
-        for name, table in pipeline.default_schema.tables.items()
-        if name in pipeline.default_schema.data_table_names(seen_data_only=True)
+        schema.tables[name].get("table_format")
+        for name in schema.data_table_names(seen_data_only=True)
     }
     tables: dict[str, Any] = {}
     if "delta" in formats:

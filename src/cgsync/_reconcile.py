@@ -23,7 +23,7 @@ from dlt.common.schema.typing import TColumnSchema, TWriteDispositionConfig
 from cgsync._arrow import TIMESTAMP
 from cgsync._lake import LakeSql
 from cgsync.settings import PRIMARY_KEY, SYNCED_AT_COLUMN
-from cgsync.source import CHILD_COLUMNS, SOURCE_NAME, TableFormat
+from cgsync.source import CHILD_ROW_KEY, SOURCE_NAME, TableFormat, is_child_table, row_key
 
 DELETED_COLUMN = "_cgsync_deleted"
 """dlt's `hard_delete` column: a row that carries True deletes the rows of its key."""
@@ -65,7 +65,7 @@ def tombstone_source(
     for table, keys in stale.items():
         if not keys:
             continue
-        child = table.rpartition("__")[2] in CHILD_COLUMNS
+        child = is_child_table(table)
         # Arrow, as the data: dlt adds no `_dlt_id` / `_dlt_load_id` columns to the tables.
         columns: dict[str, pa.Array] = {
             PRIMARY_KEY: pa.array([key[PRIMARY_KEY] for key in keys], pa.int64())
@@ -96,23 +96,15 @@ def delete_from_iceberg(pipeline: dlt.Pipeline, stale: Mapping[str, list[dict[st
     land as a row. A delete stopped half-way leaves rows the next reconcile finds again.
     """
     from dlt.common.libs.pyiceberg import get_iceberg_tables
-    from pyiceberg.expressions import And, BooleanExpression, EqualTo, In, Or
-
-    def matching(keys: Sequence[dict[str, Any]], child: bool) -> BooleanExpression:
-        if not child:
-            return In(PRIMARY_KEY, [key[PRIMARY_KEY] for key in keys])
-        positions: dict[int, list[int]] = {}
-        for key in keys:
-            positions.setdefault(key[PRIMARY_KEY], []).append(key["position"])
-        records = [
-            And(EqualTo(PRIMARY_KEY, cgid), In("position", found))
-            for cgid, found in positions.items()
-        ]
-        return records[0] if len(records) == 1 else Or(*records)
+    from pyiceberg.expressions import In
 
     names = [table for table, keys in stale.items() if keys]
     for name, table in get_iceberg_tables(pipeline, *names).items():
-        child = name.rpartition("__")[2] in CHILD_COLUMNS
-        keys = stale[name]
-        for start in range(0, len(keys), _KEYS_PER_DELETE):
-            table.delete(delete_filter=matching(keys[start : start + _KEYS_PER_DELETE], child))
+        # Child rows by their one-column key (`CHILD_ROW_KEY`): an IN list, as in the merge.
+        column, values = (
+            (CHILD_ROW_KEY, [row_key(key[PRIMARY_KEY], key["position"]) for key in stale[name]])
+            if is_child_table(name)
+            else (PRIMARY_KEY, [key[PRIMARY_KEY] for key in stale[name]])
+        )
+        for start in range(0, len(values), _KEYS_PER_DELETE):
+            table.delete(delete_filter=In(column, values[start : start + _KEYS_PER_DELETE]))
