@@ -14,9 +14,10 @@ import pytest
 from sync_lake import ICEBERG_CATALOG, LakeReader, make_lake, sync_options
 
 from cgsync import ApiError
+from cgsync._dlt import STAGING_DEDUPLICATED_HINT
 from cgsync._pipeline import Lake, build_pipeline, read_status, run_sync
 from cgsync.emulator import Emulator
-from cgsync.source import CHILD_ROW_KEY, STAGING_DEDUPLICATED_HINT
+from cgsync.source import CHILD_ROW_KEY
 
 DATA_TABLES = ("responses", "responses__tags", "non_responses")
 

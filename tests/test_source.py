@@ -15,7 +15,7 @@ import pytest
 from dlt.destinations.sql_jobs import SqlMergeFollowupJob
 from sync_lake import merge_sql
 
-from cgsync import ConfigError, _merge, customergauge_source
+from cgsync import ConfigError, _dlt, customergauge_source
 from cgsync._client import Page, SupportsClose
 from cgsync._endpoints import Endpoint
 
@@ -161,9 +161,8 @@ def test_child_tables_replace_the_rows_of_a_refetched_response(
 ) -> None:
     monkeypatch.setenv("LOAD__DELETE_COMPLETED_JOBS", "false")  # the merge SQL is read below
     # dlt's own merge SQL until the source drops the key condition its merge key implies
-    monkeypatch.setattr(
-        SqlMergeFollowupJob, "_gen_key_table_clauses", classmethod(_merge._dlt_key_table_clauses)
-    )
+    for name in ("_gen_key_table_clauses", "gen_merge_sql"):
+        monkeypatch.setattr(SqlMergeFollowupJob, name, classmethod(_dlt._dlt_function(name)))
     api = ListingApi({"responses": [answer(1, START, tags=["Price", "Speed", "Staff"])]})
     pipeline.run(customergauge_source(endpoints=["responses"], client=api))
     api.listings["responses"] = [answer(1, START, tags=["Price"])]

@@ -28,9 +28,15 @@ import duckdb
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.common.destination import Destination
 from dlt.common.exceptions import DltException
-from dlt.common.pipeline import get_dlt_pipelines_dir
 
-from cgsync._exceptions import ApiError, ConfigError, SyncLockedError, exception_chain
+from cgsync._dlt import (
+    delta_tables,
+    destination_kind,
+    dlt_pipelines_dir,
+    duckdb_lock_conflict,
+    iceberg_tables,
+)
+from cgsync._exceptions import ApiError, ConfigError, SyncLockedError
 from cgsync.settings import (
     DEFAULT_DATASET,
     DEFAULT_DUCKDB_FILE,
@@ -130,11 +136,6 @@ def lake_table_format(lake: Lake, destination: Destination[Any, Any]) -> TableFo
     return lake.table_format if destination_kind(destination) == "filesystem" else None
 
 
-def destination_kind(destination: Destination[Any, Any]) -> str:
-    """`duckdb`, `postgres`, `filesystem`, ... (the destination type's short name)."""
-    return destination.destination_type.rsplit(".", 1)[-1]
-
-
 def lake_location(destination: Destination[Any, Any]) -> dict[str, Any]:
     """Where the destination's data is: its bucket, file, or host, port and database. Never a
     secret; what cannot be resolved yet (missing configuration) is left out."""
@@ -163,7 +164,7 @@ def lake_pipelines_dir(lake: Lake, destination: Destination[Any, Any]) -> Path:
     identity = repr((kind, sorted(lake_location(destination).items()), lake.dataset))
     digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
     readable = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{kind}-{lake.dataset}")[:60]
-    base = Path(lake.pipelines_dir) if lake.pipelines_dir else Path(get_dlt_pipelines_dir())
+    base = Path(lake.pipelines_dir) if lake.pipelines_dir else dlt_pipelines_dir()
     return base / LAKES_DIR / f"{readable}-{digest}"
 
 
@@ -315,24 +316,13 @@ def _open_tables(pipeline: dlt.Pipeline) -> dict[str, Any]:
     }
     tables: dict[str, Any] = {}
     if "delta" in formats:
-        from dlt.common.libs.deltalake import get_delta_tables
-
-        for name, delta in get_delta_tables(pipeline).items():
+        for name, delta in delta_tables(pipeline).items():
             tables[name] = delta.to_pyarrow_dataset()
     if "iceberg" in formats:
-        from dlt.common.libs.pyiceberg import get_iceberg_tables
-
-        for name, iceberg in get_iceberg_tables(pipeline).items():
+        for name, iceberg in iceberg_tables(pipeline).items():
             # Read into memory: a scan applies the deletes of the table (pyiceberg).
             tables[name] = iceberg.scan().to_arrow()
     return tables
-
-
-def duckdb_lock_conflict(exc: BaseException) -> BaseException | None:
-    """The error in `exc`'s chain that says another process holds the DuckDB file's lock."""
-    # DuckDB raises a plain IOException for a held lock; only its text tells it apart.
-    held = (e for e in exception_chain(exc) if "Could not set lock on file" in str(e))
-    return next(held, None)
 
 
 def duckdb_locked_message(conflict: BaseException) -> str:

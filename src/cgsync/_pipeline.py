@@ -28,6 +28,13 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 
 from cgsync import _views
 from cgsync._client import ApiClient, resolve_urls
+from cgsync._dlt import (
+    destination_kind,
+    duckdb_lock_conflict,
+    is_duckdb_out_of_memory,
+    open_iceberg_catalog,
+    reset_staging_deduplicated,
+)
 from cgsync._endpoints import parse_resources
 from cgsync._exceptions import (
     ApiError,
@@ -43,10 +50,8 @@ from cgsync._lake import (
     System,
     build_pipeline,
     check_system,
-    destination_kind,
     destination_lock,
     duckdb_file,
-    duckdb_lock_conflict,
     duckdb_locked_message,
     lake_sql,
     lake_table_format,
@@ -75,7 +80,6 @@ from cgsync.settings import (
 )
 from cgsync.source import (
     SOURCE_NAME,
-    STAGING_DEDUPLICATED_HINT,
     TableFormat,
     customergauge_source,
     walk_state,
@@ -309,11 +313,16 @@ def _checkpoint_loop(
     """Checkpoints until every resource has ended its cycle or failed; the failures, each
     naming its resource and cursor (the others went on)."""
     fmt = _table_format(pipeline, options)
-    staging_deduplicated = _destination_kind(pipeline) in ATOMIC_LOCAL_DESTINATIONS
     with _dlt_errors(pipeline):
+        # A package a stopped sync left to load may have started loading: its staging must be
+        # deduplicated (dlt runs its load jobs again). A fresh package skips that where its
+        # jobs run once (ATOMIC_LOCAL_DESTINATIONS; each CGID comes once per checkpoint).
+        staging_deduplicated = (
+            reset_staging_deduplicated(pipeline)
+            and _destination_kind(pipeline) in ATOMIC_LOCAL_DESTINATIONS
+        )
         # Restores the state from the destination if need be, and loads what a killed sync
         # left extracted (its data and its cursors) before anything is fetched.
-        deduplicate_resumed_packages(pipeline)
         pipeline.run()
         pending = list(summary.resources)
         failures: list[str] = []
@@ -396,31 +405,11 @@ def _note_fallbacks(source_state: Mapping[str, Any], summary: SyncSummary) -> No
                 summary.notes.append(note)
 
 
-def deduplicate_resumed_packages(pipeline: dlt.Pipeline) -> None:
-    """Turn the staging deduplication back on in the packages that a stopped sync left to load.
-
-    dlt runs again the load jobs that a killed sync left running, and a staging insert run
-    twice holds its rows twice. A fresh package skips the deduplication where its jobs run
-    once (ATOMIC_LOCAL_DESTINATIONS; each CGID comes once per checkpoint), one that may have
-    started loading must not.
-    """
-    # dlt has no public way to change a package's schema; this is the one its loader reads.
-    packages = pipeline._get_load_storage().normalized_packages
-    for load_id in pipeline.list_normalized_load_packages():
-        schema = packages.load_schema(load_id)
-        marked = [t for t in schema.tables.values() if t.get(STAGING_DEDUPLICATED_HINT)]
-        for table in marked:
-            table[STAGING_DEDUPLICATED_HINT] = False  # type: ignore[literal-required]
-        if marked:
-            packages.save_schema(load_id, schema)
-
-
 def prepare_iceberg_catalog(pipeline: dlt.Pipeline) -> None:
     """Open the Iceberg catalog once before loading: a SQL catalog creates its own tables when
     first opened, and dlt's parallel load jobs would race to do it (transient failures)."""
     try:
-        with pipeline.destination_client() as client:
-            client.get_open_table_catalog("iceberg")  # type: ignore[attr-defined]
+        open_iceberg_catalog(pipeline)
     except Exception as exc:  # noqa: BLE001 - whatever the catalog's driver raises is one line
         raise ApiError(
             f"cannot open the Iceberg catalog (iceberg_catalog.iceberg_catalog_config in dlt's "
@@ -675,7 +664,7 @@ def _dlt_errors(pipeline: dlt.Pipeline) -> Iterator[None]:
             raise SyncLockedError(duckdb_locked_message(conflict)) from None
         if isinstance(exc, ConfigFieldMissingException):
             raise ConfigError(f"destination configuration: {_one_line(exc)}") from None
-        if "Out of Memory Error" in _chain_text(exc) and _destination_kind(pipeline) == "duckdb":
+        if _destination_kind(pipeline) == "duckdb" and is_duckdb_out_of_memory(exc):
             raise ApiError(
                 f"{getattr(exc, 'step', 'sync')} into duckdb ran out of DuckDB's memory_limit: "
                 f'raise it, e.g. {ENV_DUCKDB_GLOBAL_CONFIG}=\'{{"memory_limit": "512MB"}}\''
@@ -694,11 +683,6 @@ def _wrapped_cause(exc: BaseException) -> CGSyncError | KeyboardInterrupt | None
         if isinstance(current, CGSyncError | KeyboardInterrupt):
             return current
     return None
-
-
-def _chain_text(exc: BaseException) -> str:
-    """The messages of `exc` and of every exception it wraps."""
-    return "\n".join(map(str, exception_chain(exc)))
 
 
 def _one_line(exc: BaseException) -> str:

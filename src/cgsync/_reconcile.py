@@ -21,6 +21,7 @@ import pyarrow as pa
 from dlt.common.schema.typing import TColumnSchema, TWriteDispositionConfig
 
 from cgsync._arrow import TIMESTAMP
+from cgsync._dlt import iceberg_tables
 from cgsync._lake import LakeSql
 from cgsync.settings import PRIMARY_KEY, SYNCED_AT_COLUMN
 from cgsync.source import CHILD_ROW_KEY, SOURCE_NAME, TableFormat, is_child_table, row_key
@@ -95,11 +96,10 @@ def delete_from_iceberg(pipeline: dlt.Pipeline, stale: Mapping[str, list[dict[st
     dlt merges into Iceberg with pyiceberg's `upsert`, which has no deletes: a tombstone would
     land as a row. A delete stopped half-way leaves rows the next reconcile finds again.
     """
-    from dlt.common.libs.pyiceberg import get_iceberg_tables
     from pyiceberg.expressions import In
 
     names = [table for table, keys in stale.items() if keys]
-    for name, table in get_iceberg_tables(pipeline, *names).items():
+    for name, table in iceberg_tables(pipeline, *names).items():
         # Child rows by their one-column key (`CHILD_ROW_KEY`): an IN list, as in the merge.
         column, values = (
             (CHILD_ROW_KEY, [row_key(key[PRIMARY_KEY], key["position"]) for key in stale[name]])

@@ -35,10 +35,10 @@ from cgsync._arrow import ArrowPage, check_timezone
 from cgsync._backfill import v7_parallel_walk
 from cgsync._batches import checkpoint_batches
 from cgsync._client import ApiClient, resolve_urls
+from cgsync._dlt import MERGE_KEY_ONLY_HINT, STAGING_DEDUPLICATED_HINT, install_merge_key_only
 from cgsync._endpoints import Endpoint, parse_resources
 from cgsync._exceptions import ApiError, ConfigError
 from cgsync._lake import System, TableFormat, check_system
-from cgsync._merge import drop_implied_key_conditions
 from cgsync._walks import FAILED, Filters, PageCallback, Walker, v6_walk
 from cgsync.settings import (
     DEFAULT_REFRESH_WINDOW,
@@ -52,11 +52,9 @@ from cgsync.settings import (
     SYNCED_AT_COLUMN,
 )
 
-__all__ = ["PageCallback", "customergauge_source"]
+__all__ = ["STAGING_DEDUPLICATED_HINT", "PageCallback", "customergauge_source"]
 
 SOURCE_NAME = "customergauge"
-STAGING_DEDUPLICATED_HINT = "x-stage-data-deduplicated"
-"""dlt's table hint (`deduplicated` in its merge config) that skips the staging deduplication."""
 
 _CHILD_KEY = [PRIMARY_KEY, "position"]
 CHILD_ROW_KEY = "_cgsync_row_key"
@@ -185,7 +183,7 @@ def customergauge_source(
         table_format: `delta` or `iceberg` on the filesystem destination (merge needs one).
         staging_deduplicated: tell the SQL merge that staging holds each key once, so it skips
             its deduplication. True only where a load job is never run twice: see
-            `cgsync._pipeline.deduplicate_resumed_packages`.
+            `cgsync._dlt.reset_staging_deduplicated`.
         client: an open ApiClient to share across runs (then credentials are not needed).
         on_page: progress callback, see `PageCallback`.
         on_refresh_page: the same for the pages of a refresh window (records read again).
@@ -260,7 +258,7 @@ def _resource(
     )
     if endpoint.record_kind == "response":
         if not table_format:
-            drop_implied_key_conditions()  # the merge key selects the same rows, faster
+            install_merge_key_only()  # the merge key selects the same rows, faster
         for child, columns in CHILD_COLUMNS.items():
             resource.apply_hints(
                 table_name=f"{endpoint.resource}__{child}",
@@ -270,7 +268,7 @@ def _resource(
                     {**_CHILD_KEY_COLUMNS, **(_ROW_KEY_COLUMN if row_keys else {}), **columns}
                 ),
                 create_table_variant=True,
-                additional_table_hints=dict(deduplicated),
+                additional_table_hints={**deduplicated, MERGE_KEY_ONLY_HINT: not table_format},
             )
     resource.apply_hints(
         table_name=REJECTED_VALUES_TABLE,

@@ -16,8 +16,8 @@ import dlt
 import duckdb
 from dlt.common.destination import Destination
 from dlt.destinations.exceptions import DatabaseUndefinedRelation
-from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
+from cgsync._dlt import read_only_duckdb
 from cgsync._exceptions import ConfigError
 
 Fetch = Callable[[str, Sequence[Any]], tuple[tuple[str, ...], list[tuple[Any, ...]]]]
@@ -167,7 +167,7 @@ def _destination(name: str, duckdb_path: Path) -> Destination[Any, Any]:
             f"no lake at {duckdb_path}: run `cgsync sync` first or pass --duckdb-path"
         )
     # read_only lets the report run beside a reader and never creates or changes the file.
-    return dlt.destinations.duckdb(DuckDbCredentials(str(duckdb_path), read_only=True))
+    return read_only_duckdb(duckdb_path)
 
 
 def _quote(name: str) -> str:

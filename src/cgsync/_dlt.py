@@ -1,0 +1,233 @@
+"""dlt beyond its public API: every such use of cgsync is here, guarded, and pinned by a
+contract test (tests/test_dlt.py) that fails when a dlt release changes what it relies on.
+
+Each use either raises a clear error or falls back to dlt's own, correct behaviour when dlt no
+longer offers it. docs/architecture.md says what each changes and why, and what dlt could offer
+instead.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
+
+import dlt
+from dlt.common.destination import Destination
+
+from cgsync._exceptions import exception_chain
+
+__all__ = [
+    "MERGE_KEY_ONLY_HINT",
+    "STAGING_DEDUPLICATED_HINT",
+    "delta_tables",
+    "destination_kind",
+    "dlt_pipelines_dir",
+    "duckdb_lock_conflict",
+    "iceberg_tables",
+    "install_merge_key_only",
+    "is_duckdb_out_of_memory",
+    "open_iceberg_catalog",
+    "read_only_duckdb",
+    "reset_staging_deduplicated",
+]
+
+logger = logging.getLogger("cgsync")
+
+# -- Destinations ------------------------------------------------------------------------------
+
+# Public factories; a destination of another kind is named by the tail of its type.
+_KINDS = ("duckdb", "postgres", "filesystem")
+
+
+def destination_kind(destination: Destination[Any, Any]) -> str:
+    """`duckdb`, `postgres`, `filesystem`, ... (the destination type's short name)."""
+    for kind in _KINDS:
+        if isinstance(destination, getattr(dlt.destinations, kind)):
+            return kind
+    return str(destination.destination_type).rsplit(".", 1)[-1]
+
+
+def read_only_duckdb(path: Path) -> Destination[Any, Any]:
+    """A DuckDB destination that opens `path` read-only (the report never writes)."""
+    from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
+
+    return dlt.destinations.duckdb(DuckDbCredentials(str(path), read_only=True))
+
+
+def dlt_pipelines_dir() -> Path:
+    """dlt's directory of pipelines' working state (`DLT_DATA_DIR` and the like applied)."""
+    from dlt.common.pipeline import get_dlt_pipelines_dir
+
+    return Path(get_dlt_pipelines_dir())
+
+
+# -- Errors dlt wraps --------------------------------------------------------------------------
+
+
+def is_duckdb_out_of_memory(exc: BaseException) -> bool:
+    """Whether DuckDB ran out of its memory_limit somewhere in `exc`'s chain."""
+    import duckdb
+
+    chain = list(exception_chain(exc))
+    # dlt keeps DuckDB's exception as a cause; its text is the fallback should it not.
+    return any(isinstance(e, duckdb.OutOfMemoryException) for e in chain) or any(
+        "Out of Memory Error" in str(e) for e in chain
+    )
+
+
+def duckdb_lock_conflict(exc: BaseException) -> BaseException | None:
+    """The error in `exc`'s chain that says another process holds the DuckDB file's lock."""
+    # DuckDB raises a plain IOException for a held lock; only its text tells it apart.
+    held = (e for e in exception_chain(exc) if "Could not set lock on file" in str(e))
+    return next(held, None)
+
+
+# -- The merge key alone ------------------------------------------------------------------------
+
+MERGE_KEY_ONLY_HINT = "x-cgsync-merge-key-only"
+"""A table hint of cgsync's child tables: their SQL merge selects rows by the merge key alone."""
+
+_merge_key_only: ContextVar[bool] = ContextVar("cgsync_merge_key_only", default=False)
+
+
+def _merge_job() -> Any:
+    from dlt.destinations.sql_jobs import SqlMergeFollowupJob
+
+    return SqlMergeFollowupJob
+
+
+def _dlt_function(name: str) -> Any:
+    """dlt's own classmethod `name` of its SQL merge job, as a plain function (None: gone)."""
+    method = inspect.getattr_static(_merge_job(), name, None)
+    if not isinstance(method, classmethod):
+        return None
+    return getattr(method.__func__, "_dlt", method.__func__)  # the patch keeps dlt's own
+
+
+def _installed() -> bool:
+    method = inspect.getattr_static(_merge_job(), "gen_merge_sql", None)
+    return hasattr(getattr(method, "__func__", None), "_dlt")
+
+
+_EXPECTED_PARAMETERS = {
+    "_gen_key_table_clauses": ["cls", "primary_keys", "merge_keys"],
+    "gen_merge_sql": ["cls", "table_chain", "sql_client"],
+}
+
+
+def merge_patch_supported() -> bool:
+    """Whether dlt's SQL merge job still has the two classmethods the patch wraps, as expected."""
+    for name, parameters in _EXPECTED_PARAMETERS.items():
+        function = _dlt_function(name)
+        if function is None or list(inspect.signature(function).parameters) != parameters:
+            return False
+    return True
+
+
+@contextmanager
+def merge_key_only() -> Iterator[None]:
+    """Within: a merge key that is part of the primary key is the only condition on the rows."""
+    token = _merge_key_only.set(True)
+    try:
+        yield
+    finally:
+        _merge_key_only.reset(token)
+
+
+def install_merge_key_only() -> bool:
+    """Make dlt's SQL merges of tables with MERGE_KEY_ONLY_HINT select the rows to replace by
+    the merge key alone, when it is part of the primary key: the same rows, in one plain join.
+
+    Every other table keeps dlt's own SQL. Idempotent; False (and dlt's SQL everywhere, which
+    is correct, only slower) when this dlt no longer has what the patch wraps.
+    """
+    if _installed():
+        return True
+    if not merge_patch_supported():
+        logger.warning(
+            "this dlt's merge job has changed: child tables merge with dlt's own SQL "
+            "(correct, slower on large lakes)"
+        )
+        return False
+    dlt_key_clauses = _dlt_function("_gen_key_table_clauses")
+    dlt_merge_sql = _dlt_function("gen_merge_sql")
+
+    def _gen_key_table_clauses(
+        cls: Any, primary_keys: Sequence[str], merge_keys: Sequence[str]
+    ) -> list[str]:
+        if _merge_key_only.get() and merge_keys and set(merge_keys) <= set(primary_keys):
+            primary_keys = []  # implied by the merge key
+        return dlt_key_clauses(cls, primary_keys, merge_keys)  # type: ignore[no-any-return]
+
+    def gen_merge_sql(cls: Any, table_chain: Sequence[Any], sql_client: Any) -> list[str]:
+        if not table_chain[0].get(MERGE_KEY_ONLY_HINT):
+            return dlt_merge_sql(cls, table_chain, sql_client)  # type: ignore[no-any-return]
+        with merge_key_only():
+            return dlt_merge_sql(cls, table_chain, sql_client)  # type: ignore[no-any-return]
+
+    for name, function, original in (
+        ("_gen_key_table_clauses", _gen_key_table_clauses, dlt_key_clauses),
+        ("gen_merge_sql", gen_merge_sql, dlt_merge_sql),
+    ):
+        function._dlt = original  # type: ignore[attr-defined]
+        setattr(_merge_job(), name, classmethod(function))
+    return True
+
+
+# -- Staging deduplication of load packages ------------------------------------------------------
+
+STAGING_DEDUPLICATED_HINT = "x-stage-data-deduplicated"
+"""dlt's table hint (`deduplicated` in its merge config) that skips the staging deduplication."""
+
+
+def reset_staging_deduplicated(pipeline: dlt.Pipeline) -> bool:
+    """Turn the staging deduplication back on in the pipeline's normalized packages.
+
+    False when this dlt offers no way to change them: then no package may skip it.
+    """
+    # dlt has no public way to change a package's schema; this is the one its loader reads.
+    get_storage = getattr(pipeline, "_get_load_storage", None)
+    packages = getattr(get_storage() if get_storage else None, "normalized_packages", None)
+    if packages is None or not hasattr(packages, "save_schema"):
+        return False
+    for load_id in pipeline.list_normalized_load_packages():
+        schema = packages.load_schema(load_id)
+        marked = [t for t in schema.tables.values() if t.get(STAGING_DEDUPLICATED_HINT)]
+        for table in marked:
+            table[STAGING_DEDUPLICATED_HINT] = False  # type: ignore[literal-required]
+        if marked:
+            packages.save_schema(load_id, schema)
+    return True
+
+
+# -- Open table formats -------------------------------------------------------------------------
+
+
+def open_iceberg_catalog(pipeline: dlt.Pipeline) -> None:
+    """Open the pipeline's Iceberg catalog (a SQL catalog creates its tables when first opened).
+
+    Raises what the catalog's driver raises; does nothing where this dlt cannot open it alone.
+    """
+    with pipeline.destination_client() as client:
+        get_catalog = getattr(client, "get_open_table_catalog", None)
+        if get_catalog is not None:
+            get_catalog("iceberg")
+
+
+def delta_tables(pipeline: dlt.Pipeline, *names: str) -> dict[str, Any]:
+    """The pipeline's Delta tables (deltalake's DeltaTable), by name."""
+    from dlt.common.libs.deltalake import get_delta_tables
+
+    return dict(get_delta_tables(pipeline, *names))
+
+
+def iceberg_tables(pipeline: dlt.Pipeline, *names: str) -> dict[str, Any]:
+    """The pipeline's Iceberg tables (pyiceberg's Table), by name."""
+    from dlt.common.libs.pyiceberg import get_iceberg_tables
+
+    return dict(get_iceberg_tables(pipeline, *names))
