@@ -20,7 +20,7 @@ import httpx
 import orjson
 
 from benchmarks.floor import FIRST_PAGE, page_file
-from cgsync._pipeline import Lake, SyncOptions, run_sync
+from cgsync import Lake, SyncOptions, run_sync
 from cgsync._tuning import tune_sync_process
 from cgsync.settings import CURSOR_PARAM, DEFAULT_SOURCE_TIMEZONE
 

@@ -15,8 +15,10 @@ from typing import Any
 import dlt
 import pytest
 
+from cgsync import Lake, SyncOptions
 from cgsync._client import ApiClient
-from cgsync._pipeline import Lake, SyncOptions, build_pipeline, lake_sql
+from cgsync._lake import build_pipeline
+from cgsync._lake_sql import lake_sql
 from cgsync._views import NON_RESPONSES, open_non_responses_sql
 from cgsync.emulator import Emulator, Truth
 

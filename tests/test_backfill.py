@@ -25,10 +25,11 @@ from hypothesis import strategies as st
 from sync_lake import LakeReader, assert_exact, emulator_client, make_lake, sync_options
 from typer.testing import CliRunner, Result
 
+from cgsync import Lake, SyncOptions, run_sync
 from cgsync._backfill import HIGHEST_DAY, LOWEST_DAY, plan_windows
 from cgsync._client import ApiClient, RetryPolicy
 from cgsync._endpoints import get_endpoint
-from cgsync._pipeline import Lake, SyncOptions, build_pipeline, run_sync
+from cgsync._lake import build_pipeline
 from cgsync.cli import app
 from cgsync.emulator import Emulator, Truth
 from cgsync.source import SOURCE_NAME, customergauge_source, walk_state

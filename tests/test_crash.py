@@ -19,7 +19,7 @@ import dlt
 import pytest
 from sync_lake import LakeReader, assert_exact
 
-from cgsync._pipeline import Lake
+from cgsync import Lake
 from cgsync.emulator import Emulator
 
 KILLS = 5

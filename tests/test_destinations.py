@@ -13,9 +13,9 @@ import dlt
 import pytest
 from sync_lake import ICEBERG_CATALOG, LakeReader, make_lake, sync_options
 
-from cgsync import ApiError
+from cgsync import ApiError, Lake, read_status, run_sync
 from cgsync._dlt import STAGING_DEDUPLICATED_HINT
-from cgsync._pipeline import Lake, build_pipeline, read_status, run_sync
+from cgsync._lake import build_pipeline
 from cgsync.emulator import Emulator
 from cgsync.source import CHILD_ROW_KEY
 

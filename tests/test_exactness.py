@@ -11,7 +11,7 @@ from typing import Any
 
 from sync_lake import LakeReader, assert_exact, sync_options
 
-from cgsync._pipeline import Lake, run_sync
+from cgsync import Lake, run_sync
 from cgsync.emulator import Emulator
 
 ZONE = "Europe/Amsterdam"

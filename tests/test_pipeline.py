@@ -14,10 +14,10 @@ import pyarrow as pa
 import pytest
 from sync_lake import LakeReader, assert_exact, make_lake, sync_options
 
-from cgsync import ApiError
+from cgsync import ApiError, Lake, SyncOptions, run_sync
 from cgsync._batches import BATCH_ROWS
 from cgsync._client import ApiClient, Page
-from cgsync._pipeline import Lake, SyncOptions, build_pipeline, run_sync
+from cgsync._lake import build_pipeline
 from cgsync.emulator import Emulator
 from cgsync.settings import READ_AHEAD_PAGES
 from cgsync.source import SOURCE_NAME, walk_state

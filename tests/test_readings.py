@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 from sync_lake import LakeReader, assert_exact, make_lake, sync_options
 
+from cgsync import Lake, read_status, run_sync
 from cgsync._client import ApiClient, Page
-from cgsync._pipeline import Lake, build_pipeline, read_status, run_sync
+from cgsync._lake import build_pipeline
 from cgsync._walks import ANSWER_PERIOD_REFUSED
 from cgsync.emulator import Emulator
 from cgsync.emulator._variants import VARIANTS, variant_of

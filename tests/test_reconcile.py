@@ -12,8 +12,7 @@ import pytest
 from machines import Machine, connect
 from sync_lake import LakeReader, assert_exact, make_lake, sync_options
 
-from cgsync import ConfigError
-from cgsync._pipeline import Lake, read_status, run_sync
+from cgsync import ConfigError, Lake, read_status, run_sync
 from cgsync.emulator import Emulator
 
 MAIN = ("responses", "non_responses")

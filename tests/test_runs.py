@@ -14,8 +14,8 @@ from machines import Machine, connect, directory
 from sync_lake import LakeReader, make_lake, postgres_dsn, sync_options
 
 import cgsync
-from cgsync import AuthenticationError
-from cgsync._pipeline import Lake, build_pipeline, read_status, run_sync
+from cgsync import AuthenticationError, Lake, read_status, run_sync
+from cgsync._lake import build_pipeline
 from cgsync._runs import RUN_COLUMNS
 from cgsync.emulator import Emulator
 from cgsync.settings import RUNS_TABLE

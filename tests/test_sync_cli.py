@@ -19,8 +19,8 @@ from machines import connect
 from sync_lake import LakeReader, assert_exact
 from typer.testing import CliRunner, Result
 
+from cgsync import Lake
 from cgsync._lake import build_pipeline, local_lock
-from cgsync._pipeline import Lake
 from cgsync.cli import app
 from cgsync.emulator import Emulator
 
@@ -212,7 +212,7 @@ def test_the_secret_appears_in_no_output_log_state_or_table(
 
 def test_the_sync_does_not_import_the_emulator() -> None:
     probe = (
-        "import sys, cgsync.source, cgsync._pipeline, cgsync._sync_cli;"
+        "import sys, cgsync.source, cgsync._runner, cgsync._status, cgsync._sync_cli;"
         "print(sorted(m for m in sys.modules if m.startswith('cgsync.emulator')))"
     )
     imported = subprocess.run(

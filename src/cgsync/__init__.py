@@ -15,7 +15,10 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from cgsync._lake import Lake
-    from cgsync._pipeline import ResourceSummary, SyncOptions, SyncSummary, read_status, run_sync
+    from cgsync._config import SyncOptions
+    from cgsync._runner import run_sync
+    from cgsync._status import read_status
+    from cgsync._summary import ResourceSummary, SyncSummary
     from cgsync._walks import Filters
     from cgsync.source import customergauge_source
 
@@ -23,11 +26,11 @@ if TYPE_CHECKING:
 # emulator, the report and `--help` never pay for it.
 _LAZY = {
     "customergauge_source": "cgsync.source",
-    "run_sync": "cgsync._pipeline",
-    "read_status": "cgsync._pipeline",
-    "SyncOptions": "cgsync._pipeline",
-    "SyncSummary": "cgsync._pipeline",
-    "ResourceSummary": "cgsync._pipeline",
+    "run_sync": "cgsync._runner",
+    "read_status": "cgsync._status",
+    "SyncOptions": "cgsync._config",
+    "SyncSummary": "cgsync._summary",
+    "ResourceSummary": "cgsync._summary",
     "Lake": "cgsync._lake",
     "Filters": "cgsync._walks",
 }

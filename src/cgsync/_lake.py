@@ -15,27 +15,24 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import dlt
-import duckdb
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.common.destination import Destination
 from dlt.common.exceptions import DltException
 
 from cgsync._dlt import (
-    delta_tables,
     destination_kind,
     dlt_pipelines_dir,
     duckdb_lock_conflict,
-    iceberg_tables,
 )
+from cgsync._errors import duckdb_locked_message, one_line
 from cgsync._exceptions import ApiError, ConfigError, SyncLockedError
 from cgsync.settings import (
     DEFAULT_DATASET,
@@ -114,7 +111,7 @@ def resolve_destination(destination: str | Destination[Any, Any]) -> Destination
     try:
         resolved = Destination.from_reference(destination)
     except (DltException, ImportError) as exc:  # an unknown name, a missing extra
-        raise ConfigError(f"cannot set up --destination {destination}: {_one_line(exc)}") from None
+        raise ConfigError(f"cannot set up --destination {destination}: {one_line(exc)}") from None
     if resolved is None:
         raise ConfigError(f"unknown --destination {destination!r}: use e.g. duckdb or postgres")
     return resolved
@@ -181,7 +178,7 @@ def build_pipeline(lake: Lake, *, pipelines_dir: Path | None = None) -> dlt.Pipe
         )
     except DltException as exc:  # a missing extra, a bad pipeline name
         raise ConfigError(
-            f"cannot set up --destination {lake.destination_name}: {_one_line(exc)}"
+            f"cannot set up --destination {lake.destination_name}: {one_line(exc)}"
         ) from None
 
 
@@ -240,8 +237,8 @@ def destination_lock(pipeline: dlt.Pipeline) -> Iterator[None]:
         if conflict is not None:
             raise SyncLockedError(duckdb_locked_message(conflict)) from None
         if isinstance(exc, ConfigFieldMissingException):
-            raise ConfigError(f"destination configuration: {_one_line(exc)}") from None
-        raise ApiError(f"cannot connect to the lake on {kind}: {_one_line(exc)}") from None
+            raise ConfigError(f"destination configuration: {one_line(exc)}") from None
+        raise ApiError(f"cannot connect to the lake on {kind}: {one_line(exc)}") from None
     try:
         if kind == "postgres":
             key = f"cgsync:{pipeline.dataset_name}"
@@ -254,81 +251,6 @@ def destination_lock(pipeline: dlt.Pipeline) -> Iterator[None]:
         yield
     finally:
         client.close_connection()
-
-
-class LakeSql:
-    """Runs SQL on a lake: the destination's own client, or DuckDB over the Delta tables.
-
-    Table names in queries come from `table(name)` and column names from `column(name)`.
-    """
-
-    def __init__(
-        self,
-        execute: Callable[[str], Any],
-        table: Callable[[str], str],
-        column: Callable[[str], str],
-    ) -> None:
-        self._execute = execute
-        self.table = table
-        self.column = column
-
-    def rows(self, query: str) -> list[tuple[Any, ...]]:
-        return [tuple(row) for row in self._execute(query) or ()]
-
-    def count(self, query: str) -> int:
-        return int(self.rows(f"SELECT COUNT(*) FROM ({query}) AS counted")[0][0])
-
-    def instant(self, moment: datetime) -> str:
-        """`moment` as a SQL timestamp with time zone (DuckDB, PostgreSQL, DuckDB over Delta)."""
-        return f"CAST('{moment.astimezone(UTC).isoformat()}' AS TIMESTAMP WITH TIME ZONE)"
-
-
-@contextmanager
-def lake_sql(pipeline: dlt.Pipeline) -> Iterator[LakeSql]:
-    """SQL over the pipeline's tables. On the filesystem destination, DuckDB reads each table in
-    its own format: Delta with `deltalake`, Iceberg with `pyiceberg` (no DuckDB extension, which
-    would need the network)."""
-    if destination_kind(pipeline.destination) != "filesystem":
-        with pipeline.sql_client() as sql:
-            yield LakeSql(sql.execute_sql, sql.make_qualified_table_name, sql.escape_column_name)
-        return
-    connection = duckdb.connect()
-    try:
-        for name, dataset in _open_tables(pipeline).items():
-            connection.register(name, dataset)
-
-        def quote(name: str) -> str:
-            return '"' + name.replace('"', '""') + '"'
-
-        yield LakeSql(lambda query: connection.execute(query).fetchall(), quote, quote)
-    finally:
-        connection.close()
-
-
-def _open_tables(pipeline: dlt.Pipeline) -> dict[str, Any]:
-    """The pipeline's Delta and Iceberg tables, as Arrow data DuckDB can scan."""
-    if not pipeline.default_schema_name:
-        return {}
-    schema = pipeline.default_schema
-    formats = {
-        schema.tables[name].get("table_format")
-        for name in schema.data_table_names(seen_data_only=True)
-    }
-    tables: dict[str, Any] = {}
-    if "delta" in formats:
-        for name, delta in delta_tables(pipeline).items():
-            tables[name] = delta.to_pyarrow_dataset()
-    if "iceberg" in formats:
-        for name, iceberg in iceberg_tables(pipeline).items():
-            # Read into memory: a scan applies the deletes of the table (pyiceberg).
-            tables[name] = iceberg.scan().to_arrow()
-    return tables
-
-
-def duckdb_locked_message(conflict: BaseException) -> str:
-    holder = re.search(r"\(PID (\d+)\)", str(conflict))
-    by = f" (process {holder.group(1)})" if holder else ""
-    return f"another process{by} has the lake's DuckDB file open: wait for it to end"
 
 
 @dataclass(frozen=True)
@@ -369,8 +291,3 @@ def check_system(stored: System | None, current: System, *, new_client_id: bool)
             f"this lake mirrors {stored}, not client id {current.client_id}: if the "
             "credentials of the same system were rotated, run once with --new-client-id"
         )
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text[:300] or type(exc).__name__

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dlt
 import pyarrow as pa
@@ -22,14 +22,53 @@ from dlt.common.schema.typing import TColumnSchema, TWriteDispositionConfig
 
 from cgsync._arrow import TIMESTAMP
 from cgsync._dlt import iceberg_tables
-from cgsync._lake import LakeSql
+from cgsync._errors import dlt_errors
+from cgsync._exceptions import ConfigError
+from cgsync._lake_sql import LakeSql, lake_sql, table_columns
 from cgsync.settings import PRIMARY_KEY, SYNCED_AT_COLUMN
 from cgsync.source import CHILD_ROW_KEY, SOURCE_NAME, TableFormat, is_child_table, row_key
+
+if TYPE_CHECKING:
+    from cgsync._config import SyncOptions
+    from cgsync._summary import SyncSummary
 
 DELETED_COLUMN = "_cgsync_deleted"
 """dlt's `hard_delete` column: a row that carries True deletes the rows of its key."""
 _DELETED: TColumnSchema = {"data_type": "bool", "nullable": True, "hard_delete": True}
 _KEYS_PER_DELETE = 1_000
+
+
+RECONCILED = ("responses", "non_responses")
+"""The listings a reconcile walks: a record in neither is gone."""
+
+
+def check_reconcile(options: SyncOptions) -> None:
+    """A reconcile judges a record gone only when neither v7 listing holds it: both are walked
+    in full, without filters."""
+    missing = [name for name in RECONCILED if name not in options.endpoints]
+    if missing:
+        raise ConfigError(
+            f"--reconcile walks both listings: add {', '.join(missing)} to --endpoints"
+        )
+    if options.filters.key != "all":
+        raise ConfigError("--reconcile walks everything: drop the filters (--cgid, --since...)")
+
+
+def delete_unlisted(pipeline: dlt.Pipeline, summary: SyncSummary, fmt: TableFormat | None) -> None:
+    """After a reconcile's complete walks: delete, from every table, the records the API no
+    longer lists (their rows were not synced by this run)."""
+    columns = table_columns(pipeline)
+    mains = [name for name in summary.resources if name in columns]
+    tables = [name for name in columns if name.split("__")[0] in mains]
+    with dlt_errors(pipeline):
+        with lake_sql(pipeline) as sql:
+            stale = stale_keys(sql, tables, mains, summary.started_at)
+        if any(stale.values()) and fmt == "iceberg":
+            delete_from_iceberg(pipeline, stale)
+        elif any(stale.values()):
+            pipeline.run(tombstone_source(stale, fmt))
+    for name in mains:
+        summary.resources[name].removed = len(stale.get(name, []))
 
 
 def stale_keys(

@@ -25,7 +25,7 @@ import orjson
 from dlt.common.schema.typing import TColumnSchema
 from dlt.extract.resource import DltResource
 
-from cgsync._lake import LakeSql
+from cgsync._lake_sql import LakeSql
 from cgsync.settings import RUNS_TABLE, UNRECORDED_RUNS_FILE
 from cgsync.source import SOURCE_NAME, TableFormat, column_hint
 

@@ -31,10 +31,13 @@ from rich.logging import RichHandler
 from rich.progress import Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cgsync._config import SyncOptions
 from cgsync._exceptions import EXIT_INTERRUPTED, CGSyncError, ConfigError
-from cgsync._lake import TableFormat
+from cgsync._lake import Lake, TableFormat
 from cgsync._logs import log_event, use_json_lines
-from cgsync._pipeline import Lake, SyncOptions, SyncSummary, read_status, run_sync
+from cgsync._runner import run_sync
+from cgsync._status import read_status
+from cgsync._summary import SyncSummary
 from cgsync._tuning import tune_sync_process
 from cgsync._walks import Filters
 from cgsync.settings import (

@@ -1,0 +1,316 @@
+"""The sync runner: a dlt pipeline run in checkpoints, under the lake's locks, then the views
+and the run's row in the lake's history.
+
+One `run_sync` is one sync. It runs the pipeline in a loop; each run extracts at most
+`checkpoint_pages` pages per resource (fewer if `checkpoint_seconds` run out first) and commits
+their data together with the resource state (the cursors) in one load package. The loop ends
+when every resource reports its cycle complete. A killed sync therefore loses at most one
+checkpoint of API work; the next one first loads what the killed one left extracted, then
+resumes from the stored cursors.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import dlt
+import httpx
+
+from cgsync._client import ApiClient, resolve_urls
+from cgsync._config import SyncOptions, credentials, source_arguments
+from cgsync._dlt import destination_kind, open_iceberg_catalog, reset_staging_deduplicated
+from cgsync._endpoints import parse_resources
+from cgsync._errors import dlt_errors, one_line
+from cgsync._exceptions import ApiError, CGSyncError
+from cgsync._lake import (
+    System,
+    TableFormat,
+    build_pipeline,
+    check_system,
+    destination_lock,
+    lake_table_format,
+    local_lock,
+)
+from cgsync._lake_sql import count_rejected, lake_counts, table_columns, write_views
+from cgsync._logs import log_event
+from cgsync._reconcile import check_reconcile, delete_unlisted
+from cgsync._runs import HistoryDeferred, record_run, run_row
+from cgsync._summary import PageCounter, ResourceSummary, SyncSummary
+from cgsync._walks import ANSWER_PERIOD_REFUSED, FAILED, PageCallback
+from cgsync.settings import ATOMIC_LOCAL_DESTINATIONS
+from cgsync.source import SOURCE_NAME, customergauge_source, walk_state
+
+__all__ = ["run_sync"]
+
+
+def run_sync(
+    options: SyncOptions,
+    *,
+    on_page: PageCallback | None = None,
+    transport: httpx.BaseTransport | None = None,
+) -> SyncSummary:
+    """Run one sync to completion: checkpoints until every resource is done, then the views.
+
+    `transport` replaces the network (as in httpx), e.g. to replay recorded pages.
+    Raises a CGSyncError (with its exit code) on failure; the last checkpoint stays.
+    """
+    chosen = parse_resources(options.endpoints)
+    if options.reconcile:
+        check_reconcile(options)
+    client = _api_client(options, transport)
+    # The source validates its arguments when called: before the lock and any request.
+    customergauge_source(**source_arguments(options), client=client)
+    pipeline = build_pipeline(options.lake)
+    with local_lock(pipeline), destination_lock(pipeline), client:
+        system = System.of(client.api_url, client.client_id)
+        if _table_format(pipeline, options) == "iceberg":
+            prepare_iceberg_catalog(pipeline)
+        _check_lake_system(pipeline, system, options)
+        summary = SyncSummary(
+            pipeline_name=options.lake.pipeline_name,
+            destination=_destination_kind(pipeline),
+            dataset=options.lake.dataset,
+            started_at=datetime.now(UTC),
+            resources={endpoint.resource: ResourceSummary() for endpoint in chosen},
+            reconcile=options.reconcile,
+        )
+        log_event(
+            "sync_started",
+            "sync of %s into %s dataset %s",
+            system,
+            summary.destination,
+            summary.dataset,
+            destination=summary.destination,
+            dataset=summary.dataset,
+            pipeline_name=summary.pipeline_name,
+            api_host=system.api_host,
+            resources=list(summary.resources),
+            full_refresh=options.full_refresh,
+            reconcile=options.reconcile,
+            parallel=options.parallel,
+        )
+        try:
+            counter = PageCounter(summary, on_page)
+            try:
+                failures = _checkpoint_loop(pipeline, options, client, summary, counter)
+            finally:
+                stats = client.stats
+                summary.api_calls, summary.token_calls = stats.api_calls, stats.token_calls
+                summary.retries = dict(stats.retries)
+            if options.reconcile and not failures:
+                delete_unlisted(pipeline, summary, _table_format(pipeline, options))
+            _finish(pipeline, summary)
+            if failures:
+                raise ApiError("; ".join(failures))
+        except KeyboardInterrupt:
+            _record(pipeline, summary, options, system, "interrupted", "interrupted")
+            raise
+        except CGSyncError as exc:
+            _record(pipeline, summary, options, system, "failed", str(exc))
+            raise
+        _record(pipeline, summary, options, system, "ok")
+        return summary
+
+
+def _check_lake_system(pipeline: dlt.Pipeline, system: System, options: SyncOptions) -> None:
+    """Refuse, before anything is written, a sync of another system into this lake."""
+    with dlt_errors(pipeline):
+        pipeline.sync_destination()  # the lake's own state, also on a fresh machine
+    stored = System.stored(pipeline.state.get("sources", {}).get(SOURCE_NAME, {}).get("system"))
+    check_system(stored, system, new_client_id=options.new_client_id)
+
+
+def _api_client(options: SyncOptions, transport: httpx.BaseTransport | None) -> ApiClient:
+    """The one client of a sync: one token for all its checkpoints (no request yet)."""
+    client_id, client_secret = credentials(options)
+    token_url, api_url = resolve_urls(
+        options.region, auth_url=options.auth_url, api_url=options.api_url
+    )
+    return ApiClient(
+        client_id=client_id,
+        client_secret=client_secret,
+        auth_url=token_url,
+        api_url=api_url,
+        region=options.region,
+        transport=transport,
+    )
+
+
+def _checkpoint_loop(
+    pipeline: dlt.Pipeline,
+    options: SyncOptions,
+    client: ApiClient,
+    summary: SyncSummary,
+    counter: PageCounter,
+) -> list[str]:
+    """Checkpoints until every resource has ended its cycle or failed; the failures, each
+    naming its resource and cursor (the others went on)."""
+    fmt = _table_format(pipeline, options)
+    with dlt_errors(pipeline):
+        # A package a stopped sync left to load may have started loading: its staging must be
+        # deduplicated (dlt runs its load jobs again). A fresh package skips that where its
+        # jobs run once (ATOMIC_LOCAL_DESTINATIONS; each CGID comes once per checkpoint).
+        staging_deduplicated = (
+            reset_staging_deduplicated(pipeline)
+            and _destination_kind(pipeline) in ATOMIC_LOCAL_DESTINATIONS
+        )
+        # Restores the state from the destination if need be, and loads what a killed sync
+        # left extracted (its data and its cursors) before anything is fetched.
+        pipeline.run()
+        pending = list(summary.resources)
+        failures: list[str] = []
+        full_refresh = options.full_refresh or options.reconcile
+        while pending:
+            source = customergauge_source(
+                **source_arguments(
+                    options,
+                    endpoints=pending,
+                    full_refresh=full_refresh,
+                    table_format=fmt,
+                    staging_deduplicated=staging_deduplicated,
+                    client=client,
+                    on_page=counter,
+                    on_refresh_page=counter.refresh,
+                )
+            )
+            pipeline.run(source)
+            summary.checkpoints += 1
+            full_refresh = False
+            state = pipeline.state.get("sources", {}).get(SOURCE_NAME, {})
+            _note_fallbacks(state, summary)
+            for name in list(pending):
+                walk = walk_state(state, name, options.filters.key)
+                summary.resources[name].cursor = walk.get("cursor")
+                failure = state.get("resources", {}).get(name, {}).get(FAILED)
+                if failure:
+                    # This resource alone stops; its last checkpoint is in the lake.
+                    failures.append(f"{name} (cursor {walk.get('cursor')}): {failure}")
+                    pending.remove(name)
+                    log_event(
+                        "resource_failed",
+                        "%s stopped at cursor %s: %s",
+                        name,
+                        walk.get("cursor"),
+                        failure,
+                        level=logging.WARNING,  # the sync's own error follows
+                        resource=name,
+                        cursor=walk.get("cursor"),
+                        error=failure,
+                    )
+                elif walk.get("complete"):
+                    pending.remove(name)
+            _log_checkpoint(summary, pending)
+    return failures
+
+
+def _log_checkpoint(summary: SyncSummary, pending: list[str]) -> None:
+    """The `checkpoint` event: what the sync has committed so far, per resource."""
+    done = {
+        name: {
+            "pages": resource.pages,
+            "records": resource.records,
+            "refresh_records": resource.refresh_records,
+            "cursor": resource.cursor,
+            "complete": name not in pending,
+        }
+        for name, resource in summary.resources.items()
+    }
+    records = sum(resource.records for resource in summary.resources.values())
+    log_event(
+        "checkpoint",
+        "checkpoint %d committed: %s records so far",
+        summary.checkpoints,
+        f"{records:,}",
+        checkpoint=summary.checkpoints,
+        seconds=round(summary.seconds, 3),
+        resources=done,
+    )
+
+
+def _note_fallbacks(source_state: Mapping[str, Any], summary: SyncSummary) -> None:
+    for name in summary.resources:
+        if source_state.get("resources", {}).get(name, {}).get(ANSWER_PERIOD_REFUSED):
+            note = (
+                f"{name}: the API refuses period[field]=date_survey_response, so late answers "
+                "are re-read from a cursor kept --v6-lookback back (docs/sync.md)"
+            )
+            if note not in summary.notes:
+                summary.notes.append(note)
+
+
+def prepare_iceberg_catalog(pipeline: dlt.Pipeline) -> None:
+    """Open the Iceberg catalog once before loading: a SQL catalog creates its own tables when
+    first opened, and dlt's parallel load jobs would race to do it (transient failures)."""
+    try:
+        open_iceberg_catalog(pipeline)
+    except Exception as exc:  # noqa: BLE001 - whatever the catalog's driver raises is one line
+        raise ApiError(
+            f"cannot open the Iceberg catalog (iceberg_catalog.iceberg_catalog_config in dlt's "
+            f"config, or .pyiceberg.yaml): {one_line(exc)}"
+        ) from None
+
+
+def _finish(pipeline: dlt.Pipeline, summary: SyncSummary) -> None:
+    """Regenerate the views (SQL destinations), then count rows and open non-responses."""
+    columns = table_columns(pipeline)
+    with dlt_errors(pipeline):
+        write_views(pipeline, columns)
+        summary.row_counts, summary.open_non_responses = lake_counts(pipeline, columns)
+        summary.rejected_values = count_rejected(pipeline, since=summary.started_at)
+
+
+def _record(
+    pipeline: dlt.Pipeline,
+    summary: SyncSummary,
+    options: SyncOptions,
+    system: System,
+    outcome: str,
+    error: str | None = None,
+) -> None:
+    """Finish `summary` and append it to the lake's run history (`_cgsync_runs`).
+
+    A history that cannot be written (the destination is what failed) is a warning: the
+    sync's own outcome stands.
+    """
+    summary.finished_at = datetime.now(UTC)
+    summary.outcome = outcome
+    summary.error = error
+    context = {
+        "full_refresh": options.full_refresh,
+        "reconcile": options.reconcile,
+        "parallel": options.parallel,
+        "api_host": system.api_host,
+        "client_id": system.client_id,
+    }
+    try:
+        with dlt_errors(pipeline):
+            fmt = _table_format(pipeline, options)
+            record_run(pipeline, run_row(summary.to_dict(), **context), fmt)
+    except (CGSyncError, HistoryDeferred, KeyboardInterrupt) as exc:
+        log_event(
+            "history_deferred",
+            "the next sync adds this run to the lake's history: %s",
+            exc,
+            level=logging.WARNING,
+            reason=str(exc),
+        )
+    log_event(
+        "sync_finished",
+        "sync %s in %.1fs",
+        outcome,
+        summary.seconds,
+        summary=summary.to_dict(),
+    )
+
+
+def _table_format(pipeline: dlt.Pipeline, options: SyncOptions) -> TableFormat | None:
+    return lake_table_format(options.lake, pipeline.destination)
+
+
+def _destination_kind(pipeline: dlt.Pipeline) -> str:
+    return destination_kind(pipeline.destination)
+
+
