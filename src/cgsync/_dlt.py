@@ -24,7 +24,6 @@ from cgsync._exceptions import exception_chain
 __all__ = [
     "MERGE_KEY_ONLY_HINT",
     "STAGING_DEDUPLICATED_HINT",
-    "delta_tables",
     "destination_kind",
     "dlt_pipelines_dir",
     "duckdb_lock_conflict",
@@ -32,6 +31,7 @@ __all__ = [
     "install_merge_key_only",
     "is_duckdb_out_of_memory",
     "open_iceberg_catalog",
+    "open_tables",
     "read_only_duckdb",
     "reset_staging_deduplicated",
 ]
@@ -219,11 +219,18 @@ def open_iceberg_catalog(pipeline: dlt.Pipeline) -> None:
             get_catalog("iceberg")
 
 
-def delta_tables(pipeline: dlt.Pipeline, *names: str) -> dict[str, Any]:
-    """The pipeline's Delta tables (deltalake's DeltaTable), by name."""
-    from dlt.common.libs.deltalake import get_delta_tables
-
-    return dict(get_delta_tables(pipeline, *names))
+def open_tables(dataset: dlt.Dataset) -> dict[str, Any]:
+    """A filesystem dataset's Delta and Iceberg tables, as Arrow data DuckDB can scan."""
+    schema, client = dataset.schema, dataset.open_table_client
+    tables: dict[str, Any] = {}
+    for name in schema.data_table_names(seen_data_only=True):
+        table_format = schema.tables[name].get("table_format")
+        if table_format == "delta":
+            tables[name] = client.load_open_table("delta", name).to_pyarrow_dataset()
+        elif table_format == "iceberg":
+            # Read into memory: a scan applies the table's deletes (pyiceberg).
+            tables[name] = client.load_open_table("iceberg", name).scan().to_arrow()
+    return tables
 
 
 def iceberg_tables(pipeline: dlt.Pipeline, *names: str) -> dict[str, Any]:

@@ -7,88 +7,147 @@ DuckDB, since DuckDB's own extensions would have to be downloaded.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import dlt
 import duckdb
+from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
 from cgsync import _views
-from cgsync._dlt import delta_tables, destination_kind, iceberg_tables
+from cgsync._dlt import destination_kind, open_tables
 from cgsync.settings import OWN_TABLE_PREFIX, REJECTED_VALUES_TABLE, SYNCED_AT_COLUMN
 
-__all__ = ["LakeSql", "count_rejected", "lake_counts", "lake_sql", "table_columns", "write_views"]
+__all__ = [
+    "LakeSql",
+    "MissingRelation",
+    "client_sql",
+    "count_rejected",
+    "lake_counts",
+    "lake_sql",
+    "open_table_sql",
+    "table_columns",
+    "write_views",
+]
+
+Fetch = Callable[[str, Sequence[Any]], tuple[tuple[str, ...], list[tuple[Any, ...]]]]
+"""Runs a query with `%s` parameters; returns its column names and rows."""
+
+
+class MissingRelation(Exception):
+    """A query named a table or view the lake does not have."""
 
 
 class LakeSql:
-    """Runs SQL on a lake: the destination's own client, or DuckDB over the Delta tables.
+    """SQL on a lake, in the dialect of the engine that reads it.
 
-    Table names in queries come from `table(name)` and column names from `column(name)`.
+    Table names in queries come from `table(name)` (quoted, dataset-qualified) and column names
+    from `column(name)`; parameters are written `%s`.
     """
 
     def __init__(
         self,
-        execute: Callable[[str], Any],
+        fetch: Fetch,
         table: Callable[[str], str],
         column: Callable[[str], str],
+        description: str = "",
     ) -> None:
-        self._execute = execute
+        self._fetch = fetch
         self.table = table
         self.column = column
+        self.description = description
+        """Where the lake is, for people: `duckdb cgsync.duckdb, dataset customergauge`."""
 
-    def rows(self, query: str) -> list[tuple[Any, ...]]:
-        return [tuple(row) for row in self._execute(query) or ()]
+    def rows(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
+        """All rows of a query."""
+        return [tuple(row) for row in self._fetch(query, params)[1]]
 
     def count(self, query: str) -> int:
+        """The number of rows a query returns."""
         return int(self.rows(f"SELECT COUNT(*) FROM ({query}) AS counted")[0][0])
+
+    def columns(self, table: str) -> tuple[str, ...] | None:
+        """The column names of a table or view, or None when the lake has no such relation."""
+        try:
+            return self.query_columns(f"SELECT * FROM {self.table(table)}")
+        except MissingRelation:
+            return None
+
+    def query_columns(self, query: str) -> tuple[str, ...]:
+        """The column names a query returns, without running it over any rows."""
+        return self._fetch(f"SELECT * FROM ({query}) AS q WHERE 1 = 0", ())[0]
+
+    def raising(self, error: Callable[[Exception], Exception]) -> LakeSql:
+        """This lake, with a failure to read (other than a missing relation) raised as
+        `error(failure)`."""
+        fetch = self._fetch
+
+        def guarded(query: str, params: Sequence[Any]) -> tuple[tuple[str, ...], list[Any]]:
+            try:
+                return fetch(query, params)
+            except MissingRelation:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the caller names every failure
+                raise error(exc) from None
+
+        return LakeSql(guarded, self.table, self.column, self.description)
 
     def instant(self, moment: datetime) -> str:
         """`moment` as a SQL timestamp with time zone (DuckDB, PostgreSQL, DuckDB over Delta)."""
         return f"CAST('{moment.astimezone(UTC).isoformat()}' AS TIMESTAMP WITH TIME ZONE)"
 
 
+def client_sql(sql: Any, description: str = "") -> LakeSql:
+    """SQL through an open dlt SQL client (a SQL destination)."""
+
+    def fetch(query: str, params: Sequence[Any]) -> tuple[tuple[str, ...], list[Any]]:
+        try:
+            with sql.execute_query(query, *params) as cursor:
+                names = tuple(c[0] for c in cursor.description or ())
+                return names, list(cursor.fetchall()) if names else []
+        except DatabaseUndefinedRelation:
+            raise MissingRelation(query) from None
+
+    return LakeSql(fetch, sql.make_qualified_table_name, sql.escape_column_name, description)
+
+
 @contextmanager
-def lake_sql(pipeline: dlt.Pipeline) -> Iterator[LakeSql]:
-    """SQL over the pipeline's tables. On the filesystem destination, DuckDB reads each table in
-    its own format: Delta with `deltalake`, Iceberg with `pyiceberg` (no DuckDB extension, which
-    would need the network)."""
-    if destination_kind(pipeline.destination) != "filesystem":
-        with pipeline.sql_client() as sql:
-            yield LakeSql(sql.execute_sql, sql.make_qualified_table_name, sql.escape_column_name)
-        return
+def open_table_sql(tables: Mapping[str, Any], description: str = "") -> Iterator[LakeSql]:
+    """SQL in an in-memory DuckDB over Arrow tables or datasets (a filesystem lake's tables)."""
     connection = duckdb.connect()
     try:
-        for name, dataset in _open_tables(pipeline).items():
-            connection.register(name, dataset)
+        connection.execute("SET TimeZone = 'UTC'")
+        for name, data in tables.items():
+            connection.register(name, data)
 
-        def quote(name: str) -> str:
-            return '"' + name.replace('"', '""') + '"'
+        def fetch(query: str, params: Sequence[Any]) -> tuple[tuple[str, ...], list[Any]]:
+            try:
+                cursor = connection.execute(query.replace("%s", "?"), list(params))
+            except duckdb.CatalogException:
+                raise MissingRelation(query) from None
+            return tuple(c[0] for c in cursor.description or ()), cursor.fetchall()
 
-        yield LakeSql(lambda query: connection.execute(query).fetchall(), quote, quote)
+        yield LakeSql(fetch, _quote, _quote, description)
     finally:
         connection.close()
 
 
-def _open_tables(pipeline: dlt.Pipeline) -> dict[str, Any]:
-    """The pipeline's Delta and Iceberg tables, as Arrow data DuckDB can scan."""
-    if not pipeline.default_schema_name:
-        return {}
-    schema = pipeline.default_schema
-    formats = {
-        schema.tables[name].get("table_format")
-        for name in schema.data_table_names(seen_data_only=True)
-    }
-    tables: dict[str, Any] = {}
-    if "delta" in formats:
-        for name, delta in delta_tables(pipeline).items():
-            tables[name] = delta.to_pyarrow_dataset()
-    if "iceberg" in formats:
-        for name, iceberg in iceberg_tables(pipeline).items():
-            # Read into memory: a scan applies the deletes of the table (pyiceberg).
-            tables[name] = iceberg.scan().to_arrow()
-    return tables
+@contextmanager
+def lake_sql(pipeline: dlt.Pipeline) -> Iterator[LakeSql]:
+    """SQL over the pipeline's tables, on any destination and in any table format."""
+    if destination_kind(pipeline.destination) != "filesystem":
+        with pipeline.sql_client() as sql:
+            yield client_sql(sql)
+        return
+    tables = open_tables(pipeline.dataset()) if pipeline.default_schema_name else {}
+    with open_table_sql(tables) as sql:
+        yield sql
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
 def table_columns(pipeline: dlt.Pipeline) -> dict[str, list[str]]:

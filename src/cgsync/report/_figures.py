@@ -9,9 +9,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cgsync._exceptions import ConfigError
+from cgsync._lake_sql import LakeSql
 from cgsync._views import survey_funnel_sql
 from cgsync.report import settings
-from cgsync.report._lake import Lake
 from cgsync.report._models import (
     DetractorComment,
     Funnel,
@@ -59,7 +59,7 @@ class _Period:
 
 
 def compute_figures(
-    lake: Lake,
+    lake: LakeSql,
     *,
     since: date | None = None,
     until: date | None = None,
@@ -92,7 +92,7 @@ def compute_figures(
 
 
 class _FigureReader:
-    def __init__(self, lake: Lake, period: _Period) -> None:
+    def __init__(self, lake: LakeSql, period: _Period) -> None:
         self._lake = lake
         self._period = period
         responses, response_columns = _first_table(lake, settings.RESPONSE_TABLES)
@@ -235,7 +235,7 @@ class _FigureReader:
 
 
 def _funnel_relation(
-    lake: Lake, responses: str, response_columns: tuple[str, ...]
+    lake: LakeSql, responses: str, response_columns: tuple[str, ...]
 ) -> tuple[str, tuple[str, ...]]:
     """The `survey_funnel` view, or on destinations without views (files) the view's query."""
     if (columns := lake.columns(settings.FUNNEL_VIEW)) is not None:
@@ -259,7 +259,7 @@ def _largest_first(value: SegmentValue) -> tuple[int, bool, str]:
     return (-value.score.responses, value.value is None, value.value or "")
 
 
-def _first_table(lake: Lake, names: Sequence[str]) -> tuple[str, tuple[str, ...] | None]:
+def _first_table(lake: LakeSql, names: Sequence[str]) -> tuple[str, tuple[str, ...] | None]:
     """The first of `names` the lake has, with its columns."""
     for name in names:
         if (columns := lake.columns(name)) is not None:

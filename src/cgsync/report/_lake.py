@@ -1,27 +1,21 @@
-"""Read-only SQL over the lake the sync leaves, whichever destination dlt wrote it to.
-
-SQL destinations are queried through dlt's SQL client. Delta tables on the filesystem
-destination are read with `deltalake` into an in-memory DuckDB, as the sync reads them: DuckDB's
-own delta extension would have to be downloaded.
+"""The report's lake: opened read-only, whichever destination dlt wrote it to, and read through
+the sync's own SQL layer (`cgsync._lake_sql`). A lake that cannot be opened or read is a
+ConfigError naming what to fix.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import dlt
-import duckdb
 from dlt.common.destination import Destination
-from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
-from cgsync._dlt import read_only_duckdb
+from cgsync._dlt import open_tables, read_only_duckdb
 from cgsync._exceptions import ConfigError
-
-Fetch = Callable[[str, Sequence[Any]], tuple[tuple[str, ...], list[tuple[Any, ...]]]]
-"""Runs a query with `%s` parameters; returns its column names and rows."""
+from cgsync._lake_sql import LakeSql, client_sql, open_table_sql
 
 # dlt's DuckDB client opens its sessions in UTC already; these need telling.
 _SESSION_IN_UTC = {
@@ -30,131 +24,69 @@ _SESSION_IN_UTC = {
 }
 
 
-class _MissingRelation(Exception):
-    pass
-
-
-class Lake:
-    """The dataset's tables, queried with the SQL of the engine that reads them."""
-
-    def __init__(
-        self,
-        fetch: Fetch,
-        table: Callable[[str], str],
-        column: Callable[[str], str],
-        description: str,
-    ) -> None:
-        self._fetch = fetch
-        self.description = description
-        """Where the lake is, for people: `duckdb cgsync.duckdb, dataset customergauge`."""
-        self.table = table
-        """The quoted, dataset-qualified name of a table or view."""
-        self.column = column
-        """The quoted name of a column."""
-
-    def columns(self, table: str) -> tuple[str, ...] | None:
-        """The column names of a table or view, or None when the lake has no such relation."""
-        try:
-            return self.query_columns(f"SELECT * FROM {self.table(table)}")
-        except _MissingRelation:
-            return None
-
-    def query_columns(self, query: str) -> tuple[str, ...]:
-        """The column names a query returns, without running it over any rows."""
-        return self._fetch(f"SELECT * FROM ({query}) AS q WHERE 1 = 0", ())[0]
-
-    def rows(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
-        """All rows of a query; parameters are written `%s`."""
-        return self._fetch(query, params)[1]
-
-
 @contextmanager
-def open_lake(destination: str, dataset_name: str, duckdb_path: Path) -> Iterator[Lake]:
+def open_lake(destination: str, dataset_name: str, duckdb_path: Path) -> Iterator[LakeSql]:
     """Open the dataset read-only; a lake that cannot be opened or read is a `ConfigError`."""
     dataset = dlt.dataset(_destination(destination, duckdb_path), dataset_name)
-    opener = _open_delta if destination == "filesystem" and _has_delta(dataset) else _open_sql
+    opener = (
+        _open_tables if destination == "filesystem" and _has_open_tables(dataset) else _open_sql
+    )
     where = f"{destination} {duckdb_path}" if destination == "duckdb" else destination
     with opener(dataset, destination, f"{where}, dataset {dataset_name}") as lake:
         yield lake
 
 
 @contextmanager
-def _open_sql(dataset: dlt.Dataset, destination: str, description: str) -> Iterator[Lake]:
+def _open_sql(dataset: dlt.Dataset, destination: str, description: str) -> Iterator[LakeSql]:
     try:
         sql = dataset.sql_client
         sql.open_connection()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever the driver raises is one line
         raise ConfigError(f"cannot open the lake on {destination}: {_first_line(exc)}") from None
-
-    def fetch(query: str, params: Sequence[Any]) -> tuple[tuple[str, ...], list[Any]]:
-        try:
-            with sql.execute_query(query, *params) as cursor:
-                return tuple(c[0] for c in cursor.description), list(cursor.fetchall())
-        except DatabaseUndefinedRelation:
-            raise _MissingRelation from None
-        except Exception as exc:
-            raise ConfigError(f"cannot read the lake: {_first_line(exc)}") from None
-
     try:
         try:
             has_dataset = sql.has_dataset()
             if statement := _SESSION_IN_UTC.get(destination):
                 sql.execute_sql(statement)
-        except Exception as exc:
-            raise ConfigError(f"cannot read the lake: {_first_line(exc)}") from None
+        except Exception as exc:  # noqa: BLE001 - whatever the driver raises is one line
+            raise _read_error(exc) from None
         if not has_dataset:
             raise ConfigError(
                 f"the lake has no dataset {dataset.dataset_name!r}: run `cgsync sync` first "
                 "or pass the right --dataset"
             )
-        yield Lake(fetch, sql.make_qualified_table_name, sql.escape_column_name, description)
+        yield client_sql(sql, description).raising(_read_error)
     finally:
         sql.close_connection()
 
 
 @contextmanager
-def _open_delta(dataset: dlt.Dataset, destination: str, description: str) -> Iterator[Lake]:
-    connection = duckdb.connect()
+def _open_tables(dataset: dlt.Dataset, destination: str, description: str) -> Iterator[LakeSql]:
     try:
-        connection.execute("SET TimeZone = 'UTC'")
-        try:
-            tables, schema = dataset.open_table_client, dataset.schema
-            for name in schema.data_table_names():
-                if schema.tables[name].get("table_format") == "delta":
-                    delta = tables.load_open_table("delta", name)
-                    connection.register(name, delta.to_pyarrow_dataset())
-        except Exception as exc:
-            raise ConfigError(
-                f"cannot open the lake on {destination}: {_first_line(exc)}"
-            ) from None
-
-        def fetch(query: str, params: Sequence[Any]) -> tuple[tuple[str, ...], list[Any]]:
-            try:
-                cursor = connection.execute(query.replace("%s", "?"), list(params))
-            except duckdb.CatalogException:
-                raise _MissingRelation from None
-            except duckdb.Error as exc:
-                raise ConfigError(f"cannot read the lake: {_first_line(exc)}") from None
-            return tuple(c[0] for c in cursor.description), cursor.fetchall()
-
-        yield Lake(fetch, _quote, _quote, description)
-    finally:
-        connection.close()
+        tables = open_tables(dataset)
+    except Exception as exc:  # noqa: BLE001 - whatever the table format raises is one line
+        raise ConfigError(f"cannot open the lake on {destination}: {_first_line(exc)}") from None
+    with open_table_sql(tables, description) as sql:
+        yield sql.raising(_read_error)
 
 
-def _has_delta(dataset: dlt.Dataset) -> bool:
+def _read_error(exc: Exception) -> ConfigError:
+    return ConfigError(f"cannot read the lake: {_first_line(exc)}")
+
+
+def _has_open_tables(dataset: dlt.Dataset) -> bool:
     try:
         tables = dataset.schema.data_tables()
-    except Exception:
-        return False  # _open_sql reports why the lake cannot be read
-    return any(table.get("table_format") == "delta" for table in tables)
+    except Exception:  # noqa: BLE001 - _open_sql reports why the lake cannot be read
+        return False
+    return any(table.get("table_format") in ("delta", "iceberg") for table in tables)
 
 
 def _destination(name: str, duckdb_path: Path) -> Destination[Any, Any]:
     if name != "duckdb":
         try:
             destination = Destination.from_reference(name)
-        except Exception:
+        except Exception:  # noqa: BLE001 - an unknown name, a missing extra: said below
             destination = None
         if destination is None:
             raise ConfigError(
@@ -168,10 +100,6 @@ def _destination(name: str, duckdb_path: Path) -> Destination[Any, Any]:
         )
     # read_only lets the report run beside a reader and never creates or changes the file.
     return read_only_duckdb(duckdb_path)
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _first_line(exc: BaseException) -> str:
