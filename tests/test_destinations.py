@@ -15,8 +15,9 @@ from sync_lake import ICEBERG_CATALOG, LakeReader, make_lake, sync_options
 
 from cgsync import ApiError
 from cgsync._pipeline import Lake, build_pipeline, read_status, run_sync
+from cgsync._tables import CHILD_ROW_KEY
 from cgsync.emulator import Emulator
-from cgsync.source import CHILD_ROW_KEY, STAGING_DEDUPLICATED_HINT
+from cgsync.source import STAGING_DEDUPLICATED_HINT
 
 DATA_TABLES = ("responses", "responses__tags", "non_responses")
 
