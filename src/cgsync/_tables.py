@@ -80,6 +80,7 @@ class TableSpec:
     row_key: Column | None = None
     """The primary key in one column, where the table format wants one (Iceberg)."""
     children: tuple[TableSpec, ...] = ()
+    """A main table's child tables, whose rows name their record by its CGID."""
 
     def __post_init__(self) -> None:
         names = self.names
@@ -106,11 +107,12 @@ class TableSpec:
         return {column.name: column.dlt_hint() for column in columns}
 
 
-SYNCED_AT = Column(SYNCED_AT_COLUMN, "timestamp", nullable=False)
+_CGID = Column(PRIMARY_KEY, "bigint", nullable=False)
+_SYNCED_AT = Column(SYNCED_AT_COLUMN, "timestamp", nullable=False)
 """When the row's page was read."""
 
-_RECORD_COLUMNS = (
-    Column(PRIMARY_KEY, "bigint", nullable=False),
+_SHARED_COLUMNS = (
+    _CGID,
     Column("number_customer", "text"),
     Column("number_order", "text"),
     Column("email", "text"),
@@ -131,14 +133,11 @@ def _main_table(
     record_kind: str, own: tuple[Column, ...], children: tuple[TableSpec, ...] = ()
 ) -> TableSpec:
     """A main table: the shared columns, the record kind's own, then `_cgsync_synced_at`."""
-    columns = (*_RECORD_COLUMNS, *own, SYNCED_AT)
+    columns = (*_SHARED_COLUMNS, *own, _SYNCED_AT)
     return TableSpec(record_kind, columns, primary_key=(PRIMARY_KEY,), children=children)
 
 
-_CHILD_KEY_COLUMNS = (
-    Column(PRIMARY_KEY, "bigint", nullable=False),
-    Column(POSITION, "bigint", nullable=False),
-)
+_CHILD_KEY_COLUMNS = (_CGID, Column(POSITION, "bigint", nullable=False))
 _ROW_KEY = Column(CHILD_ROW_KEY, "text", nullable=False)
 
 
@@ -188,7 +187,7 @@ REJECTED_VALUES = TableSpec(
         Column(PRIMARY_KEY, "bigint"),
         Column("column", "text", nullable=False),
         Column("raw_value", "text"),
-        SYNCED_AT,
+        _SYNCED_AT,
     ),
 )
 """A value the sync could not read (its column holds NULL): which resource, CGID, column, its
