@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import pyarrow as pa
 import pytest
@@ -238,7 +238,7 @@ def test_the_json_read_schema_nests_the_specs_columns_and_reads_dates_as_text() 
 
 def source_tables(table_format: str | None) -> Iterator[TTableSchema]:
     """Every table schema the source's hints give, for every resource."""
-    client = SimpleNamespace(api_url="https://api.test.customergauge.invalid", client_id="specs")
+    client = cast(ApiClient, SimpleNamespace(api_url="https://api.test.invalid", client_id="specs"))
     source = customergauge_source(client=client, endpoints=RESOURCES, table_format=table_format)
     for resource in source.resources.values():
         for table in resource._hints_variants:
