@@ -16,8 +16,8 @@ from sync_lake import ICEBERG_CATALOG, LakeReader, make_lake, sync_options
 from cgsync import ApiError, Lake, read_status, run_sync
 from cgsync._dlt import STAGING_DEDUPLICATED_HINT
 from cgsync._lake import build_pipeline
+from cgsync._tables import CHILD_ROW_KEY
 from cgsync.emulator import Emulator
-from cgsync.source import CHILD_ROW_KEY
 
 DATA_TABLES = ("responses", "responses__tags", "non_responses")
 

@@ -16,7 +16,7 @@ from sync_lake import LakeReader, make_lake, postgres_dsn, sync_options
 import cgsync
 from cgsync import AuthenticationError, Lake, read_status, run_sync
 from cgsync._lake import build_pipeline
-from cgsync._runs import RUN_COLUMNS
+from cgsync._tables import RUNS
 from cgsync.emulator import Emulator
 from cgsync.settings import RUNS_TABLE
 
@@ -30,7 +30,7 @@ def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Lake]:
 
 
 def history(lake: Lake) -> list[dict[str, object]]:
-    names = list(RUN_COLUMNS)
+    names = RUNS.names
     columns = ", ".join(names)
     rows = LakeReader(lake).rows(f"SELECT {columns} FROM {{t}} ORDER BY started_at", t=RUNS_TABLE)
     return [dict(zip(names, row, strict=True)) for row in rows]

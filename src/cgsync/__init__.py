@@ -1,5 +1,7 @@
 """cgsync: keep CustomerGauge survey data exactly in step in your own data lake."""
 
+from typing import TYPE_CHECKING, Any
+
 from cgsync._exceptions import (
     ApiError,
     AuthenticationError,
@@ -9,13 +11,11 @@ from cgsync._exceptions import (
     SyncLockedError,
 )
 
-from typing import TYPE_CHECKING, Any
-
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from cgsync._lake import Lake
     from cgsync._config import SyncOptions
+    from cgsync._lake import Lake
     from cgsync._runner import run_sync
     from cgsync._status import read_status
     from cgsync._summary import ResourceSummary, SyncSummary

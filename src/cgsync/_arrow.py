@@ -10,6 +10,7 @@ and `position` (0-based, the item's place in the record's list).
 Columns are built with one comprehension per column, never one dict per record: this is the
 hot path of the sync. Faster still, `read_page` parses a page body straight into Arrow when
 every field is one the schemas know; `records_to_arrow` takes those records as they are.
+The schemas are the table specs' (`cgsync._tables`).
 """
 
 from __future__ import annotations
@@ -31,12 +32,18 @@ import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
 from cgsync._exceptions import ApiError, ConfigError
-from cgsync.settings import DATE_FORMAT, PRIMARY_KEY, SYNCED_AT_COLUMN
+from cgsync._tables import (
+    CHILD_KEY,
+    CHILD_TABLES,
+    MAIN_TABLES,
+    POSITION,
+    REJECTED_VALUES,
+    TIMESTAMP,
+)
+from cgsync.settings import DATE_FORMAT, PRIMARY_KEY, PROPERTY_PREFIX, SYNCED_AT_COLUMN
 
-TIMESTAMP = pa.timestamp("us", tz="UTC")
 _LOCAL_TIME = pa.timestamp("s")
 PROPERTIES_KEY = "properties"
-PROPERTY_PREFIX = "properties__"
 SEPARATOR = "__"
 
 Columns = dict[str, list[Any] | pa.Array]
@@ -45,86 +52,19 @@ Columns = dict[str, list[Any] | pa.Array]
 _NO_DATE = frozenset({"", "0000-00-00 00:00:00", "0000-00-00"})
 _FALLBACK_DATE_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d")
 
-_SHARED_FIELDS = [
-    pa.field(PRIMARY_KEY, pa.int64(), nullable=False),
-    pa.field("number_customer", pa.string()),
-    pa.field("number_order", pa.string()),
-    pa.field("email", pa.string()),
-    pa.field("phone", pa.string()),
-    pa.field("language", pa.string()),
-    pa.field("contact__first_name", pa.string()),
-    pa.field("contact__last_name", pa.string()),
-    pa.field("account__name", pa.string()),
-    pa.field("account__number", pa.string()),
-    pa.field("date_creation", TIMESTAMP),
-    pa.field("date_order", TIMESTAMP),
-    pa.field("date_email_sent", TIMESTAMP),
-]
-
-RESPONSE_SCHEMA = pa.schema(
-    [
-        *_SHARED_FIELDS,
-        pa.field("date_survey_response", TIMESTAMP),
-        pa.field("nps", pa.int64()),
-        pa.field("comment", pa.string()),
-        pa.field("follow_up__requested", pa.bool_()),
-        pa.field("follow_up__details", pa.string()),
-        pa.field(SYNCED_AT_COLUMN, TIMESTAMP, nullable=False),
-    ]
-)
-NON_RESPONSE_SCHEMA = pa.schema(
-    [
-        *_SHARED_FIELDS,
-        pa.field("status", pa.string()),
-        pa.field("date_sent", TIMESTAMP),
-        pa.field("date_opened", TIMESTAMP),
-        pa.field("date_clicked", TIMESTAMP),
-        pa.field("link", pa.string()),
-        pa.field(SYNCED_AT_COLUMN, TIMESTAMP, nullable=False),
-    ]
-)
-_CHILD_KEY_FIELDS = [
-    pa.field(PRIMARY_KEY, pa.int64(), nullable=False),
-    pa.field("position", pa.int64(), nullable=False),
-]
+SCHEMAS: dict[str, pa.Schema] = {kind: spec.arrow_schema() for kind, spec in MAIN_TABLES.items()}
 CHILD_SCHEMAS: dict[str, pa.Schema] = {
-    "tags": pa.schema([*_CHILD_KEY_FIELDS, pa.field("value", pa.string())]),
-    "drivers": pa.schema(
-        [
-            *_CHILD_KEY_FIELDS,
-            pa.field("id", pa.int64()),
-            pa.field("name", pa.string()),
-            pa.field("sentiment", pa.string()),
-        ]
-    ),
-    "questions": pa.schema(
-        [
-            *_CHILD_KEY_FIELDS,
-            pa.field("id", pa.int64()),
-            pa.field("question", pa.string()),
-            pa.field("answer", pa.string()),
-        ]
-    ),
+    name: spec.arrow_schema() for name, spec in CHILD_TABLES.items()
 }
-SCHEMAS: dict[str, pa.Schema] = {"response": RESPONSE_SCHEMA, "non_response": NON_RESPONSE_SCHEMA}
-CHILDREN: dict[str, tuple[str, ...]] = {"response": tuple(CHILD_SCHEMAS), "non_response": ()}
+CHILDREN: dict[str, tuple[str, ...]] = {
+    kind: tuple(child.name for child in spec.children) for kind, spec in MAIN_TABLES.items()
+}
 
-
+REJECTED_TABLE_SCHEMA = REJECTED_VALUES.arrow_schema()
+"""A rejected value in the lake: which resource and when it was read (`cgsync._batches`)."""
 REJECTED_SCHEMA = pa.schema(
-    [
-        pa.field(PRIMARY_KEY, pa.int64()),
-        pa.field("column", pa.string(), nullable=False),
-        pa.field("raw_value", pa.string()),
-    ]
+    [field for field in REJECTED_TABLE_SCHEMA if field.name not in ("resource", SYNCED_AT_COLUMN)]
 )
-REJECTED_TABLE_SCHEMA = pa.schema(
-    [
-        pa.field("resource", pa.string(), nullable=False),
-        *REJECTED_SCHEMA,
-        pa.field(SYNCED_AT_COLUMN, TIMESTAMP, nullable=False),
-    ]
-)
-"""A rejected value in the lake: which resource and when it was read."""
 """A value that could not be read as its column's type: the column holds NULL, this its text."""
 
 
@@ -526,7 +466,7 @@ def _child_table(
     lengths = [len(items_of_one) if items_of_one else 0 for items_of_one in lists]
     columns: Columns = {
         PRIMARY_KEY: list(chain.from_iterable(map(repeat, cgids.to_pylist(), lengths))),
-        "position": list(chain.from_iterable(map(range, lengths))),
+        POSITION: list(chain.from_iterable(map(range, lengths))),
     }
     if "value" in _names(schema):  # a list of scalars (tags)
         columns["value"] = items
@@ -539,7 +479,7 @@ def _child_table(
 
 def _child_item_type(schema: pa.Schema, items: list[Any]) -> pa.DataType | None:
     """The Arrow type of a child list's items if they hold only known fields, else None."""
-    item_fields = [field for field in schema if field.name not in (PRIMARY_KEY, "position")]
+    item_fields = [field for field in schema if field.name not in CHILD_KEY]
     if [field.name for field in item_fields] == ["value"]:
         return item_fields[0].type
     if set(map(type, items)) - {dict} or not set().union(*items) <= {f.name for f in item_fields}:

@@ -20,13 +20,13 @@ import dlt
 import pyarrow as pa
 from dlt.common.schema.typing import TColumnSchema, TWriteDispositionConfig
 
-from cgsync._arrow import TIMESTAMP
 from cgsync._dlt import iceberg_tables
 from cgsync._errors import dlt_errors
 from cgsync._exceptions import ConfigError
 from cgsync._lake_sql import LakeSql, lake_sql, table_columns
+from cgsync._tables import CHILD_KEY, CHILD_ROW_KEY, POSITION, TIMESTAMP, is_child_table, row_key
 from cgsync.settings import PRIMARY_KEY, SYNCED_AT_COLUMN
-from cgsync.source import CHILD_ROW_KEY, SOURCE_NAME, TableFormat, is_child_table, row_key
+from cgsync.source import SOURCE_NAME, TableFormat
 
 if TYPE_CHECKING:
     from cgsync._config import SyncOptions
@@ -85,7 +85,7 @@ def stale_keys(
     )
     stale: dict[str, list[dict[str, Any]]] = {}
     for table in tables:
-        names = (PRIMARY_KEY,) if table in main_tables else (PRIMARY_KEY, "position")
+        names = (PRIMARY_KEY,) if table in main_tables else CHILD_KEY
         columns = ", ".join(f"t.{sql.column(name)}" for name in names)
         rows = sql.rows(f"SELECT {columns} FROM {sql.table(table)} AS t WHERE {unlisted}")
         stale[table] = [dict(zip(names, row, strict=True)) for row in rows]
@@ -111,7 +111,7 @@ def tombstone_source(
             PRIMARY_KEY: pa.array([key[PRIMARY_KEY] for key in keys], pa.int64())
         }
         if child:
-            columns["position"] = pa.array([key["position"] for key in keys], pa.int64())
+            columns[POSITION] = pa.array([key[POSITION] for key in keys], pa.int64())
         else:
             columns[SYNCED_AT_COLUMN] = pa.array([now] * len(keys), TIMESTAMP)
         columns[DELETED_COLUMN] = pa.array([True] * len(keys), pa.bool_())
@@ -120,7 +120,7 @@ def tombstone_source(
             name=f"{table}_tombstones",
             table_name=table,
             write_disposition=disposition,
-            primary_key=[PRIMARY_KEY, "position"] if child else PRIMARY_KEY,
+            primary_key=list(CHILD_KEY) if child else PRIMARY_KEY,
             columns={DELETED_COLUMN: dict(_DELETED)},
         )
         if child and not table_format:
@@ -141,7 +141,7 @@ def delete_from_iceberg(pipeline: dlt.Pipeline, stale: Mapping[str, list[dict[st
     for name, table in iceberg_tables(pipeline, *names).items():
         # Child rows by their one-column key (`CHILD_ROW_KEY`): an IN list, as in the merge.
         column, values = (
-            (CHILD_ROW_KEY, [row_key(key[PRIMARY_KEY], key["position"]) for key in stale[name]])
+            (CHILD_ROW_KEY, [row_key(key[PRIMARY_KEY], key[POSITION]) for key in stale[name]])
             if is_child_table(name)
             else (PRIMARY_KEY, [key[PRIMARY_KEY] for key in stale[name]])
         )

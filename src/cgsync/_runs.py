@@ -22,43 +22,16 @@ from typing import Any
 
 import dlt
 import orjson
-from dlt.common.schema.typing import TColumnSchema
 from dlt.extract.resource import DltResource
 
 from cgsync._lake_sql import LakeSql
-from cgsync.settings import RUNS_TABLE, UNRECORDED_RUNS_FILE
-from cgsync.source import SOURCE_NAME, TableFormat, column_hint
+from cgsync._tables import RUNS
+from cgsync.settings import UNRECORDED_RUNS_FILE
+from cgsync.source import SOURCE_NAME, TableFormat
 
 CGSYNC_VERSION = version("cgsync")
-
-
-RUN_COLUMNS: dict[str, TColumnSchema] = {
-    "run_id": column_hint("text", nullable=False),
-    "pipeline_name": column_hint("text"),
-    "started_at": column_hint("timestamp", nullable=False),
-    "finished_at": column_hint("timestamp"),
-    "seconds": column_hint("double"),
-    "outcome": column_hint("text", nullable=False),
-    "error": column_hint("text"),
-    "checkpoints": column_hint("bigint"),
-    "resources": column_hint("json"),  # {resource: {pages, records, refresh_..., cursor}}
-    "api_calls": column_hint("bigint"),
-    "token_calls": column_hint("bigint"),
-    "retries": column_hint("json"),
-    "full_refresh": column_hint("bool"),
-    "reconcile": column_hint("bool"),
-    "parallel": column_hint("bigint"),
-    "row_counts": column_hint("json"),
-    "open_non_responses": column_hint("bigint"),
-    "rejected_values": column_hint("bigint"),
-    "api_host": column_hint("text"),
-    "client_id": column_hint("text"),
-    "machine": column_hint("text"),
-    "cgsync_version": column_hint("text"),
-    "dlt_version": column_hint("text"),
-}
 _RESOURCE_COUNTS = ("pages", "records", "refresh_pages", "refresh_records", "removed", "cursor")
-_JSON_COLUMNS = [name for name, column in RUN_COLUMNS.items() if column["data_type"] == "json"]
+_JSON_COLUMNS = [column.name for column in RUNS.columns if column.data_type == "json"]
 
 
 def run_row(summary: Mapping[str, Any], **context: Any) -> dict[str, Any]:
@@ -89,7 +62,7 @@ def run_row(summary: Mapping[str, Any], **context: Any) -> dict[str, Any]:
         "dlt_version": dlt.__version__,
         **context,
     }
-    return {name: row.get(name) for name in RUN_COLUMNS}
+    return {name: row.get(name) for name in RUNS.names}
 
 
 @dlt.source(name=SOURCE_NAME, max_table_nesting=0)
@@ -99,7 +72,7 @@ def run_history_source(
     """Rows for `_cgsync_runs`, in the schema of the data tables (so one dataset, one
     schema): dlt merges it into the stored schema of the same name."""
     resource: DltResource = dlt.resource(
-        rows, name=RUNS_TABLE, write_disposition="append", columns=dict(RUN_COLUMNS)
+        rows, name=RUNS.name, write_disposition="append", columns=RUNS.dlt_columns()
     )
     resource.apply_hints(table_format=table_format)
     yield resource
@@ -146,11 +119,11 @@ def _write_backlog(path: Path, rows: list[dict[str, Any]]) -> None:
 
 def read_runs(sql: LakeSql, limit: int, *, reconciles: bool = False) -> list[dict[str, Any]]:
     """The newest `limit` runs (only reconciles, if asked), newest first."""
-    names = list(RUN_COLUMNS)
+    names = RUNS.names
     columns = ", ".join(sql.column(name) for name in names)
     where = f"WHERE {sql.column('reconcile')} " if reconciles else ""
     query = (
-        f"SELECT {columns} FROM {sql.table(RUNS_TABLE)} {where}"
+        f"SELECT {columns} FROM {sql.table(RUNS.name)} {where}"
         f"ORDER BY {sql.column('started_at')} DESC LIMIT {int(limit)}"
     )
     runs = [dict(zip(names, row, strict=True)) for row in sql.rows(query)]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
 
-from cgsync.settings import FAILURE_STATUSES, PRIMARY_KEY
+from cgsync.settings import FAILURE_STATUSES, PRIMARY_KEY, PROPERTY_PREFIX
 
 OPEN_NON_RESPONSES = "open_non_responses"
 SURVEY_FUNNEL = "survey_funnel"
@@ -18,8 +18,6 @@ VIEWS = (OPEN_NON_RESPONSES, SURVEY_FUNNEL)
 NON_RESPONSES = "non_responses"
 RESPONSE_TABLES = ("responses", "responses_v6")
 """Where answers live, in order of preference: the v7 table, else the v6 one."""
-
-PROPERTY_PREFIX = "properties__"
 
 Quote = Callable[[str], str]
 

@@ -33,6 +33,8 @@ DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 FAILURE_STATUSES: frozenset[str] = frozenset({"bounced", "undeliverable", "blocked"})
 PRIMARY_KEY = "number_customergauge"
 SYNCED_AT_COLUMN = "_cgsync_synced_at"
+# A segment property's column in the main tables: `properties__<snake_case(field)>`, text.
+PROPERTY_PREFIX = "properties__"
 DEFAULT_SOURCE_TIMEZONE = "UTC"
 
 # The lake.

@@ -18,17 +18,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from copy import deepcopy
 from datetime import date, timedelta
 from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import dlt
-import pyarrow as pa
-import pyarrow.compute as pc
-from dlt.common.data_types import TDataType
-from dlt.common.schema.typing import TColumnSchema, TWriteDispositionConfig
+from dlt.common.schema.typing import TWriteDispositionConfig
 from dlt.extract.resource import DltResource
 
 from cgsync._arrow import ArrowPage, check_timezone
@@ -39,6 +35,13 @@ from cgsync._dlt import MERGE_KEY_ONLY_HINT, STAGING_DEDUPLICATED_HINT, install_
 from cgsync._endpoints import Endpoint, parse_resources
 from cgsync._exceptions import ApiError, ConfigError
 from cgsync._lake import System, TableFormat, check_system
+from cgsync._tables import (
+    CHILD_ROW_KEY,
+    MAIN_TABLES,
+    REJECTED_VALUES,
+    is_child_table,
+    with_row_key,
+)
 from cgsync._walks import FAILED, Filters, PageCallback, Walker, v6_walk
 from cgsync.settings import (
     DEFAULT_REFRESH_WINDOW,
@@ -47,90 +50,11 @@ from cgsync.settings import (
     DEFAULT_V6_LOOKBACK,
     ENV_CLIENT_ID,
     ENV_CLIENT_SECRET,
-    PRIMARY_KEY,
-    REJECTED_VALUES_TABLE,
-    SYNCED_AT_COLUMN,
 )
 
 __all__ = ["STAGING_DEDUPLICATED_HINT", "PageCallback", "customergauge_source"]
 
 SOURCE_NAME = "customergauge"
-
-_CHILD_KEY = [PRIMARY_KEY, "position"]
-CHILD_ROW_KEY = "_cgsync_row_key"
-"""A child row's key in one column, `<CGID>/<position>`, on Iceberg only: pyiceberg's upsert
-matches a two-column key with an OR of one AND per row; one column is an IN list (a
-20,000-invitation first load: 62 s with two columns, 15 s with one)."""
-_ROW_KEY_SEPARATOR = "/"
-
-
-def column_hint(data_type: TDataType, *, nullable: bool = True) -> TColumnSchema:
-    """A dlt column hint; timestamps are time-zone aware (UTC)."""
-    column: TColumnSchema = {"data_type": data_type, "nullable": nullable}
-    if data_type == "timestamp":
-        column["timezone"] = True
-    return column
-
-
-_TIMESTAMP = partial(column_hint, "timestamp")
-_TEXT = partial(column_hint, "text")
-_BIGINT = partial(column_hint, "bigint")
-_BOOL = partial(column_hint, "bool")
-
-_COMMON_COLUMNS: dict[str, TColumnSchema] = {
-    PRIMARY_KEY: _BIGINT(nullable=False),
-    "contact__first_name": _TEXT(),
-    "contact__last_name": _TEXT(),
-    "account__name": _TEXT(),
-    "account__number": _TEXT(),
-    "number_customer": _TEXT(),
-    "number_order": _TEXT(),
-    "email": _TEXT(),
-    "phone": _TEXT(),
-    "date_creation": _TIMESTAMP(),
-    "date_order": _TIMESTAMP(),
-    "date_email_sent": _TIMESTAMP(),
-    "language": _TEXT(),
-    SYNCED_AT_COLUMN: _TIMESTAMP(nullable=False),
-}
-# Declared up front so that a table's types are right even when a page holds only nulls.
-COLUMNS: dict[str, dict[str, TColumnSchema]] = {
-    "response": {
-        **_COMMON_COLUMNS,
-        "nps": _BIGINT(),
-        "comment": _TEXT(),
-        "date_survey_response": _TIMESTAMP(),
-        "follow_up__requested": _BOOL(),
-        "follow_up__details": _TEXT(),
-    },
-    "non_response": {
-        **_COMMON_COLUMNS,
-        "status": _TEXT(),
-        "date_sent": _TIMESTAMP(),
-        "date_opened": _TIMESTAMP(),
-        "date_clicked": _TIMESTAMP(),
-        "link": _TEXT(),
-    },
-}
-_CHILD_KEY_COLUMNS: dict[str, TColumnSchema] = {
-    PRIMARY_KEY: _BIGINT(nullable=False),
-    "position": _BIGINT(nullable=False),
-}
-_ROW_KEY_COLUMN: dict[str, TColumnSchema] = {CHILD_ROW_KEY: _TEXT(nullable=False)}
-REJECTED_COLUMNS: dict[str, TColumnSchema] = {
-    "resource": _TEXT(nullable=False),
-    PRIMARY_KEY: _BIGINT(),
-    "column": _TEXT(nullable=False),
-    "raw_value": _TEXT(),
-    SYNCED_AT_COLUMN: _TIMESTAMP(nullable=False),
-}
-"""`_cgsync_rejected_values`: a value the sync could not read; its column holds NULL."""
-CHILD_COLUMNS: dict[str, dict[str, TColumnSchema]] = {
-    "tags": {"value": _TEXT()},
-    "drivers": {"id": _BIGINT(), "name": _TEXT(), "sentiment": _TEXT()},
-    "questions": {"id": _BIGINT(), "question": _TEXT(), "answer": _TEXT()},
-}
-
 
 @dlt.source(name=SOURCE_NAME, max_table_nesting=0)
 def customergauge_source(
@@ -240,11 +164,12 @@ def _resource(
     items = _checkpoint_items(
         endpoint, _isolated(endpoint, walk(endpoint, walker)), system, row_keys
     )
+    spec = MAIN_TABLES[endpoint.record_kind]
     resource = dlt.resource(
         items(),
         name=endpoint.resource,
         write_disposition=disposition,
-        primary_key=PRIMARY_KEY,
+        primary_key=list(spec.primary_key),
         parallelized=True,
     )
     resource.apply_hints(table_format=table_format)
@@ -252,29 +177,27 @@ def _resource(
     # the main table's columns must not be on the resource itself.
     resource.apply_hints(
         table_name=endpoint.resource,
-        columns=deepcopy(COLUMNS[endpoint.record_kind]),  # dlt writes into column hints
+        columns=spec.dlt_columns(),
         create_table_variant=True,
         additional_table_hints=dict(deduplicated),
     )
-    if endpoint.record_kind == "response":
+    if spec.children:
         if not table_format:
             install_merge_key_only()  # the merge key selects the same rows, faster
-        for child, columns in CHILD_COLUMNS.items():
+        for child in spec.children:
             resource.apply_hints(
-                table_name=f"{endpoint.resource}__{child}",
-                primary_key=CHILD_ROW_KEY if row_keys else _CHILD_KEY,
-                merge_key="" if table_format else PRIMARY_KEY,
-                columns=deepcopy(
-                    {**_CHILD_KEY_COLUMNS, **(_ROW_KEY_COLUMN if row_keys else {}), **columns}
-                ),
+                table_name=child.table_name(endpoint.resource),
+                primary_key=CHILD_ROW_KEY if row_keys else list(child.primary_key),
+                merge_key="" if table_format else list(child.merge_key),
+                columns=child.dlt_columns(row_key=row_keys),
                 create_table_variant=True,
                 additional_table_hints={**deduplicated, MERGE_KEY_ONLY_HINT: not table_format},
             )
     resource.apply_hints(
-        table_name=REJECTED_VALUES_TABLE,
+        table_name=REJECTED_VALUES.name,
         write_disposition="append",
         primary_key=(),
-        columns=deepcopy(REJECTED_COLUMNS),
+        columns=REJECTED_VALUES.dlt_columns(),
         create_table_variant=True,
     )
     return resource
@@ -297,26 +220,6 @@ def _checkpoint_items(
             yield dlt.mark.with_table_name(table, name)
 
     return items
-
-
-def is_child_table(name: str) -> bool:
-    """Whether `name` is a child table (`responses__tags`, ...), keyed by CGID and position."""
-    return name.rpartition("__")[2] in CHILD_COLUMNS
-
-
-def row_key(cgid: int, position: int) -> str:
-    """One child row's `CHILD_ROW_KEY`, as `with_row_key` writes it."""
-    return f"{cgid}{_ROW_KEY_SEPARATOR}{position}"
-
-
-def with_row_key(table: pa.Table) -> pa.Table:
-    """`table` with its `CHILD_ROW_KEY` column: `<CGID>/<position>`."""
-    key = pc.binary_join_element_wise(
-        pc.cast(table[PRIMARY_KEY], pa.string()),
-        pc.cast(table["position"], pa.string()),
-        _ROW_KEY_SEPARATOR,
-    )
-    return table.append_column(pa.field(CHILD_ROW_KEY, pa.string(), nullable=False), key)
 
 
 def _isolated(
