@@ -26,12 +26,13 @@ from sync_lake import LakeReader, assert_exact, emulator_client, make_lake, sync
 from typer.testing import CliRunner, Result
 
 from cgsync._backfill import HIGHEST_DAY, LOWEST_DAY, plan_windows
+from cgsync._checkpoints import walk_state
 from cgsync._client import ApiClient, RetryPolicy
 from cgsync._endpoints import get_endpoint
 from cgsync._pipeline import Lake, SyncOptions, build_pipeline, run_sync
 from cgsync.cli import app
 from cgsync.emulator import Emulator, Truth
-from cgsync.source import SOURCE_NAME, customergauge_source, walk_state
+from cgsync.source import SOURCE_NAME, customergauge_source
 
 ZONE = "Europe/Amsterdam"
 ROUNDS = (timedelta(hours=6), timedelta(hours=30), timedelta(days=4))

@@ -15,7 +15,7 @@ import logging
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +27,7 @@ from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from cgsync import _views
+from cgsync._checkpoints import ANSWER_PERIOD_REFUSED, FAILED, walk_state
 from cgsync._client import ApiClient, resolve_urls
 from cgsync._endpoints import parse_resources
 from cgsync._exceptions import (
@@ -53,9 +54,10 @@ from cgsync._lake import (
     local_lock,
 )
 from cgsync._logs import log_event
+from cgsync._pages import ReadAhead
 from cgsync._reconcile import delete_from_iceberg, stale_keys, tombstone_source
 from cgsync._runs import HistoryDeferred, read_runs, record_run, run_row
-from cgsync._walks import ANSWER_PERIOD_REFUSED, FAILED, Filters, PageCallback
+from cgsync._walks import Filters, PageCallback
 from cgsync.settings import (
     ATOMIC_LOCAL_DESTINATIONS,
     DEFAULT_CHECKPOINT_PAGES,
@@ -78,7 +80,6 @@ from cgsync.source import (
     STAGING_DEDUPLICATED_HINT,
     TableFormat,
     customergauge_source,
-    walk_state,
 )
 
 __all__ = ["Lake", "LakeSql", "SyncOptions", "SyncSummary", "lake_sql", "read_status", "run_sync"]
@@ -310,7 +311,8 @@ def _checkpoint_loop(
     naming its resource and cursor (the others went on)."""
     fmt = _table_format(pipeline, options)
     staging_deduplicated = _destination_kind(pipeline) in ATOMIC_LOCAL_DESTINATIONS
-    with _dlt_errors(pipeline):
+    # A walk that a checkpoint stops reads on into `read_ahead`, for the next checkpoint.
+    with _dlt_errors(pipeline), closing(ReadAhead()) as read_ahead:
         # Restores the state from the destination if need be, and loads what a killed sync
         # left extracted (its data and its cursors) before anything is fetched.
         deduplicate_resumed_packages(pipeline)
@@ -327,6 +329,7 @@ def _checkpoint_loop(
                     table_format=fmt,
                     staging_deduplicated=staging_deduplicated,
                     client=client,
+                    read_ahead=read_ahead,
                     on_page=counter,
                     on_refresh_page=counter.refresh,
                 )
