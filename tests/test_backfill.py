@@ -27,12 +27,13 @@ from typer.testing import CliRunner, Result
 
 from cgsync import Lake, SyncOptions, run_sync
 from cgsync._backfill import HIGHEST_DAY, LOWEST_DAY, plan_windows
+from cgsync._checkpoints import walk_state
 from cgsync._client import ApiClient, RetryPolicy
 from cgsync._endpoints import get_endpoint
 from cgsync._lake import build_pipeline
 from cgsync.cli import app
 from cgsync.emulator import Emulator, Truth
-from cgsync.source import SOURCE_NAME, customergauge_source, walk_state
+from cgsync.source import SOURCE_NAME, customergauge_source
 
 ZONE = "Europe/Amsterdam"
 ROUNDS = (timedelta(hours=6), timedelta(hours=30), timedelta(days=4))

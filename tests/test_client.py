@@ -94,12 +94,6 @@ def test_parameters_reach_the_api(server: ScriptedServer) -> None:
     assert second["cursor"] == ["1234"] and second["per_page"] == ["5"]
 
 
-def test_per_page_out_of_range_is_refused_before_any_call(server: ScriptedServer) -> None:
-    with connect(server) as client, pytest.raises(ConfigError, match="use 1 to 400"):
-        client.get_page(V6, cursor=None, per_page=1000)
-    assert server.requests == []
-
-
 def test_pages_share_one_kept_alive_connection(server: ScriptedServer) -> None:
     with connect(server) as client:
         for _ in range(3):

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from contextlib import closing
 from datetime import timedelta
 from typing import Any
 
@@ -13,9 +13,10 @@ from scripted_server import Recorded, Reply, ScriptedServer, connect, page
 from sync_lake import EVERY_FAULT, emulator_client
 
 from cgsync import ApiError
+from cgsync._checkpoints import Budget
 from cgsync._client import ApiClient, RetryPolicy
 from cgsync._endpoints import ENDPOINTS, Endpoint
-from cgsync._pages import Budget, walk_pages
+from cgsync._pages import ReadAhead, walk_pages
 from cgsync.emulator import Emulator
 from cgsync.settings import READ_AHEAD_PAGES
 
@@ -146,60 +147,74 @@ def test_the_next_checkpoint_takes_up_the_pages_read_ahead_across_the_boundary(
     server: ScriptedServer,
 ) -> None:
     api = TwoPages(server, RESPONSES)
-    with connect(server) as client:
-        [first] = walk_pages(client, RESPONSES, cursor=None, per_page=10, budget=Budget(1))
+    with connect(server) as client, closing(ReadAhead()) as read_ahead:
+        [first] = walk_pages(
+            client, RESPONSES, cursor=None, per_page=10, budget=Budget(1), read_ahead=read_ahead
+        )
         assert api.second_requested.wait(timeout=10)  # while the checkpoint is being loaded
-        rest = list(walk_pages(client, RESPONSES, cursor=first.resume_cursor, per_page=10))
+        rest = list(
+            walk_pages(
+                client, RESPONSES, cursor=first.resume_cursor, per_page=10, read_ahead=read_ahead
+            )
+        )
 
     assert [page.next_cursor for page in rest] == [2, 3]
     assert len(server.requests_to(RESPONSES.path)) == 3
 
 
-def test_a_budget_ends_at_the_page_that_spends_its_last_page_or_passes_its_time() -> None:
-    by_pages, by_time = Budget(2), Budget(None, seconds=0.05)
-    by_pages.spend()
-    by_time.spend()
-    assert not by_pages.exhausted and not by_time.exhausted
-    by_pages.spend()
-    time.sleep(0.06)
-    assert not by_time.exhausted  # decided when a page is counted
-    by_time.spend()
-    assert by_pages.exhausted and by_time.exhausted
-
-
 def test_a_walk_from_another_cursor_reads_for_itself(server: ScriptedServer) -> None:
     TwoPages(server, RESPONSES)
-    with connect(server) as client:
-        list(walk_pages(client, RESPONSES, cursor=None, per_page=10, budget=Budget(1)))
-        again = list(walk_pages(client, RESPONSES, cursor=None, per_page=10))
+    with connect(server) as client, closing(ReadAhead()) as read_ahead:
+        list(
+            walk_pages(
+                client, RESPONSES, cursor=None, per_page=10, budget=Budget(1), read_ahead=read_ahead
+            )
+        )
+        again = list(walk_pages(client, RESPONSES, cursor=None, per_page=10, read_ahead=read_ahead))
 
     assert [page.cursor for page in again] == [None, 1, 2]
 
 
+class EndlessPages:
+    """A scripted API that always has one more page; each request is checked against the pages
+    the caller has taken (`taken`, counted before it asks), and can be waited for."""
+
+    def __init__(self, server: ScriptedServer, endpoint: Endpoint) -> None:
+        self.taken = 0
+        self.requests = 0
+        self.too_far_ahead: list[int] = []
+        self._changed = threading.Condition()
+        server.route(endpoint.path, self.answer)
+
+    def answer(self, request: Recorded) -> Reply:
+        with self._changed:
+            self.requests += 1
+            if self.requests > self.taken + READ_AHEAD_PAGES:
+                self.too_far_ahead.append(self.requests)
+            self._changed.notify_all()
+        cursor = int(request.query.get("cursor", ["0"])[0])
+        return page([{"number_customergauge": cursor + 1}], cursor + 1)
+
+    def wait_for_requests(self, count: int) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: self.requests >= count, timeout=60)
+
+
 def test_reading_ahead_stops_a_few_pages_ahead(server: ScriptedServer) -> None:
-    server.route(RESPONSES.path, endless_pages)
+    api = EndlessPages(server, RESPONSES)
     with connect(server) as client:
         walker = walk_pages(client, RESPONSES, cursor=None, per_page=10)
+        api.taken += 1
         next(walker)
 
         def requests() -> int:
             return len(server.requests_to(RESPONSES.path))
 
-        assert eventually(lambda: requests() == 1 + READ_AHEAD_PAGES)
-        time.sleep(0.2)
+        assert api.wait_for_requests(1 + READ_AHEAD_PAGES)
         assert requests() == 1 + READ_AHEAD_PAGES
+        # Only the page taken next lets the reader ask for one more.
+        api.taken += 1
+        next(walker)
+        assert api.wait_for_requests(2 + READ_AHEAD_PAGES)
         walker.close()
-
-
-def endless_pages(request: Recorded) -> Reply:
-    cursor = int(request.query.get("cursor", ["0"])[0])
-    return page([{"number_customergauge": cursor + 1}], cursor + 1)
-
-
-def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
+    assert api.too_far_ahead == []

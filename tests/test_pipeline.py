@@ -16,11 +16,12 @@ from sync_lake import LakeReader, assert_exact, make_lake, sync_options
 
 from cgsync import ApiError, Lake, SyncOptions, run_sync
 from cgsync._batches import BATCH_ROWS
+from cgsync._checkpoints import walk_state
 from cgsync._client import ApiClient, Page
 from cgsync._lake import build_pipeline
 from cgsync.emulator import Emulator
 from cgsync.settings import READ_AHEAD_PAGES
-from cgsync.source import SOURCE_NAME, walk_state
+from cgsync.source import SOURCE_NAME
 
 ZONE = "America/New_York"
 

@@ -16,9 +16,9 @@ import pytest
 from sync_lake import LakeReader, assert_exact, make_lake, sync_options
 
 from cgsync import Lake, read_status, run_sync
+from cgsync._checkpoints import ANSWER_PERIOD_REFUSED
 from cgsync._client import ApiClient, Page
 from cgsync._lake import build_pipeline
-from cgsync._walks import ANSWER_PERIOD_REFUSED
 from cgsync.emulator import Emulator
 from cgsync.emulator._variants import VARIANTS, variant_of
 from cgsync.settings import REJECTED_VALUES_TABLE, SYNCED_AT_COLUMN

@@ -6,7 +6,7 @@ each request it makes can be checked; the emulator-backed tests are in test_exac
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -16,8 +16,9 @@ from dlt.destinations.sql_jobs import SqlMergeFollowupJob
 from sync_lake import merge_sql
 
 from cgsync import ConfigError, _dlt, customergauge_source
-from cgsync._client import Page, SupportsClose
+from cgsync._client import Page
 from cgsync._endpoints import Endpoint
+from cgsync._pages import ReadAhead
 
 AMSTERDAM = "Europe/Amsterdam"
 
@@ -57,13 +58,6 @@ class ListingApi:
     def __init__(self, listings: Mapping[str, list[dict[str, Any]]]) -> None:
         self.listings = {name: list(records) for name, records in listings.items()}
         self.requests: list[tuple[str, Any, dict[str, Any]]] = []
-        self.parked: dict[Hashable, SupportsClose] = {}
-
-    def park(self, key: Hashable, reader: SupportsClose) -> None:
-        self.parked[key] = reader
-
-    def claim_parked(self, key: Hashable) -> SupportsClose | None:
-        return self.parked.pop(key, None)
 
     def get_page(
         self, endpoint: Endpoint, *, cursor: Any, per_page: int, params: Mapping[str, Any]
@@ -118,10 +112,15 @@ def test_a_checkpoint_stores_the_cursor_of_its_last_page_and_the_next_run_resume
     pipeline: dlt.Pipeline,
 ) -> None:
     api = ListingApi({"non_responses": [invitation(i, START) for i in range(1, 26)]})
+    read_ahead = ReadAhead()
 
     def source() -> Any:
         return customergauge_source(
-            endpoints=["non_responses"], per_page=10, checkpoint_pages=2, client=api
+            endpoints=["non_responses"],
+            per_page=10,
+            checkpoint_pages=2,
+            client=api,
+            read_ahead=read_ahead,
         )
 
     pipeline.run(source())
@@ -130,6 +129,7 @@ def test_a_checkpoint_stores_the_cursor_of_its_last_page_and_the_next_run_resume
     assert rows(pipeline, "select count(*) from non_responses") == [(20,)]
 
     pipeline.run(source())
+    read_ahead.close()
     assert walks(pipeline, "non_responses")["all"]["complete"] is True
     # The pages after the checkpoint were read ahead while it loaded, and taken up, not re-read.
     assert api.cursors("non_responses") == [None, 10, 20, 25]

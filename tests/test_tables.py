@@ -24,7 +24,7 @@ from sync_lake import LakeReader, make_lake, sync_options
 
 from cgsync import customergauge_source, run_sync
 from cgsync._arrow import PROPERTIES_KEY, _json_record_type, records_to_arrow
-from cgsync._batches import checkpoint_batches
+from cgsync._batches import batches
 from cgsync._client import ApiClient, Page
 from cgsync._endpoints import ENDPOINTS
 from cgsync._runs import run_history_source
@@ -198,8 +198,8 @@ def test_a_page_becomes_arrow_tables_of_the_specs_columns() -> None:
             assert in_dlt_terms(with_row_key(table).schema) == declared(
                 (*child.columns, child.row_key)
             )
-        batches = dict(checkpoint_batches("resource", [page]))
-        assert in_dlt_terms(batches[REJECTED_VALUES.name].schema) == declared(
+        tables = dict(batches("resource", [page]))
+        assert in_dlt_terms(tables[REJECTED_VALUES.name].schema) == declared(
             REJECTED_VALUES.columns
         )
 

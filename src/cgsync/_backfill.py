@@ -13,22 +13,32 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import date, datetime, timedelta
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import pyarrow as pa
 
 from cgsync._arrow import ArrowPage
+from cgsync._checkpoints import (
+    BackfillPlan,
+    Checkpoint,
+    Phase,
+    ResourceState,
+    WalkState,
+    Window,
+)
 from cgsync._client import ApiClient, Cursor, Page
 from cgsync._endpoints import Endpoint
 from cgsync._exceptions import ParametersRefusedError
 from cgsync._logs import log_event
-from cgsync._pages import Budget, check_cursor_moves, ends_walk
-from cgsync._walks import ANSWER_PERIOD_REFUSED, Walker, note_newest, v7_walk, without
+from cgsync._pages import check_cursor_moves, ends_walk
 from cgsync.settings import PRIMARY_KEY
+
+if TYPE_CHECKING:
+    from cgsync._walks import Walker
 
 WINDOW_FIELD = "date_creation"
 """Windows split the listing by this date: it never changes, so a record is in one window."""
@@ -36,7 +46,6 @@ HEAD_FIELDS = {"non_response": "date_sent", "response": "date_survey_response"}
 """Per record kind, the date that rises with the listing's key (arrival order)."""
 LOWEST_DAY = date(1900, 1, 1)
 HIGHEST_DAY = date(2999, 12, 31)
-BACKFILL_PHASE = "backfill"
 
 _QUEUE_PAGES_PER_WINDOW = 2
 _PUT_POLL_SECONDS = 0.1
@@ -57,99 +66,75 @@ def plan_windows(oldest: date, newest: date, count: int) -> list[tuple[date, dat
     return list(zip(starts, ends, strict=True))
 
 
-def v7_parallel_walk(endpoint: Endpoint, walker: Walker) -> Callable[[], Iterator[ArrowPage]]:
-    """The v7 walk, with its initial load split into `walker.parallel` windows."""
-    ordinary = v7_walk(endpoint, walker)
-    # After the hand-over the cycle goes on in the same run: the state must not be forgotten.
-    handed_over = v7_walk(endpoint, replace(walker, full_refresh=False))
-
-    def walk() -> Iterator[ArrowPage]:
-        state, walk = walker.begin(endpoint.resource)
-        if not _wanted(walker, state, walk):
-            yield from ordinary()
-            return
-        read: list[pa.Array] = []
-        with walker.open_client() as client:
-            try:
-                for arrow in _backfill(endpoint, walker, client, state, walk):
-                    if arrow.table.num_rows:  # an empty page's column has no type
-                        read.append(arrow.table[PRIMARY_KEY])
-                    yield arrow
-            except ParametersRefusedError as refused:
-                if walk["phase"] == BACKFILL_PHASE:
-                    raise  # the windows' own period (date_creation) was refused
-                # The head probe's `period[field]=date_survey_response`: walk in one sequence.
-                log_event(
-                    "fallback",
-                    "%s: %s; walking it in one sequence",
-                    endpoint.resource,
-                    refused,
-                    level=logging.WARNING,
-                    resource=endpoint.resource,
-                    reason=str(refused),
-                )
-                state[ANSWER_PERIOD_REFUSED] = True
-                yield from handed_over()
-                return
-        if walk["phase"] == BACKFILL_PHASE:
-            return  # the checkpoint ended before the windows did
-        # Walk on from H in this same load package, without the records a window already put
-        # in it: a Delta merge refuses a key twice, and the window's copy is just as fresh.
-        already = pa.chunked_array(read).combine_chunks() if read else None
-        for arrow in handed_over():
-            yield without(arrow, already)
-
-    return walk
-
-
-def _wanted(walker: Walker, state: dict[str, Any], walk: dict[str, Any]) -> bool:
+def backfill_wanted(walker: Walker, state: ResourceState, walk: WalkState) -> bool:
     """Whether this cycle of a v7 walk is (or becomes) a parallel backfill.
 
     Only an initial load (no stored cursor: a first run or `--full-refresh`) of a walk without
     its own period filter is parallelised; every later run is an ordinary periodic walk. An API
-    that refused the head probe's period (`ANSWER_PERIOD_REFUSED`) is walked in one sequence.
+    that refused the head probe's period (`answer_period_refused`) is walked in one sequence.
     """
-    if walk["phase"] == BACKFILL_PHASE:
+    if walk.phase is Phase.BACKFILL:
         return True
     return (
         walker.parallel > 1
-        and not state.get(ANSWER_PERIOD_REFUSED)
-        and walk["phase"] == "walk"
-        and walk["cursor"] is None
-        and walk.get("from_scratch", False)
+        and not state.answer_period_refused
+        and walk.phase is Phase.WALK
+        and walk.cursor is None
+        and walk.from_scratch
         and walker.filters.period_field is None
     )
 
 
-def _backfill(
+def parallel_backfill(
     endpoint: Endpoint,
     walker: Walker,
-    client: ApiClient,
-    state: dict[str, Any],
-    walk: dict[str, Any],
-) -> Iterator[ArrowPage]:
-    """Walk the unfinished windows side by side until done or out of budget, then hand over.
+    state: ResourceState,
+    walk: WalkState,
+    checkpoint: Checkpoint,
+) -> Generator[ArrowPage, None, pa.Array | None]:
+    """Walk the unfinished windows side by side until done or the checkpoint is over, then
+    hand over; returns the CGIDs the windows read, which the walk from H leaves out in the
+    same checkpoint.
 
-    The windows' cursors are in `walk["backfill"]`, committed with the data of each checkpoint.
-    After the hand-over the walk's phase is `walk` from cursor H, as after a sequential walk
-    stopped by a checkpoint.
+    The windows' cursors are in `walk["backfill"]`, each committed as its page is accepted.
+    The phase is `backfill` until every window has ended; after the hand-over it is `walk`
+    from cursor H, as after a sequential walk stopped by a checkpoint. A head probe whose
+    period the API refused leaves the walk to one sequence.
     """
-    if walk["phase"] != BACKFILL_PHASE:
-        walk.update(backfill=_plan(endpoint, walker, client), phase=BACKFILL_PHASE)
-    plan = walk["backfill"]
-    windows = [window for window in plan["windows"] if not window["done"]]
-    walkers = _Windows(endpoint, walker, client, windows, walker.budget())
-    for window, page, arrow in walkers.pages():
-        note_newest(endpoint, state, arrow.table)
-        walker.count(endpoint, page)
-        yield arrow
-        window["cursor"] = page.resume_cursor
-        window["done"] = ends_walk(page)
-    if all(window["done"] for window in plan["windows"]):
-        del walk["backfill"]
-        # Like a sequential initial load, the walk from H skips the refresh window. Without
-        # a head (the listing was empty) it walks from the start, and must not backfill again.
-        walk.update(cursor=plan["head"], phase="walk", from_scratch=plan["head"] is not None)
+    read: list[pa.Array] = []
+    with walker.open_client() as client:
+        try:
+            if walk.phase is not Phase.BACKFILL:
+                walk.start_backfill(_plan(endpoint, walker, client))
+            plan = walk.backfill
+            windows = [window for window in plan.windows if not window.done]
+            walkers = _Windows(endpoint, walker, client, windows, checkpoint)
+            for window, page, arrow in walkers.pages():
+                walker.count(endpoint, page)
+                if not checkpoint.accept(page, arrow, window):
+                    return None
+                state.note_newest(endpoint.record_kind, arrow.table)
+                if arrow.table.num_rows:  # an empty page's column has no type
+                    read.append(arrow.table[PRIMARY_KEY])
+                yield arrow
+        except ParametersRefusedError as refused:
+            if walk.phase is Phase.BACKFILL:
+                raise  # the windows' own period (date_creation) was refused
+            # The head probe's `period[field]=date_survey_response`: walk in one sequence.
+            log_event(
+                "fallback",
+                "%s: %s; walking it in one sequence",
+                endpoint.resource,
+                refused,
+                level=logging.WARNING,
+                resource=endpoint.resource,
+                reason=str(refused),
+            )
+            state.refuse_answer_period()
+            return None
+    if all(window.done for window in plan.windows):
+        walk.hand_over()
+    return pa.chunked_array(read).combine_chunks() if read else None
 
 
 def _plan(endpoint: Endpoint, walker: Walker, client: ApiClient) -> dict[str, Any]:
@@ -159,13 +144,7 @@ def _plan(endpoint: Endpoint, walker: Walker, client: ApiClient) -> dict[str, An
         head = probe.head(newest) if newest is not None else None
     oldest = oldest or newest or LOWEST_DAY
     windows = plan_windows(oldest, newest or oldest, walker.parallel)
-    return {
-        "head": head,
-        "windows": [
-            {"start": start.isoformat(), "end": end.isoformat(), "cursor": None, "done": False}
-            for start, end in windows
-        ],
-    }
+    return BackfillPlan.new(head, [(start.isoformat(), end.isoformat()) for start, end in windows])
 
 
 class _Probe:
@@ -269,7 +248,7 @@ class _Probe:
         )
 
 
-_Item = tuple[dict[str, Any], Page, ArrowPage]
+_Item = tuple[Window, Page, ArrowPage]
 
 
 class _Windows:
@@ -285,14 +264,14 @@ class _Windows:
         endpoint: Endpoint,
         walker: Walker,
         client: ApiClient,
-        windows: list[dict[str, Any]],
-        budget: Budget,
+        windows: list[Window],
+        checkpoint: Checkpoint,
     ) -> None:
         self._endpoint = endpoint
         self._walker = walker
         self._client = client
         self._windows = windows
-        self._budget = budget
+        self._checkpoint = checkpoint
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._queue: queue.Queue[_Item | BaseException | None] = queue.Queue(
@@ -320,7 +299,7 @@ class _Windows:
         finally:
             self._stop.set()
 
-    def _run(self, window: dict[str, Any]) -> None:
+    def _run(self, window: Window) -> None:
         try:
             self._walk(window)
         except BaseException as exc:  # noqa: BLE001 - raised again in the consumer's thread
@@ -328,16 +307,16 @@ class _Windows:
         finally:
             self._put(None)
 
-    def _walk(self, window: dict[str, Any]) -> None:
+    def _walk(self, window: Window) -> None:
         filters = replace(
             self._walker.filters,
             period_field=WINDOW_FIELD,
-            since=date.fromisoformat(window["start"]),
-            until=date.fromisoformat(window["end"]),
+            since=date.fromisoformat(window.start),
+            until=date.fromisoformat(window.end),
         )
         params = self._walker.params(self._endpoint, filters)
         per_page = self._walker.per_page[self._endpoint.resource]
-        cursor: Cursor | None = window["cursor"]
+        cursor = window.cursor
         while self._take_page():
             page = self._client.get_page(
                 self._endpoint, cursor=cursor, per_page=per_page, params=params
@@ -349,11 +328,11 @@ class _Windows:
             cursor = page.next_cursor
 
     def _take_page(self) -> bool:
-        """Claim one page of the budget (False: the budget is spent or the walk stopped)."""
+        """Claim one page of the budget (False: the checkpoint is over or the walk stopped)."""
         with self._lock:
-            if self._stop.is_set() or self._budget.exhausted:
+            if self._stop.is_set() or self._checkpoint.over:
                 return False
-            self._budget.spend()
+            self._checkpoint.budget.spend()
             return True
 
     def _put(self, item: _Item | BaseException | None) -> bool:

@@ -1,12 +1,7 @@
-"""A checkpoint's pages as dlt items: Arrow tables of about BATCH_ROWS rows, each CGID once.
+"""A checkpoint's pages as dlt items: Arrow tables of about BATCH_ROWS rows.
 
-A walk may meet a record twice: the listings are ordered by primary key, but nothing stops an
-API from listing a record again (the refresh window and a backfill's hand-over leave out what
-their own checkpoint read, `cgsync._walks.without`). Within one checkpoint (one load package)
-a CGID comes once: a checkpoint ends before a page that brings a CGID it already holds, and
-the next checkpoint reads that page again, so its merge replaces the older version, child
-rows included. dlt's own deduplication of staging would keep an arbitrary version and could
-mix two versions' child rows. Within a page the last version wins.
+Each CGID comes once per checkpoint (`cgsync._checkpoints.Checkpoint`); within a page, which
+only a faulty API would allow, the last version wins (`last_versions`).
 """
 
 from __future__ import annotations
@@ -15,6 +10,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from cgsync._arrow import REJECTED_TABLE_SCHEMA, ArrowPage
 from cgsync.settings import PRIMARY_KEY, REJECTED_VALUES_TABLE, SYNCED_AT_COLUMN
@@ -23,62 +19,35 @@ BATCH_ROWS = 5_000
 """Rows per dlt item: dlt's cost is per item, and the rows of one item are held in memory
 (twice, while they are joined), per resource: half of 10,000 took about 15 MB off the peak of
 a 1M-record load at the same speed."""
-CGID_SPAN = 1 << 27
-"""CGIDs a `CgidSet` holds from its first (16 MB of bits, touched only where used)."""
-_SPAN_BELOW = CGID_SPAN // 4
 _ROW = "_cgsync_row"
 
 
-class CgidSet:
-    """CGIDs as bits, from a quarter span below the first one seen (they are the system's
-    sequence numbers, but a listing need not come in CGID order)."""
-
-    def __init__(self) -> None:
-        self._base: int | None = None
-        self._bits: np.ndarray | None = None
-
-    def add_if_new(self, cgids: pa.Array | pa.ChunkedArray) -> bool:
-        """Add `cgids` and return True, or return False (nothing added) if one of them is in
-        the set already or outside its span."""
-        keys = np.asarray(cgids.to_numpy(), dtype=np.int64)
-        if not len(keys):
-            return True
-        if self._base is None:
-            self._base = int(keys.min()) - _SPAN_BELOW
-            self._bits = np.zeros(CGID_SPAN // 8, dtype=np.uint8)
-        assert self._bits is not None
-        offsets = keys - self._base
-        if offsets.min() < 0 or offsets.max() >= CGID_SPAN:
-            return False
-        cells, masks = offsets >> 3, (1 << (offsets & 7)).astype(np.uint8)
-        if np.any(self._bits[cells] & masks):
-            return False
-        np.bitwise_or.at(self._bits, cells, masks)
-        return True
-
-
-def checkpoint_batches(resource: str, pages: Iterable[ArrowPage]) -> Iterator[tuple[str, pa.Table]]:
+def batches(resource: str, pages: Iterable[ArrowPage]) -> Iterator[tuple[str, pa.Table]]:
     """`(table name, table)` for the main table `resource` and its children (`resource__tags`...),
-    about BATCH_ROWS rows at a time, each CGID once.
-
-    Stops taking `pages` before one that brings a CGID already yielded: the checkpoint ends
-    there, and its walk's cursor stays before that page. The first page is always taken, so
-    every checkpoint moves the walk on.
-    """
-    held = CgidSet()
+    about BATCH_ROWS rows at a time."""
     pending: list[ArrowPage] = []
-    for taken, page in enumerate(map(last_versions, pages)):
-        added = held.add_if_new(page.table.column(PRIMARY_KEY))
-        if not added and taken:
-            break
+    for page in map(last_versions, pages):
         if page.num_rows:
             pending.append(page)
-        if not added:  # the first page, its CGIDs too far apart to hold: a checkpoint alone
-            break
         if sum(held_page.num_rows for held_page in pending) >= BATCH_ROWS:
             yield from _batch(resource, pending)
             pending = []
     yield from _batch(resource, pending)
+
+
+def without(arrow: ArrowPage, cgids: pa.Array | None) -> ArrowPage:
+    """The page without the rows of `cgids` (in the main and the child tables)."""
+    if cgids is None:
+        return arrow
+
+    def keep(table: pa.Table) -> pa.Table:
+        return table.filter(pc.invert(pc.is_in(table[PRIMARY_KEY], value_set=cgids)))
+
+    return ArrowPage(
+        table=keep(arrow.table),
+        children={name: keep(table) for name, table in arrow.children.items()},
+        rejected=keep(arrow.rejected),
+    )
 
 
 def _batch(resource: str, pages: list[ArrowPage]) -> Iterator[tuple[str, pa.Table]]:

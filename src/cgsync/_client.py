@@ -7,11 +7,11 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Self
 
 import httpx
 import orjson
@@ -139,10 +139,6 @@ class Page:
         return self.next_cursor if self.next_cursor is not None else self.cursor
 
 
-class SupportsClose(Protocol):
-    def close(self) -> None: ...
-
-
 class _Retryable(Exception):
     """A failed attempt worth another: its kind (for the stats), reason and Retry-After."""
 
@@ -210,7 +206,6 @@ class ApiClient:
         """Monotonic time before which no thread sends a request: a 429 holds back them all."""
         self._api_calls = 0
         self._retries: Counter[str] = Counter()
-        self._parked: dict[Hashable, SupportsClose] = {}
 
     def __repr__(self) -> str:
         return f"ApiClient(api_url={self.api_url!r}, auth={self._auth!r})"
@@ -232,25 +227,7 @@ class ApiClient:
         self.close()
 
     def close(self) -> None:
-        with self._lock:
-            parked = list(self._parked.values())
-            self._parked.clear()
-        for reader in parked:
-            reader.close()
         self._http.close()
-
-    def park(self, key: Hashable, reader: SupportsClose) -> None:
-        """Keep a walk's page reader, still reading, until the walk that resumes at `key`."""
-        with self._lock:
-            replaced = self._parked.pop(key, None)
-            self._parked[key] = reader
-        if replaced is not None:
-            replaced.close()
-
-    def claim_parked(self, key: Hashable) -> SupportsClose | None:
-        """The reader parked at `key` (then no longer parked), or None."""
-        with self._lock:
-            return self._parked.pop(key, None)
 
     @property
     def stats(self) -> ClientStats:
@@ -269,11 +246,10 @@ class ApiClient:
         per_page: int,
         params: QueryParams | None = None,
     ) -> Page:
-        """Fetch the page of `endpoint` at `cursor` (None: the first page), retrying failures."""
-        query: dict[str, str | Sequence[str]] = {
-            **(params or {}),
-            PER_PAGE_PARAM: str(endpoint.check_per_page(per_page)),
-        }
+        """Fetch the page of `endpoint` at `cursor` (None: the first page), retrying failures.
+
+        `per_page` is sent as given: the source checks it against the endpoint's limit."""
+        query: dict[str, str | Sequence[str]] = {**(params or {}), PER_PAGE_PARAM: str(per_page)}
         if cursor is not None:
             query[CURSOR_PARAM] = str(cursor)
         url = self.api_url + endpoint.path

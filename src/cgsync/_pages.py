@@ -1,21 +1,25 @@
 """The page walker: follows a sync endpoint's cursor, reading pages ahead in the background.
 
 A walk reads ahead in a daemon thread, a few pages before the caller. A walk that stops at a
-checkpoint (its `Budget` is spent) leaves its reader with the client, still reading, so that the
-next checkpoint's walk from the same cursor takes up the pages read while dlt loaded the last ones.
+checkpoint (its `Budget` is spent) leaves its reader in the sync's `ReadAhead`, still reading,
+so that the next checkpoint's walk from the same cursor takes up the pages read while dlt
+loaded the last ones.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Generator, Hashable
+from typing import TYPE_CHECKING
 
 from cgsync._client import ApiClient, Cursor, Page, QueryParams
 from cgsync._endpoints import Endpoint
 from cgsync._exceptions import ApiError
 from cgsync.settings import READ_AHEAD_PAGES
+
+if TYPE_CHECKING:
+    from cgsync._checkpoints import Budget
 
 FetchPage = Callable[[Cursor | None], Page]
 
@@ -29,6 +33,7 @@ def walk_pages(
     params: QueryParams | None = None,
     prefetch: bool = True,
     budget: Budget | None = None,
+    read_ahead: ReadAhead | None = None,
 ) -> Generator[Page, None, None]:
     """Yield the pages of `endpoint` from `cursor` (None: from the start) to the end of the walk.
 
@@ -36,10 +41,10 @@ def walk_pages(
     null `cursor.next` (v6). After the last page, `page.resume_cursor` is the cursor to store.
     With `prefetch`, up to READ_AHEAD_PAGES pages are read ahead of the caller; an error
     fetching a page is raised when the caller asks for that page. `budget` is spent a page at a
-    time and stops the walk early (a checkpoint) once exhausted; the pages after it are still
-    read ahead, for the next walk from there.
+    time and stops the walk early (a checkpoint) once exhausted; with `read_ahead`, the pages
+    after it are still read ahead there, for the next walk from that cursor. `per_page` is the
+    source's, checked there.
     """
-    endpoint.check_per_page(per_page)
 
     def fetch(at: Cursor | None) -> Page:
         return client.get_page(endpoint, cursor=at, per_page=per_page, params=params)
@@ -50,8 +55,8 @@ def walk_pages(
 
     reader: _Reader | None = None
     if prefetch:
-        parked = client.claim_parked(key(cursor))
-        reader = parked if isinstance(parked, _Reader) else _Reader(fetch, cursor)
+        parked = read_ahead.claim(key(cursor)) if read_ahead is not None else None
+        reader = parked or _Reader(fetch, cursor)
     try:
         while True:
             page = reader.next() if reader is not None else fetch(cursor)
@@ -61,8 +66,8 @@ def walk_pages(
             last = ends_walk(page)
             if not last:
                 check_cursor_moves(endpoint, page)
-            if not last and stop and reader is not None:
-                client.park(key(page.next_cursor), reader)
+            if not last and stop and reader is not None and read_ahead is not None:
+                read_ahead.park(key(page.next_cursor), reader)
                 reader = None
             yield page
             if last or stop:
@@ -73,29 +78,35 @@ def walk_pages(
             reader.close()
 
 
-class Budget:
-    """What one checkpoint of one walk may still fetch: a number of pages, and a time.
+class ReadAhead:
+    """The readers of the walks a checkpoint stopped, still reading, each until the walk that
+    resumes where it stopped takes it up: one per sync, kept across its checkpoints, closed at
+    its end (`contextlib.closing`)."""
 
-    Whether it is exhausted is decided as each page is counted, so that every reader of
-    `exhausted` agrees on the page that ended the checkpoint.
-    """
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._parked: dict[Hashable, _Reader] = {}
 
-    def __init__(self, pages: int | None, seconds: float | None = None) -> None:
-        if pages is not None and pages < 1:
-            raise ValueError(f"a checkpoint's pages must be 1 or more, got {pages}")
-        if seconds is not None and seconds <= 0:
-            raise ValueError(f"a checkpoint's seconds must be more than 0, got {seconds}")
-        self.left = pages
-        self._deadline = None if seconds is None else time.monotonic() + seconds
-        self.exhausted = False
+    def park(self, key: Hashable, reader: _Reader) -> None:
+        """Keep a walk's page reader, still reading, until the walk that resumes at `key`."""
+        with self._lock:
+            replaced = self._parked.pop(key, None)
+            self._parked[key] = reader
+        if replaced is not None:
+            replaced.close()
 
-    def spend(self) -> None:
-        """Count one page fetched."""
-        if self.left is not None:
-            self.left -= 1
-        self.exhausted = (self.left is not None and self.left <= 0) or (
-            self._deadline is not None and time.monotonic() >= self._deadline
-        )
+    def claim(self, key: Hashable) -> _Reader | None:
+        """The reader parked at `key` (then no longer parked), or None."""
+        with self._lock:
+            return self._parked.pop(key, None)
+
+    def close(self) -> None:
+        """Stop every parked reader."""
+        with self._lock:
+            parked = list(self._parked.values())
+            self._parked.clear()
+        for reader in parked:
+            reader.close()
 
 
 def ends_walk(page: Page) -> bool:

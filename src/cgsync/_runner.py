@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from contextlib import closing
 from datetime import UTC, datetime
 from typing import Any
 
 import dlt
 import httpx
 
+from cgsync._checkpoints import ANSWER_PERIOD_REFUSED, FAILED, walk_state
 from cgsync._client import ApiClient, resolve_urls
 from cgsync._config import SyncOptions, credentials, source_arguments
 from cgsync._dlt import destination_kind, open_iceberg_catalog, reset_staging_deduplicated
@@ -36,12 +38,13 @@ from cgsync._lake import (
 )
 from cgsync._lake_sql import count_rejected, lake_counts, table_columns, write_views
 from cgsync._logs import log_event
+from cgsync._pages import ReadAhead
 from cgsync._reconcile import check_reconcile, delete_unlisted
 from cgsync._runs import HistoryDeferred, record_run, run_row
 from cgsync._summary import PageCounter, ResourceSummary, SyncSummary
-from cgsync._walks import ANSWER_PERIOD_REFUSED, FAILED, PageCallback
+from cgsync._walks import PageCallback
 from cgsync.settings import ATOMIC_LOCAL_DESTINATIONS
-from cgsync.source import SOURCE_NAME, customergauge_source, walk_state
+from cgsync.source import SOURCE_NAME, customergauge_source
 
 __all__ = ["run_sync"]
 
@@ -149,7 +152,8 @@ def _checkpoint_loop(
     """Checkpoints until every resource has ended its cycle or failed; the failures, each
     naming its resource and cursor (the others went on)."""
     fmt = _table_format(pipeline, options)
-    with dlt_errors(pipeline):
+    # A walk that a checkpoint stops reads on into `read_ahead`, for the next checkpoint.
+    with dlt_errors(pipeline), closing(ReadAhead()) as read_ahead:
         # A package a stopped sync left to load may have started loading: its staging must be
         # deduplicated (dlt runs its load jobs again). A fresh package skips that where its
         # jobs run once (ATOMIC_LOCAL_DESTINATIONS; each CGID comes once per checkpoint).
@@ -172,6 +176,7 @@ def _checkpoint_loop(
                     table_format=fmt,
                     staging_deduplicated=staging_deduplicated,
                     client=client,
+                    read_ahead=read_ahead,
                     on_page=counter,
                     on_refresh_page=counter.refresh,
                 )

@@ -1,7 +1,9 @@
-"""The walks behind the resources: cursors in checkpoints, the refresh window, the v6 ladder.
+"""The walks behind the resources, one strategy per kind of endpoint: the v7 sync cursor with
+its refresh window (and parallel backfill), the v6 ladder.
 
-Each walk keeps its state in the dlt resource state (see docs/sync.md): a cycle is one sync of
-a walk and may take several checkpoints; `complete` tells the runner when it has ended.
+Each walk keeps its state in the dlt resource state (cgsync._checkpoints): a cycle is one sync
+of a walk and may take several checkpoints; `complete` tells the runner when it has ended.
+Every page a walk yields has been accepted into its checkpoint, which committed its cursor.
 """
 
 from __future__ import annotations
@@ -9,9 +11,9 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import dlt
@@ -19,11 +21,21 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cgsync._arrow import ArrowPage, records_to_arrow
+from cgsync._backfill import backfill_wanted, parallel_backfill
+from cgsync._batches import without
+from cgsync._checkpoints import (
+    REFRESH_FIELDS,
+    Checkpoint,
+    Phase,
+    ResourceState,
+    Rung,
+    WalkState,
+)
 from cgsync._client import ApiClient, Page
 from cgsync._endpoints import Endpoint
 from cgsync._exceptions import ParametersRefusedError
 from cgsync._logs import log_event
-from cgsync._pages import Budget, ends_walk, walk_pages
+from cgsync._pages import ReadAhead, ends_walk, walk_pages
 from cgsync.settings import (
     CGID_FILTER_PARAM,
     EXPANSION_PARAM,
@@ -42,13 +54,7 @@ PageCallback = Callable[[str, int], None]
 """Called after each page with the resource name and the page's number of records."""
 
 _PERIOD_DAY = "%Y-%m-%d"
-# The field each kind's refresh window is read by; its newest value seen anchors the window.
-REFRESH_FIELDS = {"non_response": "date_sent", "response": "date_survey_response"}
 _OPEN_END = date(2999, 12, 31)
-FAILED = "failed"
-"""Resource state: the API failure that ended this checkpoint of the resource (then cleared)."""
-ANSWER_PERIOD_REFUSED = "answer_period_refused"
-"""Resource state: the API refused `period[field]=date_survey_response` once."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +110,8 @@ class Walker:
     """A checkpoint also ends after the page that takes it past this many seconds."""
     on_refresh_page: PageCallback | None = None
     """Like `on_page`, for the pages of a refresh window (records read again)."""
+    read_ahead: ReadAhead | None = None
+    """Where a walk that a checkpoint stopped goes on reading, for the next checkpoint."""
 
     def params(self, endpoint: Endpoint, filters: Filters | None = None) -> dict[str, Any]:
         params: dict[str, Any] = (filters or self.filters).params()
@@ -111,29 +119,30 @@ class Walker:
             params[EXPANSION_PARAM] = list(self.expansions[endpoint.resource])
         return params
 
-    def budget(self) -> Budget:
-        """A new checkpoint's budget, its time running from now."""
-        return Budget(self.checkpoint_pages, self.checkpoint_seconds)
+    def checkpoint(self) -> Checkpoint:
+        """A new checkpoint of one resource, its time running from now."""
+        return Checkpoint(self.checkpoint_pages, self.checkpoint_seconds)
 
     def pages(
         self,
         client: ApiClient,
-        budget: Budget,
+        checkpoint: Checkpoint,
         endpoint: Endpoint,
         cursor: Any,
         params: dict[str, Any],
         *,
         refresh: bool = False,
     ) -> Iterator[tuple[Page, ArrowPage]]:
-        """Each page from `cursor` to the end of the walk or of the budget, as Arrow too
-        (`refresh`: pages of a refresh window, counted apart)."""
+        """Each page from `cursor` to the end of the walk or of the checkpoint's budget, as
+        Arrow too (`refresh`: pages of a refresh window, counted apart)."""
         for page in walk_pages(
             client,
             endpoint,
             cursor=cursor,
             per_page=self.per_page[endpoint.resource],
             params=params,
-            budget=budget,
+            budget=checkpoint.budget,
+            read_ahead=self.read_ahead,
         ):
             arrow = self.to_arrow(endpoint, page)
             self.count(endpoint, page, refresh=refresh)
@@ -172,187 +181,222 @@ class Walker:
         if callback is not None:
             callback(endpoint.resource, len(page))
 
-    def begin(self, resource: str) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The resource state and this walk's state, starting a new cycle if the last ended.
-
-        A cycle is one sync of the walk: it may take several runs (checkpoints) of the
-        pipeline; `complete` tells the runner when it has ended.
-        """
-        state = dlt.current.resource_state(resource)
-        if self.full_refresh:
-            state.clear()
-        state.pop(FAILED, None)
-        walk = state.setdefault("walks", {}).setdefault(self.filters.key, {"cursor": None})
-        if walk.get("complete", True):
-            walk.update(complete=False, phase="walk", from_scratch=walk["cursor"] is None)
-        return state, walk
+    def begin(self, resource: str) -> tuple[ResourceState, WalkState]:
+        """The resource state and this walk's state, starting a new cycle if the last ended."""
+        state = ResourceState(dlt.current.resource_state(resource))
+        return state, state.begin(self.filters.key, full_refresh=self.full_refresh)
 
 
-def v7_walk(endpoint: Endpoint, walker: Walker) -> Callable[[], Iterator[ArrowPage]]:
-    """A v7 sync walk from the stored cursor; non-responses then re-read the refresh window."""
+class WalkStrategy(Protocol):
+    """How one kind of endpoint is walked in a checkpoint: the pages it accepts, as Arrow."""
 
-    def walk() -> Iterator[ArrowPage]:
-        state, walk = walker.begin(endpoint.resource)
-        refresh_follows = _refresh_wanted(endpoint, walker, walk)
-        seen: list[pa.Array] = []
-        budget = walker.budget()
-        with walker.open_client() as client:
-            if walk["phase"] == "walk":
-                params = walker.params(endpoint)
-                # Responses keep a ladder of the cursors they were given, as v6 does: should the
-                # API refuse the refresh window's period, late answers are re-read from one.
-                ladder = walk.setdefault("ladder", []) if _keeps_ladder(endpoint) else None
-                for page, arrow in walker.pages(client, budget, endpoint, walk["cursor"], params):
-                    if refresh_follows:
-                        seen.append(arrow.table[PRIMARY_KEY].combine_chunks())
-                    if walker.filters.key == UNFILTERED:
-                        note_newest(endpoint, state, arrow.table)
-                    if ladder is not None and len(page):
-                        _climb(ladder, page, arrow.table)
-                    yield arrow
-                    walk["cursor"] = page.resume_cursor
-                    if not ends_walk(page) and budget.exhausted:
-                        return
-                walk["phase"] = "done"
-                if refresh_follows and _newest_key(endpoint) in state:
-                    plan = _refresh_plan(endpoint, state, walker, walk)
-                    walk.update(phase="refresh", refresh=plan)
-            if walk["phase"] == "refresh" and not budget.exhausted:
-                yield from _refresh(endpoint, walker, client, state, walk, budget, seen)
-        if walk["phase"] == "done":
-            walk.pop("from_scratch", None)
-            walk["complete"] = True
+    takes_filters: bool
+    """Whether the walk can be narrowed by `Filters` (each combination keeps its cursors)."""
 
-    return walk
+    def walk(
+        self, endpoint: Endpoint, walker: Walker, checkpoint: Checkpoint
+    ) -> Iterator[ArrowPage]: ...
 
 
-def _refresh(
-    endpoint: Endpoint,
-    walker: Walker,
-    client: ApiClient,
-    state: dict[str, Any],
-    walk: dict[str, Any],
-    budget: Budget,
-    seen: list[pa.Array],
-) -> Iterator[ArrowPage]:
-    """Re-read the non-responses sent within the refresh window and merge their statuses; the
-    responses answered within it, which a listing by record key may hold behind the cursor.
+class SyncWalk:
+    """v7: the sync cursor's walk, then the refresh window; an initial load may be walked in
+    parallel windows first (cgsync._backfill).
 
-    An API that refuses `period[field]=date_survey_response` (400 or 422) is remembered in the
-    state (`ANSWER_PERIOD_REFUSED`): responses are then re-read from the ladder instead.
+    Responses keep a ladder of the cursors they were given, as v6 does: should the API refuse
+    the refresh window's period, late answers are re-read from one.
     """
-    refresh = walk["refresh"]
-    if refresh.get("from_ladder"):
-        params = walker.params(endpoint)
-    else:
-        filters = replace(
-            walker.filters,
-            period_field=REFRESH_FIELDS[endpoint.record_kind],
-            since=date.fromisoformat(refresh["start"]),
-            until=date.fromisoformat(refresh["end"]),
+
+    takes_filters = True
+
+    def walk(
+        self, endpoint: Endpoint, walker: Walker, checkpoint: Checkpoint
+    ) -> Iterator[ArrowPage]:
+        state, walk = walker.begin(endpoint.resource)
+        leave_out = None
+        if backfill_wanted(walker, state, walk):
+            leave_out = yield from parallel_backfill(endpoint, walker, state, walk, checkpoint)
+            if walk.phase is Phase.BACKFILL:
+                return  # the checkpoint ended before the windows did
+            checkpoint.renew_budget()
+        with walker.open_client() as client:
+            cycle = _SyncCycle(endpoint, walker, client, state, walk, checkpoint, leave_out)
+            yield from cycle.pages()
+
+
+@dataclass
+class _SyncCycle:
+    """One checkpoint of a v7 walk's cycle: the walk from the stored cursor, then the refresh
+    window. After a backfill's hand-over, in the same load package, without the records a
+    window put in it (`leave_out`): a Delta merge refuses a key twice, and the window's copy
+    is just as fresh."""
+
+    endpoint: Endpoint
+    walker: Walker
+    client: ApiClient
+    state: ResourceState
+    walk: WalkState
+    checkpoint: Checkpoint
+    leave_out: pa.Array | None
+    seen: list[pa.Array] = field(default_factory=list)
+    """The CGIDs the walk read in this checkpoint, when a refresh follows."""
+
+    def pages(self) -> Iterator[ArrowPage]:
+        endpoint, walker, walk, checkpoint = self.endpoint, self.walker, self.walk, self.checkpoint
+        refresh_follows = self._refresh_wanted()
+        if walk.phase is Phase.WALK:
+            params = walker.params(endpoint)
+            ladder = walk.keep_ladder() if _keeps_ladder(endpoint) else None
+            pages = walker.pages(self.client, checkpoint, endpoint, walk.cursor, params)
+            for page, read in pages:
+                if not checkpoint.accept(page, arrow := without(read, self.leave_out), walk):
+                    return
+                if refresh_follows:
+                    self.seen.append(read.table[PRIMARY_KEY].combine_chunks())
+                if walker.filters.key == UNFILTERED:
+                    self.state.note_newest(endpoint.record_kind, read.table)
+                if ladder is not None and len(page):
+                    _climb(ladder, page, read.table)
+                yield arrow
+                if not ends_walk(page) and checkpoint.over:
+                    return
+            walk.phase = Phase.DONE
+            if refresh_follows and self.state.newest(endpoint.record_kind) is not None:
+                walk.start_refresh(_refresh_plan(endpoint, self.state, walker, walk))
+        if walk.phase is Phase.REFRESH and not checkpoint.over:
+            yield from self._refresh()
+        if walk.phase is Phase.DONE:
+            walk.end_cycle()
+
+    def _refresh(self) -> Iterator[ArrowPage]:
+        """Re-read the non-responses sent within the refresh window and merge their statuses;
+        the responses answered within it, which a listing by record key may hold behind the
+        cursor.
+
+        An API that refuses `period[field]=date_survey_response` (400 or 422) is remembered in
+        the state (`answer_period_refused`): responses are then re-read from the ladder instead.
+        """
+        endpoint, walker, refresh = self.endpoint, self.walker, self.walk.refresh
+        if refresh.from_ladder:
+            params = walker.params(endpoint)
+        else:
+            filters = replace(
+                walker.filters,
+                period_field=REFRESH_FIELDS[endpoint.record_kind],
+                since=date.fromisoformat(refresh.start),
+                until=date.fromisoformat(refresh.end),
+            )
+            params = walker.params(endpoint, filters)
+        # A CGID the walk read into this same load package must not come twice: a Delta merge
+        # refuses duplicate keys, and the walk's copy is just as fresh.
+        already = pa.concat_arrays(self.seen) if self.seen else None
+        pages = walker.pages(
+            self.client, self.checkpoint, endpoint, refresh.cursor, params, refresh=True
         )
-        params = walker.params(endpoint, filters)
-    # A CGID the walk read into this same load package must not come twice: a Delta merge
-    # refuses duplicate keys, and the walk's copy is just as fresh.
-    already = pa.concat_arrays(seen) if seen else None
-    cursor = refresh.get("cursor")
-    try:
-        for page, arrow in walker.pages(client, budget, endpoint, cursor, params, refresh=True):
-            yield without(arrow, already)
-            refresh["cursor"] = page.resume_cursor
-            if not ends_walk(page) and budget.exhausted:
-                return
-    except ParametersRefusedError as refused:
-        if not _keeps_ladder(endpoint) or refresh.get("from_ladder"):
-            raise
-        log_event(
-            "fallback",
-            "%s: %s; late answers are re-read from a cursor kept %s back instead",
-            endpoint.resource,
-            refused,
-            walker.v6_lookback,
-            level=logging.WARNING,
-            resource=endpoint.resource,
-            reason=str(refused),
+        try:
+            for page, read in pages:
+                arrow = without(without(read, already), self.leave_out)
+                if not self.checkpoint.accept(page, arrow, refresh):
+                    return
+                yield arrow
+                if not ends_walk(page) and self.checkpoint.over:
+                    return
+        except ParametersRefusedError as refused:
+            if not _keeps_ladder(endpoint) or refresh.from_ladder:
+                raise
+            log_event(
+                "fallback",
+                "%s: %s; late answers are re-read from a cursor kept %s back instead",
+                endpoint.resource,
+                refused,
+                walker.v6_lookback,
+                level=logging.WARNING,
+                resource=endpoint.resource,
+                reason=str(refused),
+            )
+            self.state.refuse_answer_period()
+            self.walk.start_refresh(_ladder_refresh(walker, self.walk))
+            yield from self._refresh()
+            return
+        self.walk.end_refresh()
+
+    def _refresh_wanted(self) -> bool:
+        return (
+            self.walker.refresh_window > timedelta(0)
+            and self.walker.filters.period_field is None
+            # A walk from the very start reads every non-response anyway; an answer to an old
+            # invitation may land behind even that walk's cursor while it runs.
+            and (self.endpoint.record_kind == "response" or not self.walk.from_scratch)
         )
-        state[ANSWER_PERIOD_REFUSED] = True
-        walk["refresh"] = _ladder_refresh(walker, walk)
-        yield from _refresh(endpoint, walker, client, state, walk, budget, seen)
-        return
-    del walk["refresh"]
-    walk["phase"] = "done"
+
+
+class LadderWalk:
+    """v6 (ordered by CGID): a walk from the ladder rung just older than the lookback."""
+
+    takes_filters = False
+
+    def walk(
+        self, endpoint: Endpoint, walker: Walker, checkpoint: Checkpoint
+    ) -> Iterator[ArrowPage]:
+        _, walk = walker.begin(endpoint.resource)
+        ladder = walk.keep_ladder()
+        if walk.phase is Phase.WALK:
+            start = _rung_before(ladder, walker.v6_lookback)
+            # Older rungs are never needed again; newer ones are rebuilt by this walk.
+            ladder[:] = ladder[start : start + 1] if start >= 0 else []
+            walk.cursor = ladder[0][0] if ladder else None
+            walk.phase = Phase.WALKING
+        with walker.open_client() as client:
+            params = walker.params(endpoint)
+            for page, arrow in walker.pages(client, checkpoint, endpoint, walk.cursor, params):
+                # On the last page (null `next`) this keeps the cursor that fetched it.
+                if not checkpoint.accept(page, arrow, walk):
+                    return
+                if len(page):
+                    _climb(ladder, page, arrow.table)
+                yield arrow
+                if not ends_walk(page) and checkpoint.over:
+                    return
+        walk.end_cycle()
+
+
+WALKS: dict[int, WalkStrategy] = {7: SyncWalk(), 6: LadderWalk()}
+"""The walk of each API version's sync endpoints."""
+
+
+def walk_strategy(endpoint: Endpoint) -> WalkStrategy:
+    return WALKS[endpoint.version]
 
 
 def _keeps_ladder(endpoint: Endpoint) -> bool:
-    return endpoint.version == 7 and endpoint.record_kind == "response"
+    return endpoint.record_kind == "response"
 
 
 def _refresh_plan(
-    endpoint: Endpoint, state: dict[str, Any], walker: Walker, walk: dict[str, Any]
+    endpoint: Endpoint, state: ResourceState, walker: Walker, walk: WalkState
 ) -> dict[str, Any]:
     """What the refresh re-reads: the window by period, or the ladder's re-walk."""
-    if _keeps_ladder(endpoint) and state.get(ANSWER_PERIOD_REFUSED):
+    if _keeps_ladder(endpoint) and state.answer_period_refused:
         return _ladder_refresh(walker, walk)
     if _keeps_ladder(endpoint):
         _ladder_refresh(walker, walk)  # only to drop the rungs no fallback would need
     return _refresh_period(endpoint, state, walker)
 
 
-def _ladder_refresh(walker: Walker, walk: dict[str, Any]) -> dict[str, Any]:
+def _ladder_refresh(walker: Walker, walk: WalkState) -> dict[str, Any]:
     """Re-walk the responses from the last rung wholly older than the lookback (from the
     start without one): how late an answer can come is the lookback, not the window."""
-    ladder: list[list[Any]] = walk.setdefault("ladder", [])
+    ladder = walk.keep_ladder()
     start = _rung_before(ladder, walker.v6_lookback)
     ladder[:] = ladder[max(start, 0) :]
     return {"from_ladder": True, "cursor": ladder[0][0] if start >= 0 else None}
 
 
-def without(arrow: ArrowPage, cgids: pa.Array | None) -> ArrowPage:
-    """The page without the rows of `cgids` (in the main and the child tables)."""
-    if cgids is None:
-        return arrow
-
-    def keep(table: pa.Table) -> pa.Table:
-        return table.filter(pc.invert(pc.is_in(table[PRIMARY_KEY], value_set=cgids)))
-
-    return ArrowPage(
-        table=keep(arrow.table),
-        children={name: keep(table) for name, table in arrow.children.items()},
-        rejected=keep(arrow.rejected),
-    )
-
-
-def note_newest(endpoint: Endpoint, state: dict[str, Any], table: pa.Table) -> None:
-    """Remember the newest value of the refresh field in the lake: it anchors the window."""
-    field = REFRESH_FIELDS[endpoint.record_kind]
-    if field not in table.column_names or not table.num_rows:
-        return
-    newest = pc.max(table[field]).as_py()
-    stored = state.get(_newest_key(endpoint))
-    if newest is not None and (stored is None or newest > datetime.fromisoformat(stored)):
-        state[_newest_key(endpoint)] = newest.isoformat()
-
-
-def _newest_key(endpoint: Endpoint) -> str:
-    return f"newest_{REFRESH_FIELDS[endpoint.record_kind]}"
-
-
-def _refresh_wanted(endpoint: Endpoint, walker: Walker, walk: dict[str, Any]) -> bool:
-    return (
-        endpoint.version == 7
-        and walker.refresh_window > timedelta(0)
-        and walker.filters.period_field is None
-        # A walk from the very start reads every non-response anyway; an answer to an old
-        # invitation may land behind even that walk's cursor while it runs.
-        and (endpoint.record_kind == "response" or not walk.get("from_scratch", False))
-    )
-
-
-def _refresh_period(endpoint: Endpoint, state: dict[str, Any], walker: Walker) -> dict[str, str]:
+def _refresh_period(endpoint: Endpoint, state: ResourceState, walker: Walker) -> dict[str, str]:
     """The refresh window in the system's own days, from the newest refresh-field value seen
     less the window; for responses to no end, since a late answer may be newer than any the
     walk saw."""
-    newest = datetime.fromisoformat(state[_newest_key(endpoint)])
+    newest = state.newest(endpoint.record_kind)
+    assert newest is not None
     newest = newest.astimezone(walker.source_timezone)
     end = newest.date() + timedelta(days=1) if endpoint.record_kind == "non_response" else _OPEN_END
     return {
@@ -361,35 +405,7 @@ def _refresh_period(endpoint: Endpoint, state: dict[str, Any], walker: Walker) -
     }
 
 
-def v6_walk(endpoint: Endpoint, walker: Walker) -> Callable[[], Iterator[ArrowPage]]:
-    """A v6 walk (ordered by CGID) from the ladder rung just older than the lookback."""
-
-    def walk() -> Iterator[ArrowPage]:
-        _, walk = walker.begin(endpoint.resource)
-        ladder: list[list[Any]] = walk.setdefault("ladder", [])
-        if walk["phase"] == "walk":
-            start = _rung_before(ladder, walker.v6_lookback)
-            # Older rungs are never needed again; newer ones are rebuilt by this walk.
-            ladder[:] = ladder[start : start + 1] if start >= 0 else []
-            walk.update(cursor=ladder[0][0] if ladder else None, phase="walking")
-        budget = walker.budget()
-        with walker.open_client() as client:
-            params = walker.params(endpoint)
-            for page, arrow in walker.pages(client, budget, endpoint, walk["cursor"], params):
-                if len(page):
-                    _climb(ladder, page, arrow.table)
-                yield arrow
-                # On the last page (null `next`) this keeps the cursor that fetched it.
-                walk["cursor"] = page.resume_cursor
-                if not ends_walk(page) and budget.exhausted:
-                    return
-        walk.update(phase="done", complete=True)
-        walk.pop("from_scratch", None)
-
-    return walk
-
-
-def _climb(ladder: list[list[Any]], page: Page, table: pa.Table) -> None:
+def _climb(ladder: list[Rung], page: Page, table: pa.Table) -> None:
     """Add a rung: the cursor that fetched `page` and the newest `date_creation` on it."""
     newest = pc.max(table["date_creation"]).as_py()
     rung = [page.cursor, newest.isoformat() if newest else None]
@@ -399,7 +415,7 @@ def _climb(ladder: list[list[Any]], page: Page, table: pa.Table) -> None:
         ladder.append(rung)
 
 
-def _rung_before(ladder: list[list[Any]], lookback: timedelta) -> int:
+def _rung_before(ladder: list[Rung], lookback: timedelta) -> int:
     """Index of the last rung whose page is wholly older than newest - lookback; -1: none."""
     dates = [datetime.fromisoformat(newest) if newest else None for _, newest in ladder]
     known = [d for d in dates if d is not None]

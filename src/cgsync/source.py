@@ -17,7 +17,7 @@ package, so a run that dies never loses data and the next run resumes. See docs/
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date, timedelta
 from functools import partial
 from typing import Any
@@ -28,13 +28,14 @@ from dlt.common.schema.typing import TWriteDispositionConfig
 from dlt.extract.resource import DltResource
 
 from cgsync._arrow import ArrowPage, check_timezone
-from cgsync._backfill import v7_parallel_walk
-from cgsync._batches import checkpoint_batches
+from cgsync._batches import batches
+from cgsync._checkpoints import Checkpoint, ResourceState
 from cgsync._client import ApiClient, resolve_urls
 from cgsync._dlt import MERGE_KEY_ONLY_HINT, STAGING_DEDUPLICATED_HINT, install_merge_key_only
 from cgsync._endpoints import Endpoint, parse_resources
 from cgsync._exceptions import ApiError, ConfigError
 from cgsync._lake import System, TableFormat, check_system
+from cgsync._pages import ReadAhead
 from cgsync._tables import (
     CHILD_ROW_KEY,
     MAIN_TABLES,
@@ -42,7 +43,7 @@ from cgsync._tables import (
     is_child_table,
     with_row_key,
 )
-from cgsync._walks import FAILED, Filters, PageCallback, Walker, v6_walk
+from cgsync._walks import Filters, PageCallback, Walker, walk_strategy
 from cgsync.settings import (
     DEFAULT_REFRESH_WINDOW,
     DEFAULT_RESOURCES,
@@ -81,6 +82,7 @@ def customergauge_source(
     table_format: TableFormat | None = None,
     staging_deduplicated: bool = False,
     client: ApiClient | None = None,
+    read_ahead: ReadAhead | None = None,
     on_page: PageCallback | None = None,
     on_refresh_page: PageCallback | None = None,
 ) -> Iterator[DltResource]:
@@ -109,6 +111,8 @@ def customergauge_source(
             its deduplication. True only where a load job is never run twice: see
             `cgsync._dlt.reset_staging_deduplicated`.
         client: an open ApiClient to share across runs (then credentials are not needed).
+        read_ahead: with `client`, where a walk that a run's checkpoint stopped goes on
+            reading, so that the next run's walk takes up those pages (close it at the end).
         on_page: progress callback, see `PageCallback`.
         on_refresh_page: the same for the pages of a refresh window (records read again).
     """
@@ -130,16 +134,10 @@ def customergauge_source(
         on_page=on_page,
         on_refresh_page=on_refresh_page,
         parallel=_positive(parallel, "--parallel"),
+        read_ahead=read_ahead if client is not None else None,
     )
     for endpoint in chosen:
         yield _resource(endpoint, walker, system, table_format, staging_deduplicated)
-
-
-def walk_state(source_state: Mapping[str, Any], resource: str, filters_key: str) -> dict[str, Any]:
-    """The stored state of one walk of `resource` in a pipeline's source state (or {})."""
-    resources = source_state.get("resources", {})
-    walk: dict[str, Any] = resources.get(resource, {}).get("walks", {}).get(filters_key, {})
-    return walk
 
 
 def _resource(
@@ -151,7 +149,7 @@ def _resource(
 ) -> DltResource:
     # Delta and Iceberg tables merge by upsert on the key; SQL destinations delete and insert,
     # which also lets a re-fetched response replace all its child rows (the merge key). Each
-    # CGID comes once per checkpoint (`checkpoint_batches`), so staging needs no deduplication
+    # CGID comes once per checkpoint (`Checkpoint.accept`), so staging needs no deduplication
     # unless a load job ran twice: the hint is always set, True or False, so that a stored
     # schema never keeps an earlier run's value.
     deduplicated = {STAGING_DEDUPLICATED_HINT: staging_deduplicated and not table_format}
@@ -159,11 +157,9 @@ def _resource(
         "disposition": "merge",
         "strategy": "upsert" if table_format else "delete-insert",
     }
-    walk = v6_walk if endpoint.version == 6 else v7_parallel_walk
+    walk = partial(walk_strategy(endpoint).walk, endpoint, walker)
     row_keys = table_format == "iceberg"
-    items = _checkpoint_items(
-        endpoint, _isolated(endpoint, walk(endpoint, walker)), system, row_keys
-    )
+    items = _checkpoint_items(endpoint, walker, _isolated(endpoint, walk), system, row_keys)
     spec = MAIN_TABLES[endpoint.record_kind]
     resource = dlt.resource(
         items(),
@@ -205,16 +201,18 @@ def _resource(
 
 def _checkpoint_items(
     endpoint: Endpoint,
-    walk: Callable[[], Iterator[ArrowPage]],
+    walker: Walker,
+    walk: Callable[[Checkpoint], Iterator[ArrowPage]],
     system: System,
     row_keys: bool = False,
 ) -> Callable[[], Iterator[Any]]:
-    """The walk's pages as dlt items of about BATCH_ROWS rows per table, each CGID once per
-    checkpoint (`checkpoint_batches`); child tables get `CHILD_ROW_KEY` with `row_keys`."""
+    """The pages the walk accepts into this run's checkpoint, as dlt items of about BATCH_ROWS
+    rows per table; child tables get `CHILD_ROW_KEY` with `row_keys`. The walk is taken to
+    its end: it stops itself where the checkpoint does."""
 
     def items() -> Iterator[Any]:
         _record_system(system)
-        for name, table in checkpoint_batches(endpoint.resource, walk()):
+        for name, table in batches(endpoint.resource, walk(walker.checkpoint())):
             if row_keys and is_child_table(name):
                 table = with_row_key(table)
             yield dlt.mark.with_table_name(table, name)
@@ -223,17 +221,17 @@ def _checkpoint_items(
 
 
 def _isolated(
-    endpoint: Endpoint, walk: Callable[[], Iterator[ArrowPage]]
-) -> Callable[[], Iterator[ArrowPage]]:
+    endpoint: Endpoint, walk: Callable[[Checkpoint], Iterator[ArrowPage]]
+) -> Callable[[Checkpoint], Iterator[ArrowPage]]:
     """The walk, ending its checkpoint at an API failure instead of failing the other
-    resources' too: the pages it read are committed with their cursor, and the failure waits in
-    the resource state (`FAILED`) for the runner, which stops this resource alone."""
+    resources' too: the pages it accepted are committed with their cursor, and the failure
+    waits in the resource state (`failed`) for the runner, which stops this resource alone."""
 
-    def pages() -> Iterator[ArrowPage]:
+    def pages(checkpoint: Checkpoint) -> Iterator[ArrowPage]:
         try:
-            yield from walk()
+            yield from walk(checkpoint)
         except ApiError as failure:
-            dlt.current.resource_state(endpoint.resource)[FAILED] = str(failure)
+            ResourceState(dlt.current.resource_state(endpoint.resource)).failed = str(failure)
 
     return pages
 
@@ -295,7 +293,7 @@ def walk_filters(
         for endpoint in chosen:
             endpoint.check_period_field(period_field)
     if (period_field or cgid is not None or outbound_filter) and any(
-        e.version == 6 for e in chosen
+        not walk_strategy(e).takes_filters for e in chosen
     ):
         raise ConfigError("responses_v6 takes no filters: drop it from --endpoints or the filters")
     return Filters(period_field, since, until, cgid, outbound_filter)
