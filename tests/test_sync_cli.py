@@ -178,7 +178,7 @@ def test_ctrl_c_exits_130(
     def interrupted(*args: Any, **kwargs: Any) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("cgsync._sync_cli.run_sync", interrupted)
+    monkeypatch.setattr("cgsync._pipeline.run_sync", interrupted)
     result = cgsync("sync", "--quiet", env=connect(emu))
     assert result.exit_code == 130
     assert "the last checkpoint is kept" in result.stderr

@@ -1,5 +1,7 @@
 """cgsync: keep CustomerGauge survey data exactly in step in your own data lake."""
 
+from typing import TYPE_CHECKING, Any
+
 from cgsync._exceptions import (
     ApiError,
     AuthenticationError,
@@ -8,8 +10,6 @@ from cgsync._exceptions import (
     LakeNotSyncedError,
     SyncLockedError,
 )
-
-from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
@@ -40,6 +40,7 @@ def __getattr__(name: str) -> Any:
     from importlib import import_module
 
     return getattr(import_module(module), name)
+
 
 __all__ = [
     "ApiError",
