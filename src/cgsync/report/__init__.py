@@ -5,12 +5,12 @@ Usage: `write_report(build_report(duckdb_path="cgsync.duckdb"), "report.html")`.
 
 from __future__ import annotations
 
-import importlib
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from cgsync._exceptions import ConfigError
+from cgsync._lazy import lazy_attributes
 from cgsync.report import settings
 
 if TYPE_CHECKING:
@@ -55,10 +55,7 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _HOMES:
-        return getattr(importlib.import_module(_HOMES[name]), name)
-    raise AttributeError(f"module 'cgsync.report' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _HOMES)
 
 
 def build_report(
