@@ -324,7 +324,9 @@ def test_the_defaults_shown_are_the_settings() -> None:
         (timedelta(seconds=45), "45s"),
         (timedelta(hours=1.5), "90m"),
         (timedelta(days=365), "365d"),
-        (timedelta(0), "0"),
+        (timedelta(hours=150), "150h"),
+        (timedelta(seconds=1.5), "1.5s"),
+        (timedelta(0), "0s"),
     ],
 )
 def test_a_duration_is_formatted_as_parse_duration_reads_it(duration: timedelta, text: str) -> None:

@@ -54,8 +54,8 @@ from cgsync.settings import (
     REGIONS,
 )
 
-# The sync's modules import dlt, DuckDB and Arrow (about a second): the commands import them
-# when they run, so that `cgsync --help` and the other commands never pay for them.
+# Imported where they are used, when a command runs: the sync's modules import dlt, DuckDB and
+# Arrow (about a second), which `cgsync --help` and the other commands must not pay for.
 if TYPE_CHECKING:
     from rich.progress import TaskID
 
@@ -122,15 +122,16 @@ def parse_duration(text: str, flag: str) -> timedelta:
 
 
 def format_duration(duration: timedelta) -> str:
-    """What `parse_duration` reads back: the smallest unit that counts it in two digits (72h, 30d)."""
+    """What `parse_duration` reads back: in the smallest unit that counts it whole in two digits
+    (72h, 30d, 90m), else in the largest that counts it whole, else in seconds."""
     seconds = duration.total_seconds()
-    if not seconds:
-        return "0"
-    for unit in "smh":
-        count = seconds / _UNIT_SECONDS[unit]
-        if count < 100 and count.is_integer():
-            return f"{count:g}{unit}"
-    return f"{seconds / _UNIT_SECONDS['d']:g}d"
+    counts = {unit: seconds / _UNIT_SECONDS[unit] for unit in "smhd"}
+    whole = [unit for unit, count in counts.items() if count.is_integer()]
+    if not whole:
+        return f"{seconds}s"
+    short = [unit for unit in whole if counts[unit] < 100]
+    unit = short[0] if short else whole[-1]
+    return f"{counts[unit]:.0f}{unit}"
 
 
 def sync_command(
