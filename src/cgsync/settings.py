@@ -38,7 +38,7 @@ DEFAULT_SOURCE_TIMEZONE = "UTC"
 # The lake.
 DEFAULT_DATASET = "customergauge"
 DEFAULT_PIPELINE_NAME = "cgsync"
-# `--destination duckdb`: the DuckDB file below; else a path ending in .duckdb or a dlt name.
+# Where a lake is unless `--destination` says: DuckDB, in DEFAULT_DUCKDB_FILE.
 DEFAULT_DESTINATION = "duckdb"
 # How a lake on `--destination filesystem` stores its tables: delta or iceberg.
 DEFAULT_TABLE_FORMAT = "delta"

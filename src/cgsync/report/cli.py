@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from cgsync._exceptions import CGSyncError, ConfigError
-from cgsync.report import settings
+from cgsync.report import build_report, settings, write_report
 
 
 def report_command(
@@ -49,8 +49,6 @@ def report_command(
     ] = None,
 ) -> None:
     """Build a self-contained HTML NPS report from the synced lake."""
-    from cgsync.report import build_report, write_report
-
     try:
         figures = build_report(
             destination=destination,
