@@ -4,23 +4,27 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import dlt
 import duckdb
 import pytest
+import typer
 from dlt.common.versioned_state import decompress_state
 from machines import connect
 from sync_lake import LakeReader, assert_exact
 from typer.testing import CliRunner, Result
 
-from cgsync import Lake
+from cgsync import Lake, settings
 from cgsync._lake import build_pipeline, local_lock
+from cgsync._sync_cli import format_duration, parse_duration
 from cgsync.cli import app
 from cgsync.emulator import Emulator
 
@@ -178,7 +182,7 @@ def test_ctrl_c_exits_130(
     def interrupted(*args: Any, **kwargs: Any) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("cgsync._sync_cli.run_sync", interrupted)
+    monkeypatch.setattr("cgsync._runner.run_sync", interrupted)
     result = cgsync("sync", "--quiet", env=connect(emu))
     assert result.exit_code == 130
     assert "the last checkpoint is kept" in result.stderr
@@ -239,3 +243,91 @@ def test_a_duckdb_out_of_memory_exits_4_saying_how_to_raise_the_limit_and_loses_
         pipelines_dir=str(tmp_path / "pipelines"),
     )
     assert_exact(LakeReader(lake), emu.truth())
+
+
+SYNC_PANELS = {
+    "Options": ["--help"],
+    "Credentials": ["--client-id", "--client-secret", "--region", "--auth-url", "--api-url"],
+    "What to sync": ["--endpoints", "--with", "--per-page"],
+    "Filters": ["--period-field", "--since", "--until", "--cgid", "--outbound-filter"],
+    "Lifecycle": [
+        "--source-timezone",
+        "--refresh-window",
+        "--v6-lookback",
+        "--full-refresh",
+        "--reconcile",
+        "--new-client-id",
+    ],
+    "Checkpoints": ["--checkpoint-pages", "--checkpoint-seconds", "--parallel"],
+    "Lake": ["--destination", "--dataset", "--table-format", "--pipeline-name", "--pipelines-dir"],
+    "Output": ["--json", "--quiet", "--log-format"],
+}
+STATUS_PANELS = {
+    "Options": ["--help"],
+    "Lake": ["--destination", "--dataset", "--pipeline-name"],
+    "Output": ["--json"],
+}
+
+
+@pytest.mark.parametrize(("command", "panels"), [("sync", SYNC_PANELS), ("status", STATUS_PANELS)])
+def test_help_groups_the_options_in_panels(command: str, panels: dict[str, list[str]]) -> None:
+    shown = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "200", "NO_COLOR": "1"})
+    assert shown.exit_code == 0, shown.output
+    option_panels: dict[str, str] = {}
+    title = None
+    for line in shown.stdout.splitlines():
+        if heading := re.match(r"╭─ (.+?) ─", line):
+            title = heading[1]
+        elif option := re.match(r"│\s+(--[\w-]+)", line):
+            option_panels[option[1]] = title
+    assert list(dict.fromkeys(option_panels.values())) == list(panels)
+    assert option_panels == {
+        option: title for title, options in panels.items() for option in options
+    }
+
+
+def test_the_defaults_shown_are_the_settings() -> None:
+    command = typer.main.get_command(app)
+    assert isinstance(command, typer.core.TyperGroup)
+    sync = {param.name: param.default for param in command.commands["sync"].params}
+    status = {param.name: param.default for param in command.commands["status"].params}
+    assert sync["endpoints"].split(",") == list(settings.DEFAULT_RESOURCES)
+    assert parse_duration(sync["refresh_window"], "") == settings.DEFAULT_REFRESH_WINDOW
+    assert parse_duration(sync["v6_lookback"], "") == settings.DEFAULT_V6_LOOKBACK
+    expected = {
+        "source_timezone": settings.DEFAULT_SOURCE_TIMEZONE,
+        "checkpoint_pages": settings.DEFAULT_CHECKPOINT_PAGES,
+        "checkpoint_seconds": settings.DEFAULT_CHECKPOINT_SECONDS,
+        "parallel": settings.DEFAULT_PARALLEL,
+        "destination": settings.DEFAULT_DESTINATION,
+        "dataset": settings.DEFAULT_DATASET,
+        "table_format": settings.DEFAULT_TABLE_FORMAT,
+        "pipeline_name": settings.DEFAULT_PIPELINE_NAME,
+        "log_format": settings.DEFAULT_LOG_FORMAT,
+    }
+    assert {name: sync[name] for name in expected} == expected
+    assert {name: status[name] for name in ("destination", "dataset", "pipeline_name")} == {
+        "destination": settings.DEFAULT_DESTINATION,
+        "dataset": settings.DEFAULT_DATASET,
+        "pipeline_name": settings.DEFAULT_PIPELINE_NAME,
+    }
+    assert settings.DEFAULT_LOG_FORMAT in settings.LOG_FORMATS
+
+
+@pytest.mark.parametrize(
+    ("duration", "text"),
+    [
+        (timedelta(hours=72), "72h"),
+        (timedelta(days=30), "30d"),
+        (timedelta(minutes=90), "90m"),
+        (timedelta(seconds=45), "45s"),
+        (timedelta(hours=1.5), "90m"),
+        (timedelta(days=365), "365d"),
+        (timedelta(hours=150), "150h"),
+        (timedelta(seconds=1.5), "1.5s"),
+        (timedelta(0), "0s"),
+    ],
+)
+def test_a_duration_is_formatted_as_parse_duration_reads_it(duration: timedelta, text: str) -> None:
+    assert format_duration(duration) == text
+    assert parse_duration(text, "--refresh-window") == duration

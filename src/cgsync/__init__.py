@@ -1,6 +1,6 @@
 """cgsync: keep CustomerGauge survey data exactly in step in your own data lake."""
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from cgsync._exceptions import (
     ApiError,
@@ -10,6 +10,7 @@ from cgsync._exceptions import (
     LakeNotSyncedError,
     SyncLockedError,
 )
+from cgsync._lazy import lazy_attributes
 
 __version__ = "0.1.0"
 
@@ -36,13 +37,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'cgsync' has no attribute {name!r}")
-    from importlib import import_module
-
-    return getattr(import_module(module), name)
+__getattr__ = lazy_attributes(__name__, _LAZY)
 
 __all__ = [
     "ApiError",

@@ -23,35 +23,45 @@ from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
-from rich.progress import Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cgsync._config import SyncOptions
 from cgsync._exceptions import EXIT_INTERRUPTED, CGSyncError, ConfigError
-from cgsync._lake import Lake, TableFormat
-from cgsync._logs import log_event, use_json_lines
-from cgsync._runner import run_sync
-from cgsync._status import read_status
-from cgsync._summary import SyncSummary
-from cgsync._tuning import tune_sync_process
-from cgsync._walks import Filters
 from cgsync.settings import (
     DEFAULT_CHECKPOINT_PAGES,
     DEFAULT_CHECKPOINT_SECONDS,
     DEFAULT_DATASET,
+    DEFAULT_DESTINATION,
+    DEFAULT_LOG_FORMAT,
+    DEFAULT_PARALLEL,
     DEFAULT_PIPELINE_NAME,
+    DEFAULT_REFRESH_WINDOW,
+    DEFAULT_REGION,
+    DEFAULT_RESOURCES,
     DEFAULT_SOURCE_TIMEZONE,
+    DEFAULT_TABLE_FORMAT,
+    DEFAULT_V6_LOOKBACK,
     ENV_API_URL,
     ENV_AUTH_URL,
     ENV_CLIENT_ID,
     ENV_CLIENT_SECRET,
     ENV_REGION,
+    LOG_FORMATS,
+    REGIONS,
 )
+
+# Imported where they are used, when a command runs: the sync's modules import dlt, DuckDB and
+# Arrow (about a second), which `cgsync --help` and the other commands must not pay for.
+if TYPE_CHECKING:
+    from rich.progress import TaskID
+
+    from cgsync._config import SyncOptions
+    from cgsync._lake import TableFormat
+    from cgsync._summary import SyncSummary
 
 DEMO_DATABASE = "cgsync-demo.duckdb"
 DEMO_PIPELINE = "cgsync_demo"
@@ -66,94 +76,162 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "": 3600}
 
 stderr = Console(stderr=True)
 
+# The panels of `cgsync sync --help` (and `status`), in the order they are shown.
+CREDENTIALS = "Credentials"
+WHAT_TO_SYNC = "What to sync"
+FILTERS = "Filters"
+LIFECYCLE = "Lifecycle"
+CHECKPOINTS = "Checkpoints"
+LAKE = "Lake"
+OUTPUT = "Output"
+
 Destination = Annotated[
     str,
     typer.Option(
         help="duckdb (./cgsync.duckdb here), a path ending in .duckdb, or a dlt destination "
-        "name: postgres, filesystem..."
+        "name: postgres, filesystem...",
+        rich_help_panel=LAKE,
     ),
 ]
-Dataset = Annotated[str, typer.Option(help="The dataset (schema) of the lake tables.")]
-PipelineName = Annotated[str, typer.Option(help="The dlt pipeline name (its state in the lake).")]
+Dataset = Annotated[
+    str, typer.Option(help="The dataset (schema) of the lake tables.", rich_help_panel=LAKE)
+]
+PipelineName = Annotated[
+    str,
+    typer.Option(help="The dlt pipeline name (its state in the lake).", rich_help_panel=LAKE),
+]
 PipelinesDir = Annotated[
     str | None,
     typer.Option(
-        help="Where lakes keep local working state, a folder each (default: dlt's directory)."
+        help="Where lakes keep local working state, a folder each (default: dlt's directory).",
+        rich_help_panel=LAKE,
     ),
 ]
-JsonOutput = Annotated[bool, typer.Option("--json", help="Print a machine-readable summary.")]
-LOG_FORMATS = ("human", "json")
+JsonOutput = Annotated[
+    bool,
+    typer.Option("--json", help="Print a machine-readable summary.", rich_help_panel=OUTPUT),
+]
+
+
+def parse_duration(text: str, flag: str) -> timedelta:
+    """`72h`, `3d`, `90m`, `30s`, or a bare number of hours; `0` is zero."""
+    match = _DURATION.match(text)
+    if match is None:
+        raise ConfigError(f"{flag} {text!r} is not a duration: use e.g. 72h, 3d, 90m or 0")
+    number, unit = match.groups()
+    return timedelta(seconds=float(number) * _UNIT_SECONDS[unit])
+
+
+def format_duration(duration: timedelta) -> str:
+    """What `parse_duration` reads back: in the smallest unit that counts it whole in two digits
+    (72h, 30d, 90m), else in the largest that counts it whole, else in seconds."""
+    seconds = duration.total_seconds()
+    counts = {unit: seconds / _UNIT_SECONDS[unit] for unit in "smhd"}
+    whole = [unit for unit, count in counts.items() if count.is_integer()]
+    if not whole:
+        return f"{seconds}s"
+    short = [unit for unit in whole if counts[unit] < 100]
+    unit = short[0] if short else whole[-1]
+    return f"{counts[unit]:.0f}{unit}"
 
 
 def sync_command(
     client_id: Annotated[
-        str | None, typer.Option(envvar=ENV_CLIENT_ID, help="Connected App client id.")
+        str | None,
+        typer.Option(
+            envvar=ENV_CLIENT_ID, help="Connected App client id.", rich_help_panel=CREDENTIALS
+        ),
     ] = None,
     client_secret: Annotated[
         str | None,
         typer.Option(
-            envvar=ENV_CLIENT_SECRET, help="Connected App client secret.", show_default=False
+            envvar=ENV_CLIENT_SECRET,
+            help="Connected App client secret.",
+            show_default=False,
+            rich_help_panel=CREDENTIALS,
         ),
     ] = None,
     region: Annotated[
-        str | None, typer.Option(envvar=ENV_REGION, help="eu, us or au (default eu).")
+        str | None,
+        typer.Option(
+            envvar=ENV_REGION,
+            help=f"{', '.join(REGIONS[:-1])} or {REGIONS[-1]} (default {DEFAULT_REGION}).",
+            rich_help_panel=CREDENTIALS,
+        ),
     ] = None,
     auth_url: Annotated[
-        str | None, typer.Option(envvar=ENV_AUTH_URL, help="Token URL override.")
+        str | None,
+        typer.Option(envvar=ENV_AUTH_URL, help="Token URL override.", rich_help_panel=CREDENTIALS),
     ] = None,
     api_url: Annotated[
-        str | None, typer.Option(envvar=ENV_API_URL, help="API base URL override.")
+        str | None,
+        typer.Option(
+            envvar=ENV_API_URL, help="API base URL override.", rich_help_panel=CREDENTIALS
+        ),
     ] = None,
     endpoints: Annotated[
-        str, typer.Option(help="Comma-separated resources: responses, non_responses, responses_v6.")
-    ] = "responses,non_responses",
+        str,
+        typer.Option(
+            help="Comma-separated resources: responses, non_responses, responses_v6.",
+            rich_help_panel=WHAT_TO_SYNC,
+        ),
+    ] = ",".join(DEFAULT_RESOURCES),
     with_: Annotated[
         str | None,
         typer.Option(
             "--with",
             help="Comma-separated expansions (default: all): tags, drivers, questions, properties.",
+            rich_help_panel=WHAT_TO_SYNC,
         ),
     ] = None,
     per_page: Annotated[
-        int | None, typer.Option(help="Page size (default: the endpoint's largest).")
+        int | None,
+        typer.Option(
+            help="Page size (default: the endpoint's largest).", rich_help_panel=WHAT_TO_SYNC
+        ),
     ] = None,
     period_field: Annotated[
-        str | None, typer.Option(help="Date field of the period filter.")
+        str | None, typer.Option(help="Date field of the period filter.", rich_help_panel=FILTERS)
     ] = None,
-    since: Annotated[str | None, typer.Option(help="Period start, yyyy-mm-dd.")] = None,
-    until: Annotated[str | None, typer.Option(help="Period end, yyyy-mm-dd.")] = None,
-    cgid: Annotated[int | None, typer.Option(help="Only this CGID.")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Period start, yyyy-mm-dd.", rich_help_panel=FILTERS)
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Period end, yyyy-mm-dd.", rich_help_panel=FILTERS)
+    ] = None,
+    cgid: Annotated[
+        int | None, typer.Option(help="Only this CGID.", rich_help_panel=FILTERS)
+    ] = None,
     outbound_filter: Annotated[
-        str | None, typer.Option(help="An outbound filter reference.")
+        str | None, typer.Option(help="An outbound filter reference.", rich_help_panel=FILTERS)
     ] = None,
     source_timezone: Annotated[
-        str, typer.Option(help="The CustomerGauge system's time zone (IANA).")
+        str,
+        typer.Option(
+            help="The CustomerGauge system's time zone (IANA).", rich_help_panel=LIFECYCLE
+        ),
     ] = DEFAULT_SOURCE_TIMEZONE,
     refresh_window: Annotated[
-        str, typer.Option(help="Re-read non-responses sent this long before the newest (0: off).")
-    ] = "72h",
+        str,
+        typer.Option(
+            help="Re-read non-responses sent this long before the newest (0: off).",
+            rich_help_panel=LIFECYCLE,
+        ),
+    ] = format_duration(DEFAULT_REFRESH_WINDOW),
     v6_lookback: Annotated[
-        str, typer.Option(help="How far back each periodic v6 walk starts.")
-    ] = "30d",
-    checkpoint_pages: Annotated[
-        int, typer.Option(help="Pages per resource per checkpoint.")
-    ] = DEFAULT_CHECKPOINT_PAGES,
-    checkpoint_seconds: Annotated[
-        float,
-        typer.Option(help="Seconds after which a checkpoint ends too (0: by pages only)."),
-    ] = DEFAULT_CHECKPOINT_SECONDS,
+        str,
+        typer.Option(help="How far back each periodic v6 walk starts.", rich_help_panel=LIFECYCLE),
+    ] = format_duration(DEFAULT_V6_LOOKBACK),
     full_refresh: Annotated[
-        bool, typer.Option(help="Forget the stored cursors and reload.")
+        bool,
+        typer.Option(help="Forget the stored cursors and reload.", rich_help_panel=LIFECYCLE),
     ] = False,
-    parallel: Annotated[
-        int,
-        typer.Option(help="Windows walked side by side in an initial load or full refresh (v7)."),
-    ] = 1,
     reconcile: Annotated[
         bool,
         typer.Option(
             "--reconcile",
             help="Walk everything again, then delete what the API no longer lists (erased).",
+            rich_help_panel=LIFECYCLE,
         ),
     ] = False,
     new_client_id: Annotated[
@@ -161,32 +239,58 @@ def sync_command(
         typer.Option(
             "--new-client-id",
             help="Move the lake to this client id of the system it mirrors (rotated credentials).",
+            rich_help_panel=LIFECYCLE,
         ),
     ] = False,
-    destination: Destination = "duckdb",
+    checkpoint_pages: Annotated[
+        int,
+        typer.Option(help="Pages per resource per checkpoint.", rich_help_panel=CHECKPOINTS),
+    ] = DEFAULT_CHECKPOINT_PAGES,
+    checkpoint_seconds: Annotated[
+        float,
+        typer.Option(
+            help="Seconds after which a checkpoint ends too (0: by pages only).",
+            rich_help_panel=CHECKPOINTS,
+        ),
+    ] = DEFAULT_CHECKPOINT_SECONDS,
+    parallel: Annotated[
+        int,
+        typer.Option(
+            help="Windows walked side by side in an initial load or full refresh (v7).",
+            rich_help_panel=CHECKPOINTS,
+        ),
+    ] = DEFAULT_PARALLEL,
+    destination: Destination = DEFAULT_DESTINATION,
     dataset: Dataset = DEFAULT_DATASET,
     table_format: Annotated[
         str,
         typer.Option(
             help="Table format on --destination filesystem: delta, or iceberg (pyiceberg; the "
-            "catalog in dlt's config, see docs/sync.md)."
+            "catalog in dlt's config, see docs/sync.md).",
+            rich_help_panel=LAKE,
         ),
-    ] = "delta",
+    ] = DEFAULT_TABLE_FORMAT,
     pipeline_name: PipelineName = DEFAULT_PIPELINE_NAME,
     pipelines_dir: PipelinesDir = None,
     json_output: JsonOutput = False,
     quiet: Annotated[
-        bool, typer.Option("--quiet", help="No progress, no table (for cron).")
+        bool,
+        typer.Option("--quiet", help="No progress, no table (for cron).", rich_help_panel=OUTPUT),
     ] = False,
     log_format: Annotated[
         str,
         typer.Option(
             help="human (progress and a table), or json: one JSON object a line on stderr, "
-            "for log aggregators (events in docs/sync.md)."
+            "for log aggregators (events in docs/sync.md).",
+            rich_help_panel=OUTPUT,
         ),
-    ] = "human",
+    ] = DEFAULT_LOG_FORMAT,
 ) -> None:
     """Sync CustomerGauge responses and non-responses into the lake (initial or periodic)."""
+    from cgsync import Lake, SyncOptions, run_sync
+    from cgsync._tuning import tune_sync_process
+    from cgsync._walks import Filters
+
     json_logs = _json_logs(log_format, quiet=quiet, secret=client_secret)
     with _exit_codes(json_errors=json_logs):
         tune_sync_process()
@@ -220,7 +324,7 @@ def sync_command(
                 dataset,
                 pipeline_name,
                 pipelines_dir,
-                table_format=cast(TableFormat, table_format),  # Lake checks it
+                table_format=cast("TableFormat", table_format),  # Lake checks it
             ),
         )
         if json_logs:
@@ -231,7 +335,7 @@ def sync_command(
 
 
 def status_command(
-    destination: Destination = "duckdb",
+    destination: Destination = DEFAULT_DESTINATION,
     dataset: Dataset = DEFAULT_DATASET,
     pipeline_name: PipelineName = DEFAULT_PIPELINE_NAME,
     pipelines_dir: Annotated[
@@ -240,6 +344,8 @@ def status_command(
     json_output: JsonOutput = False,
 ) -> None:
     """Show what the lake says of itself: its system, runs, cursors, rows (exit 6: never synced)."""
+    from cgsync import Lake, read_status
+
     with _exit_codes():
         status = read_status(Lake(destination, dataset, pipeline_name))
         if json_output:
@@ -253,7 +359,8 @@ def demo_command(
     json_output: JsonOutput = False,
 ) -> None:
     """Sync a built-in emulator into ./cgsync-demo.duckdb (initial run, 6 hours, periodic run), then report."""
-    from cgsync.emulator import EmulatorConfig, start_emulator  # only the demo needs it
+    from cgsync import Lake, SyncOptions
+    from cgsync.emulator import EmulatorConfig, start_emulator
 
     with _exit_codes(), tempfile.TemporaryDirectory(prefix="cgsync-demo-") as pipelines_dir:
         Path(DEMO_DATABASE).unlink(missing_ok=True)
@@ -290,15 +397,6 @@ def demo_command(
     shutil.rmtree(pipelines_dir, ignore_errors=True)
 
 
-def parse_duration(text: str, flag: str) -> timedelta:
-    """`72h`, `3d`, `90m`, `30s`, or a bare number of hours; `0` is zero."""
-    match = _DURATION.match(text)
-    if match is None:
-        raise ConfigError(f"{flag} {text!r} is not a duration: use e.g. 72h, 3d, 90m or 0")
-    number, unit = match.groups()
-    return timedelta(seconds=float(number) * _UNIT_SECONDS[unit])
-
-
 def _parse_date(text: str | None, flag: str) -> date | None:
     if text is None:
         return None
@@ -321,6 +419,8 @@ def _json_logs(log_format: str, *, quiet: bool, secret: str | None) -> bool:
         raise typer.Exit(ConfigError.exit_code)
     if log_format == "human":
         return False
+    from cgsync._logs import use_json_lines
+
     secrets = (secret, os.environ.get(ENV_CLIENT_SECRET), os.environ.get(_DLT_SECRET_VARIABLE))
     use_json_lines(level=logging.ERROR if quiet else logging.INFO, secrets=secrets)
     return True
@@ -333,6 +433,8 @@ def _exit_codes(*, json_errors: bool = False) -> Iterator[None]:
 
     def fail(message: str, exit_code: int) -> typer.Exit:
         if json_errors:
+            from cgsync._logs import log_event
+
             log_event("error", message, level=logging.ERROR, exit_code=exit_code)
         else:
             typer.echo(message, err=True)
@@ -377,6 +479,10 @@ def _sigint_remembered() -> Iterator[threading.Event]:
 
 
 def _run_with_progress(options: SyncOptions, *, show: bool) -> SyncSummary:
+    from rich.progress import Progress, TextColumn, TimeElapsedColumn
+
+    from cgsync import run_sync
+
     _configure_logging(quiet=not show)
     if not show:
         return run_sync(options)

@@ -40,6 +40,10 @@ DEFAULT_SOURCE_TIMEZONE = "UTC"
 # The lake.
 DEFAULT_DATASET = "customergauge"
 DEFAULT_PIPELINE_NAME = "cgsync"
+# Where a lake is unless `--destination` says: DuckDB, in DEFAULT_DUCKDB_FILE.
+DEFAULT_DESTINATION = "duckdb"
+# How a lake on `--destination filesystem` stores its tables: delta or iceberg.
+DEFAULT_TABLE_FORMAT = "delta"
 # `--destination duckdb` is this file in the directory cgsync runs in, every time.
 DEFAULT_DUCKDB_FILE = "cgsync.duckdb"
 # Each lake's local working state lives in its own folder of this one, under dlt's pipelines
@@ -77,6 +81,8 @@ DEFAULT_CHECKPOINT_PAGES = 250
 # A checkpoint also ends this long after it started: behind a slow API, the data and cursors
 # reach the lake every few seconds, and dlt loads one checkpoint while the next is being read.
 DEFAULT_CHECKPOINT_SECONDS = 10.0
+# Windows walked side by side in an initial load or full refresh (v7): one, unless asked.
+DEFAULT_PARALLEL = 1
 # Pages a walk reads ahead of the sync, across checkpoints too (each holds its body and Arrow).
 READ_AHEAD_PAGES = 8
 
@@ -90,3 +96,7 @@ RETRY_MAX_ATTEMPTS = 8
 RETRY_BASE_DELAY = 0.5
 RETRY_MAX_DELAY = 30.0
 RETRY_MAX_TOTAL = 300.0
+
+# `cgsync sync --log-format`: progress and a table for people, or JSON lines for aggregators.
+LOG_FORMATS: tuple[str, ...] = ("human", "json")
+DEFAULT_LOG_FORMAT = "human"

@@ -8,8 +8,9 @@ with start_emulator(EmulatorConfig(records=2_000, seed=7)) as emu:
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from cgsync._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from cgsync.emulator._config import EmulatorConfig
@@ -29,7 +30,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _HOMES:
-        return getattr(importlib.import_module(_HOMES[name]), name)
-    raise AttributeError(f"module 'cgsync.emulator' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _HOMES)

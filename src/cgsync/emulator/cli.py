@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cgsync.emulator import settings
-from cgsync.emulator._config import EmulatorConfig
-from cgsync.emulator._faults import FaultSettings
+
+if TYPE_CHECKING:
+    from cgsync.emulator._config import EmulatorConfig
 
 _FAULTS = "Faults (deterministic by seed)"
 
@@ -112,7 +113,9 @@ def emulator_command(
     ] = 1,
 ) -> None:
     """Serve a local CustomerGauge API emulator (auth host and API host in one)."""
-    # Imported here: numpy and the web stack are not needed for `cgsync --help`.
+    # Imported here: the emulator's model, numpy and the web stack are not needed for `--help`.
+    from cgsync.emulator._config import EmulatorConfig
+    from cgsync.emulator._faults import FaultSettings
     from cgsync.emulator._server import build_server, listening_socket
     from cgsync.emulator._state import EmulatorState
 

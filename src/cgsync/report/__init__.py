@@ -7,22 +7,24 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cgsync._exceptions import ConfigError
+from cgsync._lazy import lazy_attributes
 from cgsync.report import settings
-from cgsync.report._figures import compute_figures
-from cgsync.report._html import render_html
-from cgsync.report._lake import open_lake
-from cgsync.report._models import (
-    DetractorComment,
-    Funnel,
-    Headline,
-    NpsScore,
-    PeriodScore,
-    ReportFigures,
-    Segment,
-    SegmentValue,
-)
+
+if TYPE_CHECKING:
+    from cgsync.report._html import render_html
+    from cgsync.report._models import (
+        DetractorComment,
+        Funnel,
+        Headline,
+        NpsScore,
+        PeriodScore,
+        ReportFigures,
+        Segment,
+        SegmentValue,
+    )
 
 __all__ = [
     "DetractorComment",
@@ -37,6 +39,23 @@ __all__ = [
     "render_html",
     "write_report",
 ]
+
+# Imported on first use: the lake's reader imports dlt and DuckDB, the page plotly, and the CLI
+# imports this package at start-up, which must stay quick.
+_HOMES = {
+    "render_html": "cgsync.report._html",
+    "DetractorComment": "cgsync.report._models",
+    "Funnel": "cgsync.report._models",
+    "Headline": "cgsync.report._models",
+    "NpsScore": "cgsync.report._models",
+    "PeriodScore": "cgsync.report._models",
+    "ReportFigures": "cgsync.report._models",
+    "Segment": "cgsync.report._models",
+    "SegmentValue": "cgsync.report._models",
+}
+
+
+__getattr__ = lazy_attributes(__name__, _HOMES)
 
 
 def build_report(
@@ -54,6 +73,9 @@ def build_report(
 
     Like `cgsync sync`, the DuckDB lake is `./<pipeline_name>.duckdb` unless `duckdb_path` says.
     """
+    from cgsync.report._figures import compute_figures
+    from cgsync.report._lake import open_lake
+
     path = Path(duckdb_path if duckdb_path is not None else f"{pipeline_name}.duckdb")
     with open_lake(destination, dataset_name, path) as lake:
         return compute_figures(lake, since=since, until=until, segment=segment, timezone=timezone)
@@ -61,6 +83,8 @@ def build_report(
 
 def write_report(figures: ReportFigures, out_path: str | Path) -> Path:
     """Write the self-contained HTML page and return its absolute path."""
+    from cgsync.report._html import render_html
+
     path = Path(out_path).resolve()
     try:
         path.write_text(render_html(figures), encoding="utf-8")
