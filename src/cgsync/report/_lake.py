@@ -83,7 +83,7 @@ def _open_sql(dataset: dlt.Dataset, destination: str, description: str) -> Itera
     try:
         sql = dataset.sql_client
         sql.open_connection()
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever the destination's driver raises
         raise ConfigError(f"cannot open the lake on {destination}: {_first_line(exc)}") from None
 
     def fetch(query: str, params: Sequence[Any]) -> tuple[tuple[str, ...], list[Any]]:
@@ -92,7 +92,7 @@ def _open_sql(dataset: dlt.Dataset, destination: str, description: str) -> Itera
                 return tuple(c[0] for c in cursor.description), list(cursor.fetchall())
         except DatabaseUndefinedRelation:
             raise _MissingRelation from None
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever the destination's driver raises
             raise ConfigError(f"cannot read the lake: {_first_line(exc)}") from None
 
     try:
@@ -100,7 +100,7 @@ def _open_sql(dataset: dlt.Dataset, destination: str, description: str) -> Itera
             has_dataset = sql.has_dataset()
             if statement := _SESSION_IN_UTC.get(destination):
                 sql.execute_sql(statement)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever the destination's driver raises
             raise ConfigError(f"cannot read the lake: {_first_line(exc)}") from None
         if not has_dataset:
             raise ConfigError(
@@ -123,7 +123,7 @@ def _open_delta(dataset: dlt.Dataset, destination: str, description: str) -> Ite
                 if schema.tables[name].get("table_format") == "delta":
                     delta = tables.load_open_table("delta", name)
                     connection.register(name, delta.to_pyarrow_dataset())
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever dlt, deltalake or the storage raise
             raise ConfigError(
                 f"cannot open the lake on {destination}: {_first_line(exc)}"
             ) from None
@@ -145,8 +145,8 @@ def _open_delta(dataset: dlt.Dataset, destination: str, description: str) -> Ite
 def _has_delta(dataset: dlt.Dataset) -> bool:
     try:
         tables = dataset.schema.data_tables()
-    except Exception:
-        return False  # _open_sql reports why the lake cannot be read
+    except Exception:  # noqa: BLE001 - any failure; _open_sql reports it
+        return False
     return any(table.get("table_format") == "delta" for table in tables)
 
 
@@ -154,7 +154,7 @@ def _destination(name: str, duckdb_path: Path) -> Destination[Any, Any]:
     if name != "duckdb":
         try:
             destination = Destination.from_reference(name)
-        except Exception:
+        except Exception:  # noqa: BLE001 - dlt raises several kinds for a bad reference
             destination = None
         if destination is None:
             raise ConfigError(
