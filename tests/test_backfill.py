@@ -171,8 +171,8 @@ def test_a_parallel_initial_load_while_records_arrive_hands_over_exactly(
 class WindowRecorder(httpx.HTTPTransport):
     """Counts the backfill's window requests in flight at once, and the windows asked for.
 
-    The first window request waits (up to CAP_SECONDS) for another one to be in flight, so
-    windows walked side by side are seen so however the threads are scheduled.
+    The first window request waits (up to CAP_SECONDS) for another one to be in flight, so that
+    windows walked side by side are seen in flight together however the threads are scheduled.
     """
 
     def __init__(self) -> None:
@@ -227,7 +227,7 @@ def test_a_429_storm_backs_the_whole_pool_off_and_stays_exact(
     emulator: Callable[..., Emulator], lake: Lake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The rate limit's clock moves only by the Retry-After of each 429 (which the pool waits out
-    # for real): every 16th request is over the limit, however fast the sync really runs.
+    # for real): one request in 16 is over the limit, however fast the sync really runs.
     clock = FakeClock()
     monkeypatch.setattr(_faults, "monotonic", clock)
     emu = emulator(records=2_000, seed=33, timezone=ZONE)

@@ -108,7 +108,7 @@ def test_ctrl_c_exits_130_and_the_next_sync_resumes(
 ) -> None:
     emu = emulator(records=10_000, seed=22)
     database, pipelines_dir = tmp_path / "lake.duckdb", tmp_path / "pipelines"
-    # Ctrl-C while the sync awaits its 5th data request, a few pages and checkpoints in.
+    # Ctrl-C while the sync awaits its 5th data request: surely still running, a few pages in.
     with hold_request(emu, 5) as held:
         process = sync_process(emu, database, pipelines_dir, checkpoint_pages=2)
         assert held.wait_reached(process), "the sync ended before its 5th request"

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from cgsync.emulator import Emulator
+from cgsync.emulator._faults import FaultDecision
 
 CAP_SECONDS = 120.0
 """How long a wait may last before the test fails as hung (never reached on a sound run)."""
@@ -80,7 +81,7 @@ def hold_request(emu: Emulator, number: int = 1) -> Iterator[HeldRequest]:
     decide = faults.decide
     numbers = itertools.count(1)
 
-    def decide_or_hold() -> Any:
+    def decide_or_hold() -> FaultDecision:
         if next(numbers) == number:
             held.reached.set()
             held.wait_released()
