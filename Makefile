@@ -1,12 +1,12 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   - run the main job (initial + periodic sync) against the built-in emulator
-#   make test   - run the test suite
+#   make test   - lint (ruff), then run the test suite
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench emulator clean
+.PHONY: demo lint test bench emulator clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +17,14 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/cgsync demo
 
-test: $(STAMP)
-	$(BIN)/pytest -q $(PYTEST_ARGS)
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks examples
+
+# make turns any failing status into 2, so pytest's 5 (no tests collected) is named here.
+test: lint
+	$(BIN)/pytest -q $(PYTEST_ARGS); status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing the run" >&2; fi; \
+	exit $$status
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)

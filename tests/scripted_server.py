@@ -2,14 +2,13 @@
 
 Each path answers from its script of replies first (`server.script(path, ...)`), then from its
 route (`server.route(path, handler)`). Replies can also drop the connection, truncate the body
-or stall. Every request is recorded.
+or stall (never answer: the client's timeout is the only clock). Every request is recorded.
 """
 
 from __future__ import annotations
 
 import ssl
 import threading
-import time
 from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,7 +31,6 @@ class Reply:
     """bytes as is; anything else is sent as JSON."""
     headers: dict[str, str] = field(default_factory=dict)
     action: Literal["reply", "drop", "truncate", "stall"] = "reply"
-    stall_seconds: float = 2.0
 
     def content(self) -> bytes:
         return self.body if isinstance(self.body, bytes) else orjson.dumps(self.body)
@@ -71,6 +69,7 @@ class ScriptedServer:
         self._scripts: dict[str, deque[Reply]] = defaultdict(deque)
         self._routes: dict[str, Handler] = {TOKEN_PATH: self._issue_token}
         self._lock = threading.Lock()
+        self._stopping = threading.Event()
         self._httpd = _QuietServer(("127.0.0.1", 0), self._handler_class())
         scheme = "http"
         if certificate is not None:
@@ -131,11 +130,11 @@ class ScriptedServer:
                     client_port=self.client_address[1],
                 )
                 reply = server._answer(request)
-                if reply.action == "drop":
+                if reply.action == "stall":
+                    server._stopping.wait()
+                if reply.action in ("drop", "stall"):
                     self.close_connection = True
                     return
-                if reply.action == "stall":
-                    time.sleep(reply.stall_seconds)
                 content = reply.content()
                 self.send_response(reply.status)
                 for name, value in {"Content-Type": "application/json", **reply.headers}.items():
@@ -154,6 +153,7 @@ class ScriptedServer:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        self._stopping.set()
         self._httpd.shutdown()
         self._httpd.server_close()
 

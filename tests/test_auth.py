@@ -10,6 +10,7 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 from scripted_server import CLIENT_ID, CLIENT_SECRET, Reply, ScriptedServer, connect, page
+from timing import FakeClock
 
 from cgsync import AuthenticationError
 from cgsync._auth import TokenProvider
@@ -23,14 +24,6 @@ def server() -> Iterator[ScriptedServer]:
     with ScriptedServer() as server:
         server.route(RESPONSES.path, lambda request: page([{"number_customergauge": 1}], 2))
         yield server
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def provider(server: ScriptedServer, http: httpx.Client, **options: object) -> TokenProvider:

@@ -7,6 +7,7 @@ emulator's truth (same CGIDs, no duplicates, statuses equal inside the refresh w
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 import time
 from collections import Counter
@@ -23,6 +24,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from sync_lake import LakeReader, assert_exact, emulator_client, make_lake, sync_options
+from timing import CAP_SECONDS, FakeClock, wait_until
 from typer.testing import CliRunner, Result
 
 from cgsync import Lake, SyncOptions, run_sync
@@ -32,7 +34,8 @@ from cgsync._client import ApiClient, RetryPolicy
 from cgsync._endpoints import get_endpoint
 from cgsync._lake import build_pipeline
 from cgsync.cli import app
-from cgsync.emulator import Emulator, Truth
+from cgsync.emulator import Emulator, Truth, _faults
+from cgsync.emulator._faults import FaultDecision, FaultKind
 from cgsync.source import SOURCE_NAME, customergauge_source
 
 ZONE = "Europe/Amsterdam"
@@ -168,7 +171,11 @@ def test_a_parallel_initial_load_while_records_arrive_hands_over_exactly(
 
 
 class WindowRecorder(httpx.HTTPTransport):
-    """Counts the backfill's window requests in flight at once, and the windows asked for."""
+    """Counts the backfill's window requests in flight at once, and the windows asked for.
+
+    The first window request waits (up to CAP_SECONDS) for another one to be in flight, so that
+    windows walked side by side are seen in flight together however the threads are scheduled.
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -176,16 +183,22 @@ class WindowRecorder(httpx.HTTPTransport):
         self.most_in_flight = 0
         self._in_flight = 0
         self._lock = threading.Lock()
+        self._side_by_side = threading.Event()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         params = request.url.params
         if params.get("period[field]") != "date_creation":
             return super().handle_request(request)
         with self._lock:
+            first = not self.windows
             self.windows.add((request.url.path, params["period[start]"]))
             self._in_flight += 1
             self.most_in_flight = max(self.most_in_flight, self._in_flight)
+            if self._in_flight > 1:
+                self._side_by_side.set()
         try:
+            if first:
+                self._side_by_side.wait(CAP_SECONDS)
             return super().handle_request(request)
         finally:
             with self._lock:
@@ -196,7 +209,6 @@ def test_the_source_walks_date_creation_windows_side_by_side(
     emulator: Callable[..., Emulator], lake: Lake
 ) -> None:
     emu = emulator(records=2_000, seed=32, timezone=ZONE)
-    emu.faults.update(latency_ms=50)
     recorder = WindowRecorder()
     pipeline = build_pipeline(lake)
     with emulator_client(emu, transport=recorder) as client:
@@ -214,10 +226,23 @@ def test_the_source_walks_date_creation_windows_side_by_side(
 
 
 def test_a_429_storm_backs_the_whole_pool_off_and_stays_exact(
-    emulator: Callable[..., Emulator], lake: Lake
+    emulator: Callable[..., Emulator], lake: Lake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The rate limit's clock moves only by the Retry-After of each 429 (which the pool waits out
+    # for real): one request in 16 is over the limit, however fast the sync really runs.
+    clock = FakeClock()
+    monkeypatch.setattr(_faults, "monotonic", clock)
     emu = emulator(records=2_000, seed=33, timezone=ZONE)
     emu.faults.update(rate_limit=15, retry_after_seconds=1)
+    decide = emu.faults.decide
+
+    def decide_then_wait_out() -> FaultDecision:
+        decision = decide()
+        if decision.kind is FaultKind.TOO_MANY_REQUESTS:
+            clock.now += decision.retry_after_seconds
+        return decision
+
+    monkeypatch.setattr(emu.faults, "decide", decide_then_wait_out)
     options = parallel_options(emu, lake, checkpoint_pages=20)
 
     summary = run_sync(options)
@@ -229,7 +254,7 @@ def test_a_429_storm_backs_the_whole_pool_off_and_stays_exact(
     assert_exact(LakeReader(lake), emu.truth())
 
 
-def test_a_429_holds_back_the_other_threads_too() -> None:
+def test_a_429_holds_back_the_other_threads_too(caplog: pytest.LogCaptureFixture) -> None:
     endpoint = get_endpoint("non_responses")
     hold = 0.4
     arrivals: list[tuple[str, float]] = []
@@ -245,21 +270,25 @@ def test_a_429_holds_back_the_other_threads_too() -> None:
             return httpx.Response(429, headers={"Retry-After": str(hold)}, json={})
         return httpx.Response(200, json={"data": [], "cursor": {"next": None}})
 
-    with ApiClient(
-        client_id="id",
-        client_secret="secret",
-        auth_url="http://auth.test/oauth2/token",
-        api_url="http://api.test",
-        retry=RetryPolicy(base_delay=0),
-        transport=httpx.MockTransport(handler),
-    ) as client:
+    with (
+        caplog.at_level(logging.WARNING, logger="cgsync"),
+        ApiClient(
+            client_id="id",
+            client_secret="secret",
+            auth_url="http://auth.test/oauth2/token",
+            api_url="http://api.test",
+            retry=RetryPolicy(base_delay=0),
+            transport=httpx.MockTransport(handler),
+        ) as client,
+    ):
         refused = threading.Thread(
             target=client.get_page, args=(endpoint,), kwargs={"cursor": 1, "per_page": 10}
         )
         refused.start()
-        first_refused.wait(5)
+        # The client logs the retry once it has set the back-off that holds back every thread.
+        wait_until(lambda: caplog.records, what="the refused request's retry")
         client.get_page(endpoint, cursor=2, per_page=10)
-        refused.join(5)
+        refused.join()
 
     refusal = next(at for who, at in arrivals if who == "1")
     other = next(at for who, at in arrivals if who == "2")

@@ -114,7 +114,7 @@ def test_pages_share_one_kept_alive_connection(server: ScriptedServer) -> None:
         (Reply(200, b"<html>Bad Gateway</html>"), "malformed body"),
         (Reply(200, {"message": "ok"}), "malformed body"),
         (Reply(200, {"data": [1, 2], "cursor": {"next": 3}}), "malformed body"),
-        (Reply(action="stall", stall_seconds=1.5), "timeout"),
+        (Reply(action="stall"), "timeout"),
     ],
 )
 def test_transient_failures_are_retried_and_logged(

@@ -18,6 +18,7 @@ from pathlib import Path
 import dlt
 import pytest
 from sync_lake import LakeReader, assert_exact
+from timing import hold_request
 
 from cgsync import Lake
 from cgsync.emulator import Emulator
@@ -106,19 +107,16 @@ def test_ctrl_c_exits_130_and_the_next_sync_resumes(
     emulator: Callable[..., Emulator], tmp_path: Path
 ) -> None:
     emu = emulator(records=10_000, seed=22)
-    emu.faults.update(latency_ms=400)  # slow enough that the sync is still running at Ctrl-C
     database, pipelines_dir = tmp_path / "lake.duckdb", tmp_path / "pipelines"
-    process = sync_process(emu, database, pipelines_dir, checkpoint_pages=2)
-    while not list(pipelines_dir.glob("*/*/cgsync")) and process.poll() is None:
-        time.sleep(0.05)
-    time.sleep(1.0)
-
-    process.send_signal(signal.SIGINT)
-    _, errors = process.communicate(timeout=60)
+    # Ctrl-C while the sync awaits its 5th data request: surely still running, a few pages in.
+    with hold_request(emu, 5) as held:
+        process = sync_process(emu, database, pipelines_dir, checkpoint_pages=2)
+        assert held.wait_reached(process), "the sync ended before its 5th request"
+        process.send_signal(signal.SIGINT)
+    _, errors = process.communicate(timeout=120)
 
     assert process.returncode == 130, errors.decode()
     assert "interrupted: the last checkpoint is kept" in errors.decode()
-    emu.faults.clear()
     resumed = sync_process(emu, database, pipelines_dir)
     _, errors = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, errors.decode()

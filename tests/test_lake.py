@@ -4,7 +4,6 @@ on one machine or several, against one CustomerGauge system or two."""
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -16,6 +15,7 @@ import duckdb
 import pytest
 from machines import Machine, connect, directory
 from sync_lake import LakeReader, assert_exact, drop_datasets, postgres_dsn
+from timing import hold_request, paused
 
 from cgsync._lake import Lake, build_pipeline, lake_pipelines_dir, resolve_destination
 from cgsync.emulator import Emulator
@@ -258,9 +258,6 @@ def test_two_machines_never_sync_one_lake_at_once(
     emulator: Callable[..., Emulator], tmp_path: Path, kind: str
 ) -> None:
     emu = emulator(records=3_000)
-    # A second per page while the second machine tries (about 20 s of pages: far longer than a
-    # process start, even on a loaded machine), then full speed.
-    emu.faults.update(latency_ms=1_000)
     first, second = Machine(tmp_path / "first"), Machine(tmp_path / "second")
     shared = directory(tmp_path / "shared")  # a shared disk, or one PostgreSQL server
     dataset = f"cgsync_test_{uuid.uuid4().hex[:10]}"
@@ -275,14 +272,15 @@ def test_two_machines_never_sync_one_lake_at_once(
         else Lake(str(shared / LAKE_FILE), dataset, pipelines_dir=str(tmp_path / "reader"))
     )
     try:
-        running = first.start("sync", "--quiet", *flags, cwd=shared, env=env)
-        # The locks come before the first request: once the API is called, the first holds them.
-        while emu.stats()["api_calls"] == 0 and running.poll() is None:
-            time.sleep(0.02)
-
-        refused = second.cgsync("sync", *flags, cwd=shared, env=env)
-        still_running = running.poll() is None
-        emu.faults.update(latency_ms=0)
+        # The locks come before the first data request: while it is held, the first sync holds
+        # them and cannot end; stopped, it stays so while the second machine tries.
+        with hold_request(emu) as held:
+            running = first.start("sync", "--quiet", *flags, cwd=shared, env=env)
+            assert held.wait_reached(running), "the first sync ended before its first request"
+            with paused(running):
+                held.release()
+                refused = second.cgsync("sync", *flags, cwd=shared, env=env)
+                still_running = running.poll() is None
 
         assert still_running, "the first sync ended before the second one started"
         assert refused.returncode == 5, refused.stderr

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 from machines import Machine, connect
 from sync_lake import LakeReader, assert_exact, make_lake, sync_options
+from timing import hold_request
 
 from cgsync import ConfigError, Lake, read_status, run_sync
 from cgsync.emulator import Emulator
@@ -96,18 +96,17 @@ def test_a_reconcile_killed_at_any_moment_deletes_nothing_still_listed_and_the_n
     erased = all_cgids(reader) - listed
     assert erased
     still_listed = {table: set(reader.cgids(table)) & listed for table in (*MAIN, *CHILDREN)}
-    emu.faults.update(latency_ms=20)
 
-    for calls in (5, 25, 45):  # into the walks, at different depths
-        before = emu.stats()["api_calls"]
-        running = machine.start("sync", "--reconcile", *flags, cwd=here, env=connect(emu))
-        while emu.stats()["api_calls"] - before < calls and running.poll() is None:
-            time.sleep(0.01)
-        running.send_signal(signal.SIGKILL)
+    # Into the walks, at different depths: killed while awaiting that call (each run resumes the
+    # last, and the third ends after 44 calls; should one end sooner, there is nothing to kill).
+    for calls in (5, 25, 40):
+        with hold_request(emu, calls) as held:
+            running = machine.start("sync", "--reconcile", *flags, cwd=here, env=connect(emu))
+            held.wait_reached(running)
+            running.send_signal(signal.SIGKILL)  # does nothing once the process has ended
         running.wait(timeout=60)
         for table, cgids in still_listed.items():
             assert cgids <= set(reader.cgids(table)), f"a listed record left {table}"
-    emu.faults.clear()
 
     finished = machine.cgsync("sync", "--reconcile", *flags, cwd=here, env=connect(emu))
 

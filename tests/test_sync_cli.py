@@ -7,7 +7,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -20,6 +19,7 @@ import typer
 from dlt.common.versioned_state import decompress_state
 from machines import connect
 from sync_lake import LakeReader, assert_exact
+from timing import hold_request, paused
 from typer.testing import CliRunner, Result
 
 from cgsync import Lake, settings
@@ -149,18 +149,20 @@ def test_a_sync_running_in_another_process_holds_the_lock(
     cgsync: Callable[..., Result], emulator: Callable[..., Emulator], tmp_path: Path
 ) -> None:
     emu = emulator(records=1_500)
-    emu.faults.update(latency_ms=100)
     command = [sys.executable, "-m", "cgsync", "sync", "--quiet", "--per-page", "100"]
     command += ["--pipelines-dir", str(tmp_path / "pipelines")]
     env = {**os.environ, **connect(emu)}
-    running = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
-    # The pipeline's working directory appears once the running sync holds the lock.
-    while not list((tmp_path / "pipelines").glob("*/*/cgsync")) and running.poll() is None:
-        time.sleep(0.05)
+    # The lock comes before the first data request: while it is held, the running sync holds
+    # the lock and cannot end; stopped, it stays so while the second one tries.
+    with hold_request(emu) as held:
+        running = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
+        assert held.wait_reached(running), "the first sync ended before its first request"
+        with paused(running):
+            held.release()
+            second = cgsync("sync", env=connect(emu))
+            still_running = running.poll() is None
 
-    second = cgsync("sync", env=connect(emu))
-
-    assert running.poll() is None, "the first sync ended before the second one started"
+    assert still_running, "the first sync ended before the second one started"
     assert second.exit_code == 5
     assert second.stderr.startswith("error: another sync of this lake is running")
     _, errors = running.communicate(timeout=120)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
+from timing import FakeClock
 
-from cgsync.emulator import Emulator
+from cgsync.emulator import Emulator, _auth
 
 from ._api import NON_RESPONSES, Connect, StartEmulator
 
@@ -88,12 +87,18 @@ def test_data_requests_without_a_valid_token_get_401_unauthenticated(
     assert response.json() == {"message": "Unauthenticated."}
 
 
-def test_a_token_expires_after_its_lifetime(emulator: StartEmulator, connect: Connect) -> None:
+def test_a_token_expires_after_its_lifetime(
+    emulator: StartEmulator, connect: Connect, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = FakeClock()  # token lifetimes are real seconds: this clock stands in for them
+    monkeypatch.setattr(_auth, "monotonic", clock)
     emu = emulator()
     emu.faults.update(token_ttl_seconds=1)
     client = connect(emu)
     assert client.get(NON_RESPONSES).status_code == 200
-    time.sleep(1.1)
+    clock.now += 0.5
+    assert client.get(NON_RESPONSES).status_code == 200
+    clock.now += 0.5
     assert client.get(NON_RESPONSES).status_code == 401
     client.token = client.new_token()
     assert client.get(NON_RESPONSES).status_code == 200

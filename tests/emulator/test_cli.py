@@ -10,6 +10,7 @@ import sys
 
 import httpx
 import pytest
+from timing import CAP_SECONDS
 from typer.testing import CliRunner
 
 from cgsync.cli import app
@@ -45,7 +46,7 @@ def test_it_serves_prints_its_urls_and_stops_cleanly_on_ctrl_c() -> None:
         )
         assert len(page.json()["data"]) == 5
         process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=20)
+        out, err = process.communicate(timeout=CAP_SECONDS)
     finally:
         process.kill()
     assert process.returncode == 0, err

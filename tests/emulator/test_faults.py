@@ -7,8 +7,9 @@ import time
 import httpx
 import orjson
 import pytest
+from timing import FakeClock
 
-from cgsync.emulator import Emulator
+from cgsync.emulator import Emulator, _faults
 
 from ._api import NON_RESPONSES, RESPONSES, ApiClient, Connect, StartEmulator
 
@@ -63,8 +64,9 @@ def test_latency_is_added_to_every_data_request(emu: Emulator, api: ApiClient) -
 
 
 def test_the_rate_limit_answers_429_past_its_requests_per_second(
-    emu: Emulator, api: ApiClient
+    emu: Emulator, api: ApiClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(_faults, "monotonic", FakeClock())  # all 8 within the same instant
     emu.faults.update(rate_limit=3)
     responses = [api.get(RESPONSES, per_page=1) for _ in range(8)]
     limited = [r for r in responses if r.status_code == 429]

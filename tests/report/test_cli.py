@@ -82,13 +82,17 @@ def test_json_prints_the_figures_for_the_period(lake_path: Path, tmp_path: Path)
         ),
         (
             ["--destination", "nosuch"],
-            "error: unknown --destination 'nosuch': "
-            "use a dlt destination such as duckdb, postgres or filesystem",
+            (
+                "error: unknown --destination 'nosuch': "
+                "use a dlt destination such as duckdb, postgres or filesystem"
+            ),
         ),
         (
             ["--dataset", "crm"],
-            "error: the lake has no dataset 'crm': "
-            "run `cgsync sync` first or pass the right --dataset",
+            (
+                "error: the lake has no dataset 'crm': "
+                "run `cgsync sync` first or pass the right --dataset"
+            ),
         ),
     ],
 )

@@ -88,5 +88,5 @@ async def _json_object(request: Request) -> dict[str, Any]:
     except orjson.JSONDecodeError:
         body = None
     if not isinstance(body, dict):
-        raise ValueError("the body must be a JSON object")
+        raise TypeError("the body must be a JSON object")  # both callers answer it with a 422
     return body

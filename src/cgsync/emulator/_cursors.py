@@ -30,7 +30,7 @@ class V6Cursor:
         except (binascii.Error, ValueError, orjson.JSONDecodeError):
             raise ValueError("not a cursor") from None
         if not isinstance(payload, dict):
-            raise ValueError("not a cursor")
+            raise ValueError("not a cursor")  # noqa: TRY004 - bad input: the caller's 422
         cgid, direction = payload.get(_KEY), payload.get(_DIRECTION)
         if type(cgid) is not int or type(direction) is not bool or not 0 <= cgid < 2**53:
             raise ValueError("not a cursor")

@@ -6,9 +6,9 @@ import dataclasses
 import enum
 import math
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from time import monotonic  # a module global: tests replace it with a clock of their own
 
 from cgsync.emulator import settings
 
@@ -105,7 +105,7 @@ class Faults:
         self._lock = threading.Lock()
         self._requests = 0
         self._bucket_tokens = float("inf")  # starts full, whatever the limit
-        self._bucket_time = time.monotonic()
+        self._bucket_time = monotonic()
 
     @property
     def settings(self) -> FaultSettings:
@@ -165,7 +165,7 @@ class Faults:
         """Token bucket (one second of burst); the seconds to wait when empty, else None."""
         if rate_limit <= 0:
             return None
-        now = time.monotonic()
+        now = monotonic()
         elapsed = now - self._bucket_time
         self._bucket_time = now
         self._bucket_tokens = min(rate_limit, self._bucket_tokens + elapsed * rate_limit)
