@@ -24,6 +24,7 @@ HEAVY_MODULES = frozenset(
         "deltalake",
         "pyiceberg",
         "plotly",
+        "pydantic",  # typer 0.29 builds each command's options with it: pyproject keeps 0.28
     }
 )
 
