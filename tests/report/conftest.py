@@ -13,6 +13,7 @@ import dlt
 import duckdb
 import pyarrow as pa
 import pytest
+from sync_lake import iceberg_catalog
 
 from cgsync._views import view_statements
 
@@ -196,15 +197,20 @@ def postgres_lake(postgres_dsn: str, monkeypatch: pytest.MonkeyPatch) -> Iterato
             cursor.execute(f"DROP SCHEMA {dataset} CASCADE")
 
 
-@pytest.fixture(params=["parquet", "delta"])
+@pytest.fixture(params=["parquet", "delta", "iceberg"])
 def files_lake(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> str:
+) -> Iterator[str]:
     """The fixed lake's tables on dlt's filesystem destination (no views); returns the dataset.
 
-    As parquet files, and as the Delta tables the sync writes there.
+    As parquet files, and as the Delta or Iceberg tables the sync writes there.
     """
     table_format = None if request.param == "parquet" else request.param
+    with iceberg_catalog(tmp_path / "catalog"):
+        yield _files_lake(tmp_path, monkeypatch, table_format)
+
+
+def _files_lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, table_format: Any) -> str:
     bucket = (tmp_path / "files").as_uri()
     pipeline = dlt.pipeline(
         "report_files",
