@@ -7,6 +7,7 @@ each request it makes can be checked; the emulator-backed tests are in test_exac
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -15,12 +16,19 @@ import pytest
 from dlt.destinations.sql_jobs import SqlMergeFollowupJob
 from sync_lake import merge_sql
 
-from cgsync import ConfigError, _dlt, customergauge_source
+from cgsync import ConfigError, Filters, SyncOptions, _dlt, customergauge_source
 from cgsync._client import Page
 from cgsync._endpoints import Endpoint
 from cgsync._pages import ReadAhead
+from cgsync.source import ONE_RUN
 
 AMSTERDAM = "Europe/Amsterdam"
+
+
+def options(**changes: Any) -> SyncOptions:
+    """The source's default options (a plain dlt pipeline's: one run walks to the end), with
+    `changes`."""
+    return replace(ONE_RUN, **changes)
 
 
 def invitation(cgid: int, sent: datetime, status: str = "survey-sent") -> dict[str, Any]:
@@ -116,9 +124,7 @@ def test_a_checkpoint_stores_the_cursor_of_its_last_page_and_the_next_run_resume
 
     def source() -> Any:
         return customergauge_source(
-            endpoints=["non_responses"],
-            per_page=10,
-            checkpoint_pages=2,
+            options(endpoints=("non_responses",), per_page=10, checkpoint_pages=2),
             client=api,
             read_ahead=read_ahead,
         )
@@ -140,11 +146,11 @@ def test_a_periodic_run_starts_from_the_stored_cursor_and_reads_only_new_records
     pipeline: dlt.Pipeline,
 ) -> None:
     api = ListingApi({"responses": [answer(i, START) for i in range(1, 6)]})
-    pipeline.run(customergauge_source(endpoints=["responses"], client=api))
+    pipeline.run(customergauge_source(options(endpoints=("responses",)), client=api))
     api.listings["responses"].append(answer(99, START))
     api.requests.clear()
 
-    pipeline.run(customergauge_source(endpoints=["responses"], client=api))
+    pipeline.run(customergauge_source(options(endpoints=("responses",)), client=api))
 
     walked = [cursor for _, cursor, params in api.requests if "period[field]" not in params]
     refreshed = [params for _, _, params in api.requests if "period[field]" in params]
@@ -164,10 +170,12 @@ def test_child_tables_replace_the_rows_of_a_refetched_response(
     for name in ("_gen_key_table_clauses", "gen_merge_sql"):
         monkeypatch.setattr(SqlMergeFollowupJob, name, classmethod(_dlt._dlt_function(name)))
     api = ListingApi({"responses": [answer(1, START, tags=["Price", "Speed", "Staff"])]})
-    pipeline.run(customergauge_source(endpoints=["responses"], client=api))
+    pipeline.run(customergauge_source(options(endpoints=("responses",)), client=api))
     api.listings["responses"] = [answer(1, START, tags=["Price"])]
 
-    pipeline.run(customergauge_source(endpoints=["responses"], client=api, full_refresh=True))
+    pipeline.run(
+        customergauge_source(options(endpoints=("responses",), full_refresh=True), client=api)
+    )
 
     assert rows(pipeline, "select number_customergauge, position, value from responses__tags") == [
         (1, 0, "Price")
@@ -185,7 +193,7 @@ def test_the_refresh_window_rereads_recent_invitations_in_the_systems_days(
 
     def source() -> Any:
         return customergauge_source(
-            endpoints=["non_responses"], source_timezone=AMSTERDAM, client=api
+            options(endpoints=("non_responses",), source_timezone=AMSTERDAM), client=api
         )
 
     pipeline.run(source())
@@ -214,7 +222,7 @@ def test_refresh_window_zero_turns_the_refresh_off(pipeline: dlt.Pipeline) -> No
     for _ in range(2):
         pipeline.run(
             customergauge_source(
-                endpoints=["non_responses"], refresh_window=timedelta(0), client=api
+                options(endpoints=("non_responses",), refresh_window=timedelta(0)), client=api
             )
         )
     assert all("period[field]" not in params for _, _, params in api.requests)
@@ -222,9 +230,12 @@ def test_refresh_window_zero_turns_the_refresh_off(pipeline: dlt.Pipeline) -> No
 
 def test_each_filter_combination_keeps_its_own_cursor(pipeline: dlt.Pipeline) -> None:
     api = ListingApi({"responses": [answer(i, START) for i in range(1, 4)]})
-    pipeline.run(customergauge_source(endpoints=["responses"], client=api))
+    pipeline.run(customergauge_source(options(endpoints=("responses",)), client=api))
     pipeline.run(
-        customergauge_source(endpoints=["responses"], outbound_filter="country-nl", client=api)
+        customergauge_source(
+            options(endpoints=("responses",), filters=Filters(outbound_filter="country-nl")),
+            client=api,
+        )
     )
 
     # Each walk keeps its own ladder too: where its responses are re-read from, should the
@@ -247,7 +258,7 @@ def v6_answers(days: int) -> list[dict[str, Any]]:
 
 def test_v6_keeps_the_cursor_of_its_last_page_when_next_is_null(pipeline: dlt.Pipeline) -> None:
     api = ListingApi({"responses_v6": v6_answers(12)})
-    pipeline.run(customergauge_source(endpoints=["responses_v6"], per_page=5, client=api))
+    pipeline.run(customergauge_source(options(endpoints=("responses_v6",), per_page=5), client=api))
 
     walk = walks(pipeline, "responses_v6")["all"]
     assert api.cursors("responses_v6") == [None, "after:50", "after:100"]
@@ -260,13 +271,12 @@ def test_v6_periodic_runs_start_from_the_rung_older_than_the_lookback(
 ) -> None:
     api = ListingApi({"responses_v6": v6_answers(30)})
 
-    def source(**arguments: Any) -> Any:
+    def source(**changes: Any) -> Any:
         return customergauge_source(
-            endpoints=["responses_v6"],
-            per_page=5,
-            v6_lookback=timedelta(days=10),
+            options(
+                endpoints=("responses_v6",), per_page=5, v6_lookback=timedelta(days=10), **changes
+            ),
             client=api,
-            **arguments,
         )
 
     pipeline.run(source())
@@ -295,13 +305,19 @@ def test_v6_periodic_runs_start_from_the_rung_older_than_the_lookback(
     ("arguments", "message"),
     [
         ({"per_page": 1001}, "per_page 1001 is out of range for responses: use 1 to 1000"),
-        ({"per_page": 500, "endpoints": ["responses_v6"]}, "use 1 to 400"),
-        ({"endpoints": ["answers"]}, "unknown resource 'answers'"),
+        ({"per_page": 500, "endpoints": ("responses_v6",)}, "use 1 to 400"),
+        ({"endpoints": ("answers",)}, "unknown resource 'answers'"),
         ({"source_timezone": "Mars/Olympus"}, "--source-timezone"),
-        ({"expansions": ["gossip"]}, "--with gossip"),
-        ({"since": date(2024, 1, 1)}, "--since and --until go together"),
-        ({"since": date(2024, 2, 1), "until": date(2024, 1, 1)}, "is after --until"),
-        ({"period_field": "date_sent"}, "--period-field needs --since and --until"),
+        ({"expansions": ("gossip",)}, "--with gossip"),
+        ({"filters": Filters(since=date(2024, 1, 1))}, "--since and --until go together"),
+        (
+            {"filters": Filters(since=date(2024, 2, 1), until=date(2024, 1, 1))},
+            "is after --until",
+        ),
+        (
+            {"filters": Filters(period_field="date_sent")},
+            "--period-field needs --since and --until",
+        ),
         ({"checkpoint_pages": 0}, "--checkpoint-pages must be at least 1"),
         ({"refresh_window": timedelta(hours=-1)}, "--refresh-window must not be negative"),
     ],
@@ -311,7 +327,7 @@ def test_bad_arguments_are_refused_before_any_request(
 ) -> None:
     api = ListingApi({})
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
-        customergauge_source(client=api, **arguments)
+        customergauge_source(options(**arguments), client=api)
     assert api.requests == []
 
 
