@@ -6,6 +6,7 @@ each request it makes can be checked; the emulator-backed tests are in test_exac
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import date, datetime, timedelta
@@ -13,13 +14,15 @@ from typing import Any
 
 import dlt
 import pytest
+from dlt.common.configuration.inject import get_fun_spec
 from dlt.destinations.sql_jobs import SqlMergeFollowupJob
 from sync_lake import merge_sql
 
 from cgsync import ConfigError, Filters, SyncOptions, _dlt, customergauge_source
 from cgsync._client import Page
-from cgsync._endpoints import Endpoint
+from cgsync._endpoints import ENDPOINTS, Endpoint
 from cgsync._pages import ReadAhead
+from cgsync.settings import DEFAULT_CHECKPOINT_PAGES
 from cgsync.source import ONE_RUN
 
 AMSTERDAM = "Europe/Amsterdam"
@@ -354,3 +357,73 @@ def test_in_your_own_pipeline_credentials_and_hosts_come_from_dlt_config(
     truth = emu.truth()
     assert rows(pipeline, "select count(*) from responses") == [(len(truth.responses),)]
     assert rows(pipeline, "select count(*) from non_responses") == [(len(truth.non_responses),)]
+
+
+def test_the_options_credentials_and_hosts_win_over_dlt_config(
+    emulator: Any, pipeline: dlt.Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emu = emulator(records=100)
+    monkeypatch.setenv("SOURCES__CUSTOMERGAUGE__CLIENT_ID", "stale-client")
+    monkeypatch.setenv("SOURCES__CUSTOMERGAUGE__CLIENT_SECRET", "stale-secret")
+    monkeypatch.setenv("SOURCES__CUSTOMERGAUGE__API_URL", "https://api.stale.invalid")
+    # Not a config value: dlt resolves the connection only, never the options.
+    monkeypatch.setenv("SOURCES__CUSTOMERGAUGE__OPTIONS", "{not options")
+    connection = options(
+        client_id=emu.client_id,
+        client_secret=emu.client_secret,
+        auth_url=emu.token_url,
+        api_url=emu.base_url,
+    )
+
+    pipeline.run(customergauge_source(connection))
+
+    truth = emu.truth()
+    assert rows(pipeline, "select count(*) from responses") == [(len(truth.responses),)]
+    assert rows(pipeline, "select count(*) from non_responses") == [(len(truth.non_responses),)]
+
+
+def test_dlt_config_resolves_only_the_connection() -> None:
+    spec = get_fun_spec(customergauge_source)
+    assert list(spec.get_resolvable_fields()) == [
+        "client_id",
+        "client_secret",
+        "region",
+        "auth_url",
+        "api_url",
+    ]
+
+
+def test_the_sources_parameters_are_the_options_the_connection_and_the_runtime() -> None:
+    """The public signature: what to sync is one SyncOptions (docs/sync.md)."""
+    assert list(inspect.signature(customergauge_source).parameters) == [
+        "options",
+        "client_id",
+        "client_secret",
+        "region",
+        "auth_url",
+        "api_url",
+        "client",
+        "read_ahead",
+        "on_page",
+        "on_refresh_page",
+        "table_format",
+        "staging_deduplicated",
+    ]
+
+
+def test_without_options_one_run_of_the_source_walks_to_the_end(
+    pipeline: dlt.Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One record a page: more pages than a checkpoint of SyncOptions' defaults holds.
+    for name in ("responses", "non_responses"):
+        monkeypatch.setitem(ENDPOINTS, name, replace(ENDPOINTS[name], page_limit=1))
+    records = DEFAULT_CHECKPOINT_PAGES + 5
+    api = ListingApi(
+        {"responses": [], "non_responses": [invitation(i, START) for i in range(1, records + 1)]}
+    )
+
+    pipeline.run(customergauge_source(client=api))
+
+    assert walks(pipeline, "non_responses")["all"]["complete"] is True
+    assert rows(pipeline, "select count(*) from non_responses") == [(records,)]
+    assert ONE_RUN == replace(SyncOptions(), checkpoint_pages=None, checkpoint_seconds=None)
