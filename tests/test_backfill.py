@@ -12,6 +12,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -36,7 +37,7 @@ from cgsync._lake import build_pipeline
 from cgsync.cli import app
 from cgsync.emulator import Emulator, Truth, _faults
 from cgsync.emulator._faults import FaultDecision, FaultKind
-from cgsync.source import SOURCE_NAME, customergauge_source
+from cgsync.source import ONE_RUN, SOURCE_NAME, customergauge_source
 
 ZONE = "Europe/Amsterdam"
 ROUNDS = (timedelta(hours=6), timedelta(hours=30), timedelta(days=4))
@@ -212,9 +213,8 @@ def test_the_source_walks_date_creation_windows_side_by_side(
     recorder = WindowRecorder()
     pipeline = build_pipeline(lake)
     with emulator_client(emu, transport=recorder) as client:
-        source = partial(
-            customergauge_source, client=client, parallel=4, per_page=100, source_timezone=ZONE
-        )
+        options = replace(ONE_RUN, parallel=4, per_page=100, source_timezone=ZONE)
+        source = partial(customergauge_source, options, client=client)
         pipeline.run(source())
         assert_exact(LakeReader(lake), emu.truth())
         emu.clock.advance(timedelta(days=1))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -22,6 +23,7 @@ from cgsync._checkpoints import (
     WalkState,
 )
 from cgsync._client import Page
+from cgsync.source import ONE_RUN
 from tests.test_batches import page
 from tests.test_source import START, ListingApi, answer, invitation, pipeline, rows, walks
 
@@ -206,10 +208,13 @@ def test_a_record_listed_twice_in_one_walk_is_in_the_lake_once_as_last_read(
         runs += 1
         pipeline.run(
             customergauge_source(
-                endpoints=["non_responses"],
-                per_page=per_page,
+                replace(
+                    ONE_RUN,
+                    endpoints=("non_responses",),
+                    per_page=per_page,
+                    refresh_window=timedelta(0),
+                ),
                 client=api,
-                refresh_window=timedelta(0),
             )
         )
 
@@ -228,7 +233,10 @@ def test_a_walk_goes_on_after_a_page_whose_cgids_are_too_far_apart_to_hold(
     for _ in range(2):
         pipeline.run(
             customergauge_source(
-                endpoints=["non_responses"], per_page=2, client=api, refresh_window=timedelta(0)
+                replace(
+                    ONE_RUN, endpoints=("non_responses",), per_page=2, refresh_window=timedelta(0)
+                ),
+                client=api,
             )
         )
 

@@ -6,21 +6,32 @@ each request it makes can be checked; the emulator-backed tests are in test_exac
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import dlt
 import pytest
+from dlt.common.configuration.inject import get_fun_spec
 from dlt.destinations.sql_jobs import SqlMergeFollowupJob
 from sync_lake import merge_sql
 
-from cgsync import ConfigError, _dlt, customergauge_source
+from cgsync import ConfigError, Filters, SyncOptions, _dlt, customergauge_source
 from cgsync._client import Page
-from cgsync._endpoints import Endpoint
+from cgsync._endpoints import ENDPOINTS, Endpoint
 from cgsync._pages import ReadAhead
+from cgsync.settings import DEFAULT_CHECKPOINT_PAGES
+from cgsync.source import ONE_RUN
 
 AMSTERDAM = "Europe/Amsterdam"
+
+
+def options(**changes: Any) -> SyncOptions:
+    """The source's default options (a plain dlt pipeline's: one run walks to the end), with
+    `changes`."""
+    return replace(ONE_RUN, **changes)
 
 
 def invitation(cgid: int, sent: datetime, status: str = "survey-sent") -> dict[str, Any]:
@@ -116,9 +127,7 @@ def test_a_checkpoint_stores_the_cursor_of_its_last_page_and_the_next_run_resume
 
     def source() -> Any:
         return customergauge_source(
-            endpoints=["non_responses"],
-            per_page=10,
-            checkpoint_pages=2,
+            options(endpoints=("non_responses",), per_page=10, checkpoint_pages=2),
             client=api,
             read_ahead=read_ahead,
         )
@@ -140,11 +149,11 @@ def test_a_periodic_run_starts_from_the_stored_cursor_and_reads_only_new_records
     pipeline: dlt.Pipeline,
 ) -> None:
     api = ListingApi({"responses": [answer(i, START) for i in range(1, 6)]})
-    pipeline.run(customergauge_source(endpoints=["responses"], client=api))
+    pipeline.run(customergauge_source(options(endpoints=("responses",)), client=api))
     api.listings["responses"].append(answer(99, START))
     api.requests.clear()
 
-    pipeline.run(customergauge_source(endpoints=["responses"], client=api))
+    pipeline.run(customergauge_source(options(endpoints=("responses",)), client=api))
 
     walked = [cursor for _, cursor, params in api.requests if "period[field]" not in params]
     refreshed = [params for _, _, params in api.requests if "period[field]" in params]
@@ -164,10 +173,12 @@ def test_child_tables_replace_the_rows_of_a_refetched_response(
     for name in ("_gen_key_table_clauses", "gen_merge_sql"):
         monkeypatch.setattr(SqlMergeFollowupJob, name, classmethod(_dlt._dlt_function(name)))
     api = ListingApi({"responses": [answer(1, START, tags=["Price", "Speed", "Staff"])]})
-    pipeline.run(customergauge_source(endpoints=["responses"], client=api))
+    pipeline.run(customergauge_source(options(endpoints=("responses",)), client=api))
     api.listings["responses"] = [answer(1, START, tags=["Price"])]
 
-    pipeline.run(customergauge_source(endpoints=["responses"], client=api, full_refresh=True))
+    pipeline.run(
+        customergauge_source(options(endpoints=("responses",), full_refresh=True), client=api)
+    )
 
     assert rows(pipeline, "select number_customergauge, position, value from responses__tags") == [
         (1, 0, "Price")
@@ -185,7 +196,7 @@ def test_the_refresh_window_rereads_recent_invitations_in_the_systems_days(
 
     def source() -> Any:
         return customergauge_source(
-            endpoints=["non_responses"], source_timezone=AMSTERDAM, client=api
+            options(endpoints=("non_responses",), source_timezone=AMSTERDAM), client=api
         )
 
     pipeline.run(source())
@@ -214,7 +225,7 @@ def test_refresh_window_zero_turns_the_refresh_off(pipeline: dlt.Pipeline) -> No
     for _ in range(2):
         pipeline.run(
             customergauge_source(
-                endpoints=["non_responses"], refresh_window=timedelta(0), client=api
+                options(endpoints=("non_responses",), refresh_window=timedelta(0)), client=api
             )
         )
     assert all("period[field]" not in params for _, _, params in api.requests)
@@ -222,9 +233,12 @@ def test_refresh_window_zero_turns_the_refresh_off(pipeline: dlt.Pipeline) -> No
 
 def test_each_filter_combination_keeps_its_own_cursor(pipeline: dlt.Pipeline) -> None:
     api = ListingApi({"responses": [answer(i, START) for i in range(1, 4)]})
-    pipeline.run(customergauge_source(endpoints=["responses"], client=api))
+    pipeline.run(customergauge_source(options(endpoints=("responses",)), client=api))
     pipeline.run(
-        customergauge_source(endpoints=["responses"], outbound_filter="country-nl", client=api)
+        customergauge_source(
+            options(endpoints=("responses",), filters=Filters(outbound_filter="country-nl")),
+            client=api,
+        )
     )
 
     # Each walk keeps its own ladder too: where its responses are re-read from, should the
@@ -247,7 +261,7 @@ def v6_answers(days: int) -> list[dict[str, Any]]:
 
 def test_v6_keeps_the_cursor_of_its_last_page_when_next_is_null(pipeline: dlt.Pipeline) -> None:
     api = ListingApi({"responses_v6": v6_answers(12)})
-    pipeline.run(customergauge_source(endpoints=["responses_v6"], per_page=5, client=api))
+    pipeline.run(customergauge_source(options(endpoints=("responses_v6",), per_page=5), client=api))
 
     walk = walks(pipeline, "responses_v6")["all"]
     assert api.cursors("responses_v6") == [None, "after:50", "after:100"]
@@ -260,13 +274,12 @@ def test_v6_periodic_runs_start_from_the_rung_older_than_the_lookback(
 ) -> None:
     api = ListingApi({"responses_v6": v6_answers(30)})
 
-    def source(**arguments: Any) -> Any:
+    def source(**changes: Any) -> Any:
         return customergauge_source(
-            endpoints=["responses_v6"],
-            per_page=5,
-            v6_lookback=timedelta(days=10),
+            options(
+                endpoints=("responses_v6",), per_page=5, v6_lookback=timedelta(days=10), **changes
+            ),
             client=api,
-            **arguments,
         )
 
     pipeline.run(source())
@@ -295,13 +308,19 @@ def test_v6_periodic_runs_start_from_the_rung_older_than_the_lookback(
     ("arguments", "message"),
     [
         ({"per_page": 1001}, "per_page 1001 is out of range for responses: use 1 to 1000"),
-        ({"per_page": 500, "endpoints": ["responses_v6"]}, "use 1 to 400"),
-        ({"endpoints": ["answers"]}, "unknown resource 'answers'"),
+        ({"per_page": 500, "endpoints": ("responses_v6",)}, "use 1 to 400"),
+        ({"endpoints": ("answers",)}, "unknown resource 'answers'"),
         ({"source_timezone": "Mars/Olympus"}, "--source-timezone"),
-        ({"expansions": ["gossip"]}, "--with gossip"),
-        ({"since": date(2024, 1, 1)}, "--since and --until go together"),
-        ({"since": date(2024, 2, 1), "until": date(2024, 1, 1)}, "is after --until"),
-        ({"period_field": "date_sent"}, "--period-field needs --since and --until"),
+        ({"expansions": ("gossip",)}, "--with gossip"),
+        ({"filters": Filters(since=date(2024, 1, 1))}, "--since and --until go together"),
+        (
+            {"filters": Filters(since=date(2024, 2, 1), until=date(2024, 1, 1))},
+            "is after --until",
+        ),
+        (
+            {"filters": Filters(period_field="date_sent")},
+            "--period-field needs --since and --until",
+        ),
         ({"checkpoint_pages": 0}, "--checkpoint-pages must be at least 1"),
         ({"refresh_window": timedelta(hours=-1)}, "--refresh-window must not be negative"),
     ],
@@ -311,7 +330,7 @@ def test_bad_arguments_are_refused_before_any_request(
 ) -> None:
     api = ListingApi({})
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
-        customergauge_source(client=api, **arguments)
+        customergauge_source(options(**arguments), client=api)
     assert api.requests == []
 
 
@@ -338,3 +357,73 @@ def test_in_your_own_pipeline_credentials_and_hosts_come_from_dlt_config(
     truth = emu.truth()
     assert rows(pipeline, "select count(*) from responses") == [(len(truth.responses),)]
     assert rows(pipeline, "select count(*) from non_responses") == [(len(truth.non_responses),)]
+
+
+def test_the_options_credentials_and_hosts_win_over_dlt_config(
+    emulator: Any, pipeline: dlt.Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emu = emulator(records=100)
+    monkeypatch.setenv("SOURCES__CUSTOMERGAUGE__CLIENT_ID", "stale-client")
+    monkeypatch.setenv("SOURCES__CUSTOMERGAUGE__CLIENT_SECRET", "stale-secret")
+    monkeypatch.setenv("SOURCES__CUSTOMERGAUGE__API_URL", "https://api.stale.invalid")
+    # Not a config value: dlt resolves the connection only, never the options.
+    monkeypatch.setenv("SOURCES__CUSTOMERGAUGE__OPTIONS", "{not options")
+    connection = options(
+        client_id=emu.client_id,
+        client_secret=emu.client_secret,
+        auth_url=emu.token_url,
+        api_url=emu.base_url,
+    )
+
+    pipeline.run(customergauge_source(connection))
+
+    truth = emu.truth()
+    assert rows(pipeline, "select count(*) from responses") == [(len(truth.responses),)]
+    assert rows(pipeline, "select count(*) from non_responses") == [(len(truth.non_responses),)]
+
+
+def test_dlt_config_resolves_only_the_connection() -> None:
+    spec = get_fun_spec(customergauge_source)
+    assert list(spec.get_resolvable_fields()) == [
+        "client_id",
+        "client_secret",
+        "region",
+        "auth_url",
+        "api_url",
+    ]
+
+
+def test_the_sources_parameters_are_the_options_the_connection_and_the_runtime() -> None:
+    """The public signature: what to sync is one SyncOptions (docs/sync.md)."""
+    assert list(inspect.signature(customergauge_source).parameters) == [
+        "options",
+        "client_id",
+        "client_secret",
+        "region",
+        "auth_url",
+        "api_url",
+        "client",
+        "read_ahead",
+        "on_page",
+        "on_refresh_page",
+        "table_format",
+        "staging_deduplicated",
+    ]
+
+
+def test_without_options_one_run_of_the_source_walks_to_the_end(
+    pipeline: dlt.Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One record a page: more pages than a checkpoint of SyncOptions' defaults holds.
+    for name in ("responses", "non_responses"):
+        monkeypatch.setitem(ENDPOINTS, name, replace(ENDPOINTS[name], page_limit=1))
+    records = DEFAULT_CHECKPOINT_PAGES + 5
+    api = ListingApi(
+        {"responses": [], "non_responses": [invitation(i, START) for i in range(1, records + 1)]}
+    )
+
+    pipeline.run(customergauge_source(client=api))
+
+    assert walks(pipeline, "non_responses")["all"]["complete"] is True
+    assert rows(pipeline, "select count(*) from non_responses") == [(records,)]
+    assert ONE_RUN == replace(SyncOptions(), checkpoint_pages=None, checkpoint_seconds=None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -43,6 +44,7 @@ from cgsync._tables import (
 from cgsync._views import NON_RESPONSES, open_non_responses_sql, survey_funnel_sql
 from cgsync.emulator import Emulator
 from cgsync.settings import PRIMARY_KEY, PROPERTY_PREFIX, SYNCED_AT_COLUMN
+from cgsync.source import ONE_RUN
 
 RESOURCES = tuple(ENDPOINTS)
 ARROW_SPECS = (*MAIN_TABLES.values(), *CHILD_TABLES.values(), REJECTED_VALUES)
@@ -238,7 +240,8 @@ def test_the_json_read_schema_nests_the_specs_columns_and_reads_dates_as_text() 
 def source_tables(table_format: str | None) -> Iterator[TTableSchema]:
     """Every table schema the source's hints give, for every resource."""
     client = cast(ApiClient, SimpleNamespace(api_url="https://api.test.invalid", client_id="specs"))
-    source = customergauge_source(client=client, endpoints=RESOURCES, table_format=table_format)
+    options = replace(ONE_RUN, endpoints=RESOURCES)
+    source = customergauge_source(options, client=client, table_format=table_format)
     for resource in source.resources.values():
         for table in resource._hints_variants:
             yield resource.compute_table_schema(meta=TableNameMeta(table))

@@ -76,7 +76,7 @@ def backfill_wanted(walker: Walker, state: ResourceState, walk: WalkState) -> bo
     if walk.phase is Phase.BACKFILL:
         return True
     return (
-        walker.parallel > 1
+        walker.options.parallel > 1
         and not state.answer_period_refused
         and walk.phase is Phase.WALK
         and walk.cursor is None
@@ -143,7 +143,7 @@ def _plan(endpoint: Endpoint, walker: Walker, client: ApiClient) -> dict[str, An
         oldest, newest = probe.days(datetime.now(walker.source_timezone).date())
         head = probe.head(newest) if newest is not None else None
     oldest = oldest or newest or LOWEST_DAY
-    windows = plan_windows(oldest, newest or oldest, walker.parallel)
+    windows = plan_windows(oldest, newest or oldest, walker.options.parallel)
     return BackfillPlan.new(head, [(start.isoformat(), end.isoformat()) for start, end in windows])
 
 
@@ -155,7 +155,7 @@ class _Probe:
         self._walker = walker
         self._client = client
         self._field = HEAD_FIELDS[endpoint.record_kind]
-        self._width = 2 * walker.parallel  # days probed at once: small requests
+        self._width = 2 * walker.options.parallel  # days probed at once: small requests
         self._pool = ThreadPoolExecutor(self._width, thread_name_prefix="cgsync-probe")
 
     def __enter__(self) -> Self:

@@ -36,8 +36,10 @@ from cgsync._errors import duckdb_locked_message, one_line
 from cgsync._exceptions import ApiError, ConfigError, SyncLockedError
 from cgsync.settings import (
     DEFAULT_DATASET,
+    DEFAULT_DESTINATION,
     DEFAULT_DUCKDB_FILE,
     DEFAULT_PIPELINE_NAME,
+    DEFAULT_TABLE_FORMAT,
     LAKES_DIR,
 )
 
@@ -65,7 +67,7 @@ TABLE_FORMATS: tuple[TableFormat, ...] = ("delta", "iceberg")
 class Lake:
     """Where a sync writes: a dlt destination, a dataset in it, and the pipeline's name."""
 
-    destination: str | Destination[Any, Any] = "duckdb"
+    destination: str | Destination[Any, Any] = DEFAULT_DESTINATION
     """A dlt destination name (`duckdb` is `./cgsync.duckdb`), a `*.duckdb` path, or a dlt
     destination object."""
     dataset: str = DEFAULT_DATASET
@@ -73,7 +75,7 @@ class Lake:
     pipelines_dir: str | None = None
     """Where the lakes' local working directories go (None: under dlt's own directory). Each
     lake gets its own directory in it, so lakes never share local state."""
-    table_format: TableFormat = "delta"
+    table_format: TableFormat = DEFAULT_TABLE_FORMAT
     """The table format on the filesystem destination (merge needs one): `delta` or
     `iceberg` (pyiceberg, with the catalog set in dlt's config). Ignored elsewhere."""
 

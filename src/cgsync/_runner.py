@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from contextlib import closing
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,7 +23,7 @@ import httpx
 
 from cgsync._checkpoints import ANSWER_PERIOD_REFUSED, FAILED, walk_state
 from cgsync._client import ApiClient, resolve_urls
-from cgsync._config import SyncOptions, credentials, source_arguments
+from cgsync._config import SyncOptions, credentials
 from cgsync._dlt import destination_kind, open_iceberg_catalog, reset_staging_deduplicated
 from cgsync._endpoints import parse_resources
 from cgsync._errors import dlt_errors, one_line
@@ -43,8 +44,8 @@ from cgsync._reconcile import check_reconcile, delete_unlisted
 from cgsync._runs import HistoryDeferred, record_run, run_row
 from cgsync._summary import PageCounter, ResourceSummary, SyncSummary
 from cgsync._walks import PageCallback
-from cgsync.settings import ATOMIC_LOCAL_DESTINATIONS
-from cgsync.source import SOURCE_NAME, customergauge_source
+from cgsync.settings import ATOMIC_LOCAL_DESTINATIONS, SOURCE_NAME
+from cgsync.source import customergauge_source
 
 __all__ = ["run_sync"]
 
@@ -65,7 +66,7 @@ def run_sync(
         check_reconcile(options)
     client = _api_client(options, transport)
     # The source validates its arguments when called: before the lock and any request.
-    customergauge_source(**source_arguments(options), client=client)
+    customergauge_source(options, client=client)
     pipeline = build_pipeline(options.lake)
     with local_lock(pipeline), destination_lock(pipeline), client:
         system = System.of(client.api_url, client.client_id)
@@ -169,17 +170,13 @@ def _checkpoint_loop(
         full_refresh = options.full_refresh or options.reconcile
         while pending:
             source = customergauge_source(
-                **source_arguments(
-                    options,
-                    endpoints=pending,
-                    full_refresh=full_refresh,
-                    table_format=fmt,
-                    staging_deduplicated=staging_deduplicated,
-                    client=client,
-                    read_ahead=read_ahead,
-                    on_page=counter,
-                    on_refresh_page=counter.refresh,
-                )
+                replace(options, endpoints=tuple(pending), full_refresh=full_refresh),
+                client=client,
+                read_ahead=read_ahead,
+                on_page=counter,
+                on_refresh_page=counter.refresh,
+                table_format=fmt,
+                staging_deduplicated=staging_deduplicated,
             )
             pipeline.run(source)
             summary.checkpoints += 1

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
 
 import dlt
@@ -46,6 +46,9 @@ from cgsync.settings import (
     PRIMARY_KEY,
     REJECTED_VALUES_TABLE,
 )
+
+if TYPE_CHECKING:
+    from cgsync._config import SyncOptions
 
 UNFILTERED = "all"
 """The walk key of an unfiltered walk (each filter combination has its own cursors)."""
@@ -92,26 +95,23 @@ class Filters:
 
 @dataclass(frozen=True)
 class Walker:
-    """Everything the resources of one source share."""
+    """Everything the resources of one source share: the sync's options, what is derived from
+    them once (checked by cgsync._config), and the source's runtime collaborators."""
 
+    options: SyncOptions
     open_client: Callable[[], contextlib.AbstractContextManager[ApiClient]]
     per_page: dict[str, int]
+    """Each endpoint's page size."""
     expansions: dict[str, tuple[str, ...]]
+    """Each endpoint's `with[]` values."""
     filters: Filters
+    """The options' filters, a period without a field on `date_creation`."""
     source_timezone: ZoneInfo
-    refresh_window: timedelta
-    v6_lookback: timedelta
-    checkpoint_pages: int | None
-    full_refresh: bool
-    on_page: PageCallback | None
-    parallel: int = 1
-    """Windows walked side by side in a v7 initial load (see cgsync._backfill)."""
-    checkpoint_seconds: float | None = None
-    """A checkpoint also ends after the page that takes it past this many seconds."""
-    on_refresh_page: PageCallback | None = None
-    """Like `on_page`, for the pages of a refresh window (records read again)."""
     read_ahead: ReadAhead | None = None
     """Where a walk that a checkpoint stopped goes on reading, for the next checkpoint."""
+    on_page: PageCallback | None = None
+    on_refresh_page: PageCallback | None = None
+    """Like `on_page`, for the pages of a refresh window (records read again)."""
 
     def params(self, endpoint: Endpoint, filters: Filters | None = None) -> dict[str, Any]:
         params: dict[str, Any] = (filters or self.filters).params()
@@ -121,7 +121,7 @@ class Walker:
 
     def checkpoint(self) -> Checkpoint:
         """A new checkpoint of one resource, its time running from now."""
-        return Checkpoint(self.checkpoint_pages, self.checkpoint_seconds)
+        return Checkpoint(self.options.checkpoint_pages, self.options.checkpoint_seconds)
 
     def pages(
         self,
@@ -184,7 +184,7 @@ class Walker:
     def begin(self, resource: str) -> tuple[ResourceState, WalkState]:
         """The resource state and this walk's state, starting a new cycle if the last ended."""
         state = ResourceState(dlt.current.resource_state(resource))
-        return state, state.begin(self.filters.key, full_refresh=self.full_refresh)
+        return state, state.begin(self.filters.key, full_refresh=self.options.full_refresh)
 
 
 class WalkStrategy(Protocol):
@@ -308,7 +308,7 @@ class _SyncCycle:
                 "%s: %s; late answers are re-read from a cursor kept %s back instead",
                 endpoint.resource,
                 refused,
-                walker.v6_lookback,
+                walker.options.v6_lookback,
                 level=logging.WARNING,
                 resource=endpoint.resource,
                 reason=str(refused),
@@ -321,7 +321,7 @@ class _SyncCycle:
 
     def _refresh_wanted(self) -> bool:
         return (
-            self.walker.refresh_window > timedelta(0)
+            self.walker.options.refresh_window > timedelta(0)
             and self.walker.filters.period_field is None
             # A walk from the very start reads every non-response anyway; an answer to an old
             # invitation may land behind even that walk's cursor while it runs.
@@ -340,7 +340,7 @@ class LadderWalk:
         _, walk = walker.begin(endpoint.resource)
         ladder = walk.keep_ladder()
         if walk.phase is Phase.WALK:
-            start = _rung_before(ladder, walker.v6_lookback)
+            start = _rung_before(ladder, walker.options.v6_lookback)
             # Older rungs are never needed again; newer ones are rebuilt by this walk.
             ladder[:] = ladder[start : start + 1] if start >= 0 else []
             walk.cursor = ladder[0][0] if ladder else None
@@ -386,7 +386,7 @@ def _ladder_refresh(walker: Walker, walk: WalkState) -> dict[str, Any]:
     """Re-walk the responses from the last rung wholly older than the lookback (from the
     start without one): how late an answer can come is the lookback, not the window."""
     ladder = walk.keep_ladder()
-    start = _rung_before(ladder, walker.v6_lookback)
+    start = _rung_before(ladder, walker.options.v6_lookback)
     ladder[:] = ladder[max(start, 0) :]
     return {"from_ladder": True, "cursor": ladder[0][0] if start >= 0 else None}
 
@@ -400,7 +400,7 @@ def _refresh_period(endpoint: Endpoint, state: ResourceState, walker: Walker) ->
     newest = newest.astimezone(walker.source_timezone)
     end = newest.date() + timedelta(days=1) if endpoint.record_kind == "non_response" else _OPEN_END
     return {
-        "start": (newest - walker.refresh_window).strftime(_PERIOD_DAY),
+        "start": (newest - walker.options.refresh_window).strftime(_PERIOD_DAY),
         "end": end.strftime(_PERIOD_DAY),
     }
 

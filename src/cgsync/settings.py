@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Final
 
 # Hosts. A system's region is the middle of its login URL `cvm.{region}.customergauge.com`.
 REGIONS: tuple[str, ...] = ("eu", "us", "au")
 DEFAULT_REGION = "eu"
 AUTH_URL_TEMPLATE = "https://auth.{region}.customergauge.com/oauth2/token"
 API_URL_TEMPLATE = "https://api.{region}.customergauge.com"
+
+# The dlt source's name: its section in dlt's config (`sources.customergauge.client_id`) and the
+# key of its state in the lake.
+SOURCE_NAME = "customergauge"
 
 # Environment variables (command-line flags override them).
 ENV_CLIENT_ID = "CUSTOMERGAUGE_CLIENT_ID"
@@ -43,7 +48,7 @@ DEFAULT_PIPELINE_NAME = "cgsync"
 # Where a lake is unless `--destination` says: DuckDB, in DEFAULT_DUCKDB_FILE.
 DEFAULT_DESTINATION = "duckdb"
 # How a lake on `--destination filesystem` stores its tables: delta or iceberg.
-DEFAULT_TABLE_FORMAT = "delta"
+DEFAULT_TABLE_FORMAT: Final = "delta"
 # `--destination duckdb` is this file in the directory cgsync runs in, every time.
 DEFAULT_DUCKDB_FILE = "cgsync.duckdb"
 # Each lake's local working state lives in its own folder of this one, under dlt's pipelines

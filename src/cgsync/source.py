@@ -8,7 +8,8 @@ Use it in any dlt pipeline::
     pipeline = dlt.pipeline("cgsync", destination="duckdb", dataset_name="customergauge")
     pipeline.run(customergauge_source())
 
-Credentials come from the arguments or from dlt's config and secrets
+What to sync is a `cgsync.SyncOptions` (default `ONE_RUN`: everything, to the end in one run).
+Credentials come from the options, the arguments or dlt's config and secrets
 (`sources.customergauge.client_id`, `sources.customergauge.client_secret`). Every resource
 keeps its cursors in its dlt resource state, which dlt commits with the data of the same load
 package, so a run that dies never loses data and the next run resumes. See docs/sync.md.
@@ -17,23 +18,34 @@ package, so a run that dies never loses data and the next run resumes. See docs/
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
-from datetime import date, timedelta
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from functools import partial
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import dlt
+from dlt.common.configuration import configspec
+from dlt.common.configuration.specs import BaseConfiguration
 from dlt.common.schema.typing import TWriteDispositionConfig
+from dlt.common.typing import TSecretStrValue
 from dlt.extract.resource import DltResource
 
-from cgsync._arrow import ArrowPage, check_timezone
+from cgsync._arrow import ArrowPage
 from cgsync._batches import batches
 from cgsync._checkpoints import Checkpoint, ResourceState
 from cgsync._client import ApiClient, resolve_urls
+from cgsync._config import (
+    SyncOptions,
+    checked_limits,
+    credentials,
+    endpoint_expansions,
+    page_sizes,
+    source_zone,
+    walk_filters,
+)
 from cgsync._dlt import MERGE_KEY_ONLY_HINT, STAGING_DEDUPLICATED_HINT, install_merge_key_only
 from cgsync._endpoints import Endpoint, parse_resources
-from cgsync._exceptions import ApiError, ConfigError
+from cgsync._exceptions import ApiError
 from cgsync._lake import System, TableFormat, check_system
 from cgsync._pages import ReadAhead
 from cgsync._tables import (
@@ -43,98 +55,91 @@ from cgsync._tables import (
     is_child_table,
     with_row_key,
 )
-from cgsync._walks import Filters, PageCallback, Walker, walk_strategy
-from cgsync.settings import (
-    DEFAULT_REFRESH_WINDOW,
-    DEFAULT_RESOURCES,
-    DEFAULT_SOURCE_TIMEZONE,
-    DEFAULT_V6_LOOKBACK,
-    ENV_CLIENT_ID,
-    ENV_CLIENT_SECRET,
-)
+from cgsync._walks import PageCallback, Walker, walk_strategy
+from cgsync.settings import SOURCE_NAME
 
-__all__ = ["STAGING_DEDUPLICATED_HINT", "PageCallback", "customergauge_source"]
+__all__ = [
+    "ONE_RUN",
+    "SOURCE_NAME",
+    "STAGING_DEDUPLICATED_HINT",
+    "CustomerGaugeConnection",
+    "PageCallback",
+    "customergauge_source",
+]
 
-SOURCE_NAME = "customergauge"
 
-@dlt.source(name=SOURCE_NAME, max_table_nesting=0)
+@configspec
+class CustomerGaugeConnection(BaseConfiguration):
+    """What dlt's config and secrets give the source (`sources.customergauge.*`): the Connected
+    App's credentials and its hosts. Nothing else is resolved from dlt's config."""
+
+    client_id: TSecretStrValue | None = None
+    client_secret: TSecretStrValue | None = None
+    region: str | None = None
+    auth_url: str | None = None
+    api_url: str | None = None
+
+
+ONE_RUN = SyncOptions(checkpoint_pages=None, checkpoint_seconds=None)
+"""The source's options unless given: SyncOptions' defaults, walked to the end in one run (a
+plain dlt pipeline runs the source once)."""
+
+
+@dlt.source(name=SOURCE_NAME, max_table_nesting=0, spec=CustomerGaugeConnection)
 def customergauge_source(
+    options: SyncOptions | None = None,
+    *,
     client_id: str | None = dlt.secrets.value,
     client_secret: str | None = dlt.secrets.value,
     region: str | None = None,
     auth_url: str | None = None,
     api_url: str | None = None,
-    endpoints: Sequence[str] = DEFAULT_RESOURCES,
-    expansions: Sequence[str] | None = None,
-    per_page: int | None = None,
-    period_field: str | None = None,
-    since: date | None = None,
-    until: date | None = None,
-    cgid: int | None = None,
-    outbound_filter: str | None = None,
-    source_timezone: str = DEFAULT_SOURCE_TIMEZONE,
-    refresh_window: timedelta = DEFAULT_REFRESH_WINDOW,
-    v6_lookback: timedelta = DEFAULT_V6_LOOKBACK,
-    checkpoint_pages: int | None = None,
-    checkpoint_seconds: float | None = None,
-    full_refresh: bool = False,
-    parallel: int = 1,
-    table_format: TableFormat | None = None,
-    staging_deduplicated: bool = False,
     client: ApiClient | None = None,
     read_ahead: ReadAhead | None = None,
     on_page: PageCallback | None = None,
     on_refresh_page: PageCallback | None = None,
+    table_format: TableFormat | None = None,
+    staging_deduplicated: bool = False,
 ) -> Iterator[DltResource]:
     """CustomerGauge responses and non-responses, incrementally, from the sync endpoints.
 
     Args:
-        client_id, client_secret: the Connected App's credentials.
+        options: what to sync and how (`cgsync.SyncOptions`; default `ONE_RUN`). Its
+            `checkpoint_pages` and `checkpoint_seconds` end one run of the source early (the
+            next run resumes); None walks to the end. Its `lake` is not read here.
+        client_id, client_secret: the Connected App's credentials, unless in `options`; dlt
+            resolves them (and `region`, `auth_url`, `api_url`) from its config and secrets.
         region: `eu`, `us` or `au`; `auth_url` / `api_url` override the hosts.
-        endpoints: resource names, from `responses`, `non_responses`, `responses_v6`.
-        expansions: `with[]` values, each sent to the endpoints that know it (default: all).
-        per_page: page size (default: each endpoint's largest).
-        period_field, since, until: a date filter (`period[...]`); `cgid`, `outbound_filter`:
-            the CGID and outbound filters. Each filter combination keeps its own cursors.
-        source_timezone: the CustomerGauge system's time zone (IANA); dates become UTC.
-        refresh_window: re-read non-responses sent this long before the newest one seen, to
-            merge their new statuses (`timedelta(0)` turns it off).
-        v6_lookback: how far back each periodic `responses_v6` walk starts.
-        checkpoint_pages: pages per resource per run (None: walk to the end in one run).
-        checkpoint_seconds: a run also ends after the page that takes it past this many
-            seconds (None: no time limit).
-        full_refresh: forget the stored cursors and read everything again.
-        parallel: windows of `date_creation` walked side by side in a v7 resource's initial
-            load (no stored cursor, or `full_refresh`); 1 walks it in one sequence.
-        table_format: `delta` or `iceberg` on the filesystem destination (merge needs one).
-        staging_deduplicated: tell the SQL merge that staging holds each key once, so it skips
-            its deduplication. True only where a load job is never run twice: see
-            `cgsync._dlt.reset_staging_deduplicated`.
         client: an open ApiClient to share across runs (then credentials are not needed).
         read_ahead: with `client`, where a walk that a run's checkpoint stopped goes on
             reading, so that the next run's walk takes up those pages (close it at the end).
         on_page: progress callback, see `PageCallback`.
         on_refresh_page: the same for the pages of a refresh window (records read again).
+        table_format: `delta` or `iceberg` on the filesystem destination (merge needs one).
+        staging_deduplicated: tell the SQL merge that staging holds each key once, so it skips
+            its deduplication. True only where a load job is never run twice: see
+            `cgsync._dlt.reset_staging_deduplicated`.
     """
-    chosen = parse_resources(endpoints)
-    open_client, system = _client_opener(
-        client, client_id, client_secret, region, auth_url, api_url
-    )
+    options = options or ONE_RUN
+    chosen = parse_resources(options.endpoints)
+    connection = {
+        "client_id": options.client_id or client_id,
+        "client_secret": options.client_secret or client_secret,
+        "region": options.region or region,
+        "auth_url": options.auth_url or auth_url,
+        "api_url": options.api_url or api_url,
+    }
+    open_client, system = _client_opener(client, replace(options, **connection))
     walker = Walker(
         open_client=open_client,
-        per_page={e.resource: e.check_per_page(per_page or e.page_limit) for e in chosen},
-        expansions=_expansions(chosen, expansions),
-        filters=walk_filters(chosen, period_field, since, until, cgid, outbound_filter),
-        source_timezone=ZoneInfo(check_timezone(source_timezone)),
-        refresh_window=_non_negative(refresh_window, "--refresh-window"),
-        v6_lookback=_non_negative(v6_lookback, "--v6-lookback"),
-        checkpoint_pages=_positive_or_none(checkpoint_pages, "--checkpoint-pages"),
-        checkpoint_seconds=_positive_seconds_or_none(checkpoint_seconds, "--checkpoint-seconds"),
-        full_refresh=full_refresh,
+        per_page=page_sizes(options, chosen),
+        expansions=endpoint_expansions(options, chosen),
+        filters=walk_filters(options, chosen),
+        source_timezone=source_zone(options),
+        options=checked_limits(options),
+        read_ahead=read_ahead if client is not None else None,
         on_page=on_page,
         on_refresh_page=on_refresh_page,
-        parallel=_positive(parallel, "--parallel"),
-        read_ahead=read_ahead if client is not None else None,
     )
     for endpoint in chosen:
         yield _resource(endpoint, walker, system, table_format, staging_deduplicated)
@@ -245,92 +250,22 @@ def _record_system(system: System) -> None:
 
 
 def _client_opener(
-    client: ApiClient | None,
-    client_id: str | None,
-    client_secret: str | None,
-    region: str | None,
-    auth_url: str | None,
-    api_url: str | None,
+    client: ApiClient | None, options: SyncOptions
 ) -> tuple[Callable[[], contextlib.AbstractContextManager[ApiClient]], System]:
     """Shares `client` (left open), or opens a new client per resource walk; and the system
     they read."""
     if client is not None:
         return lambda: contextlib.nullcontext(client), System.of(client.api_url, client.client_id)
-    if not client_id or not client_secret:
-        raise ConfigError(
-            f"missing credentials: set {ENV_CLIENT_ID} and {ENV_CLIENT_SECRET} "
-            "(or sources.customergauge.client_id/client_secret in .dlt/secrets.toml)"
-        )
-    token_url, base_url = resolve_urls(region, auth_url=auth_url, api_url=api_url)
+    client_id, client_secret = credentials(options)
+    token_url, base_url = resolve_urls(
+        options.region, auth_url=options.auth_url, api_url=options.api_url
+    )
     opener = partial(
         ApiClient,
         client_id=client_id,
         client_secret=client_secret,
         auth_url=token_url,
         api_url=base_url,
-        region=region,
+        region=options.region,
     )
     return opener, System.of(base_url, client_id)
-
-
-def walk_filters(
-    chosen: Sequence[Endpoint],
-    period_field: str | None,
-    since: date | None,
-    until: date | None,
-    cgid: int | None,
-    outbound_filter: str | None,
-) -> Filters:
-    if (since is None) != (until is None):
-        raise ConfigError("--since and --until go together: give both (yyyy-mm-dd)")
-    if since is not None and until is not None:
-        if since > until:
-            raise ConfigError(f"--since {since} is after --until {until}")
-        period_field = period_field or "date_creation"
-    elif period_field is not None:
-        raise ConfigError("--period-field needs --since and --until")
-    if period_field is not None:
-        for endpoint in chosen:
-            endpoint.check_period_field(period_field)
-    if (period_field or cgid is not None or outbound_filter) and any(
-        not walk_strategy(e).takes_filters for e in chosen
-    ):
-        raise ConfigError("responses_v6 takes no filters: drop it from --endpoints or the filters")
-    return Filters(period_field, since, until, cgid, outbound_filter)
-
-
-def _expansions(
-    chosen: Sequence[Endpoint], expansions: Sequence[str] | None
-) -> dict[str, tuple[str, ...]]:
-    """Each endpoint's `with[]` values: those of `expansions` it knows (default: all it has)."""
-    if expansions is None:
-        return {e.resource: e.expansions for e in chosen}
-    known = {name for e in chosen for name in e.expansions}
-    unknown = [name for name in expansions if name not in known]
-    if unknown:
-        allowed = ", ".join(sorted(known)) or "none"
-        raise ConfigError(f"--with {','.join(unknown)} is not available here: allowed: {allowed}")
-    wanted = tuple(dict.fromkeys(expansions))
-    return {e.resource: tuple(n for n in wanted if n in e.expansions) for e in chosen}
-
-
-def _non_negative(value: timedelta, flag: str) -> timedelta:
-    if value < timedelta(0):
-        raise ConfigError(f"{flag} must not be negative")
-    return value
-
-
-def _positive_or_none(value: int | None, flag: str) -> int | None:
-    return value if value is None else _positive(value, flag)
-
-
-def _positive_seconds_or_none(value: float | None, flag: str) -> float | None:
-    if value is not None and not value > 0:
-        raise ConfigError(f"{flag} must be more than 0, got {value}")
-    return value
-
-
-def _positive(value: int, flag: str) -> int:
-    if value < 1:
-        raise ConfigError(f"{flag} must be at least 1, got {value}")
-    return value
