@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -15,7 +16,7 @@ from typer.testing import CliRunner
 
 from cgsync.cli import app
 from cgsync.emulator import EmulatorConfig
-from cgsync.emulator.cli import _banner
+from cgsync.emulator.cli import _banner, _iso_instant
 
 from ._api import NON_RESPONSES
 
@@ -69,12 +70,20 @@ def test_a_secret_of_ones_own_is_not_printed_only_the_demo_default_is() -> None:
         (["--timezone", "Mars/Olympus"], "not an IANA time zone name"),
         (["--records", "-1"], "records must be 0 or more"),
         (["--rate-5xx", "1.5"], "rate_5xx must be between 0 and 1"),
+        (["--start", "yesterday"], "is not an ISO 8601 date-time"),
     ],
 )
 def test_bad_options_get_one_clear_line(arguments: list[str], message: str) -> None:
     result = CliRunner().invoke(app, ["emulator", "--port", "0", *arguments])
     assert result.exit_code == 2
     assert message in result.output
+
+
+@pytest.mark.parametrize(
+    "start", ["2026-11-01T08:00:00Z", "2026-11-01T08:00:00+00:00", "2026-11-01T09:00:00+01:00"]
+)
+def test_the_clock_starts_at_any_iso_form_of_an_instant(start: str) -> None:
+    assert _iso_instant(start) == datetime(2026, 11, 1, 8, tzinfo=UTC)
 
 
 def test_a_taken_port_gets_one_clear_line() -> None:

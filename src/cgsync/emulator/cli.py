@@ -15,6 +15,16 @@ if TYPE_CHECKING:
 _FAULTS = "Faults (deterministic by seed)"
 
 
+def _iso_instant(text: str) -> datetime:
+    """`--start` in any ISO 8601 form: `Z`, an offset, or none (UTC)."""
+    try:
+        return datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is not an ISO 8601 date-time, e.g. 2026-11-01T08:00:00Z"
+        ) from None
+
+
 def emulator_command(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = settings.DEFAULT_HOST,
     port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")] = (
@@ -30,8 +40,10 @@ def emulator_command(
     start: Annotated[
         datetime | None,
         typer.Option(
+            parser=_iso_instant,
+            metavar="ISO-8601",
             help="Where the clock starts, ISO 8601, UTC unless it says otherwise "
-            f"(default {settings.DEFAULT_START:%Y-%m-%dT%H:%M:%SZ})."
+            f"(default {settings.DEFAULT_START:%Y-%m-%dT%H:%M:%SZ}).",
         ),
     ] = None,
     history_days: Annotated[
