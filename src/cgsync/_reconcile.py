@@ -23,10 +23,10 @@ from dlt.common.schema.typing import TColumnSchema, TWriteDispositionConfig
 from cgsync._dlt import iceberg_tables
 from cgsync._errors import dlt_errors
 from cgsync._exceptions import ConfigError
+from cgsync._lake import TableFormat
 from cgsync._lake_sql import LakeSql, lake_sql, table_columns
 from cgsync._tables import CHILD_KEY, CHILD_ROW_KEY, POSITION, TIMESTAMP, is_child_table, row_key
-from cgsync.settings import PRIMARY_KEY, SYNCED_AT_COLUMN
-from cgsync.source import SOURCE_NAME, TableFormat
+from cgsync.settings import PRIMARY_KEY, SOURCE_NAME, SYNCED_AT_COLUMN
 
 if TYPE_CHECKING:
     from cgsync._config import SyncOptions

@@ -22,12 +22,11 @@ from typing import Any
 
 import dlt
 import orjson
-from dlt.extract.resource import DltResource
 
+from cgsync._lake import TableFormat
 from cgsync._lake_sql import LakeSql
 from cgsync._tables import RUNS
-from cgsync.settings import UNRECORDED_RUNS_FILE
-from cgsync.source import SOURCE_NAME, TableFormat
+from cgsync.settings import SOURCE_NAME, UNRECORDED_RUNS_FILE
 
 CGSYNC_VERSION = version("cgsync")
 _RESOURCE_COUNTS = ("pages", "records", "refresh_pages", "refresh_records", "removed", "cursor")
@@ -71,7 +70,7 @@ def run_history_source(
 ) -> Iterator[Any]:
     """Rows for `_cgsync_runs`, in the schema of the data tables (so one dataset, one
     schema): dlt merges it into the stored schema of the same name."""
-    resource: DltResource = dlt.resource(
+    resource: dlt.sources.DltResource = dlt.resource(
         rows, name=RUNS.name, write_disposition="append", columns=RUNS.dlt_columns()
     )
     resource.apply_hints(table_format=table_format)

@@ -14,8 +14,7 @@ from cgsync._exceptions import LakeNotSyncedError
 from cgsync._lake import Lake, System, build_pipeline, duckdb_file
 from cgsync._lake_sql import count_rejected, lake_counts, lake_sql
 from cgsync._runs import read_runs
-from cgsync.settings import RECENT_RUNS, RUNS_TABLE
-from cgsync.source import SOURCE_NAME
+from cgsync.settings import RECENT_RUNS, RUNS_TABLE, SOURCE_NAME
 
 __all__ = ["read_status"]
 
@@ -37,7 +36,9 @@ def read_status(lake: Lake) -> dict[str, Any]:
             pipeline.sync_destination()
             source_state = pipeline.state.get("sources", {}).get(SOURCE_NAME)
             if not source_state:
-                where = database or f"{destination_kind(pipeline.destination)} dataset {lake.dataset!r}"
+                where = (
+                    database or f"{destination_kind(pipeline.destination)} dataset {lake.dataset!r}"
+                )
                 raise LakeNotSyncedError(
                     f"the lake at {where} was never synced: run `cgsync sync` first, or pass "
                     "the lake's --destination and --dataset"

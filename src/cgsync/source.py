@@ -28,7 +28,6 @@ from dlt.common.configuration import configspec
 from dlt.common.configuration.specs import BaseConfiguration
 from dlt.common.schema.typing import TWriteDispositionConfig
 from dlt.common.typing import TSecretStrValue
-from dlt.extract.resource import DltResource
 
 from cgsync._arrow import ArrowPage
 from cgsync._batches import batches
@@ -100,7 +99,7 @@ def customergauge_source(
     on_refresh_page: PageCallback | None = None,
     table_format: TableFormat | None = None,
     staging_deduplicated: bool = False,
-) -> Iterator[DltResource]:
+) -> Iterator[dlt.sources.DltResource]:
     """CustomerGauge responses and non-responses, incrementally, from the sync endpoints.
 
     Args:
@@ -151,7 +150,7 @@ def _resource(
     system: System,
     table_format: TableFormat | None,
     staging_deduplicated: bool,
-) -> DltResource:
+) -> dlt.sources.DltResource:
     # Delta and Iceberg tables merge by upsert on the key; SQL destinations delete and insert,
     # which also lets a re-fetched response replace all its child rows (the merge key). Each
     # CGID comes once per checkpoint (`Checkpoint.accept`), so staging needs no deduplication
