@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cgsync._arrow import REJECTED_TABLE_SCHEMA, ArrowPage
+from cgsync._tables import CHILD_KEY
 from cgsync.settings import PRIMARY_KEY, REJECTED_VALUES_TABLE, SYNCED_AT_COLUMN
 
 BATCH_ROWS = 5_000
@@ -87,7 +88,7 @@ def last_versions(page: ArrowPage) -> ArrowPage:
         table=_last_rows(page.table, [PRIMARY_KEY]),
         # Child rows name their parent by CGID only: one row per position is kept.
         children={
-            name: _last_rows(child, [PRIMARY_KEY, "position"])
+            name: _last_rows(child, list(CHILD_KEY))
             for name, child in page.children.items()
         },
     )
