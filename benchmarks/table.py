@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from benchmarks.sync import PARALLEL, LatencyRuns, Measurement, SizeResult
+from benchmarks.sync import IMPORTED, PARALLEL, LatencyRuns, Measurement, SizeResult
 
 COLUMNS = (
     "records", "run", "wall s", "CPU s", "records/s", "ratio", "peak RSS MB", "API calls",
@@ -27,12 +27,15 @@ PROCESSING_MIN_RATE = 100_000
 LATENCY_RATIO_MAX = 1.1
 PARALLEL_SPEEDUP_MIN = 3.0
 PARALLEL_PROBE_CALLS = 3
+PERIODIC_IMPORTS_RATIO_MAX = 1.3
 """Head probes of a parallel load when the API's clock and the local one agree on the day."""
 
 NOT_IMPLEMENTED = "n/a (not implemented)"
 RUNS = {
     "floor": "floor: bare httpx walk",
     "sync": "cgsync sync",
+    "periodic": "next sync, nothing new",
+    "imports": "bare imports: " + ", ".join(IMPORTED),
     "sequential": "sync, {ms} ms/page",
     "parallel": "sync, {ms} ms/page, --parallel {workers}",
     "replay": "replay: parse, flatten, Arrow, load",
@@ -43,7 +46,8 @@ LEGEND = (
     "ms/page: the emulator adds that latency to every page; the sequential run also has the "
     "tokens expired once halfway. replay: the recorded pages through the sync's code "
     "in-process (ApiClient, records_to_arrow, dlt into DuckDB), no network; its time excludes "
-    "the interpreter start. CPU s: user + system time of that process, which a busy machine "
+    "the interpreter start. next sync, nothing new: cgsync sync again into the same lake, the "
+    "API unchanged, beside an interpreter that only imports the sync's libraries. CPU s: user + system time of that process, which a busy machine "
     "inflates less than the wall time. API and token calls are counted by the emulator."
 )
 _MB = 1_000_000
@@ -70,6 +74,10 @@ def measurement_rows(results: Sequence[SizeResult]) -> list[tuple[str, ...]]:
         sync_ratio = f"{_ratio(result.sync, result.floor):.2f}x floor"
         rows.append(_row(result, RUNS["floor"], result.floor, "1.00x floor"))
         rows.append(_row(result, RUNS["sync"], result.sync, sync_ratio))
+        if result.periodic is not None and result.imports is not None:
+            ratio = f"{_ratio(result.periodic, result.imports):.2f}x bare imports"
+            rows.append(_row(result, RUNS["periodic"], result.periodic, ratio))
+            rows.append(_row(result, RUNS["imports"], result.imports, "1.00x bare imports"))
         if result.latency is not None:
             rows += _latency_rows(result, result.latency)
         rows.append(_row(result, RUNS["replay"], result.replay, ""))
@@ -133,8 +141,31 @@ def evaluate_targets(results: Sequence[SizeResult]) -> list[Target]:
         )
     )
     return (
-        targets + _call_targets(syncs) + _parallel_call_target(results) + _latency_targets(results)
+        targets
+        + _periodic_targets(results)
+        + _call_targets(syncs)
+        + _parallel_call_target(results)
+        + _latency_targets(results)
     )
+
+
+def _periodic_targets(results: Sequence[SizeResult]) -> list[Target]:
+    """A periodic run with nothing new costs little more than importing its libraries."""
+    ratios = [
+        _ratio(result.periodic, result.imports)
+        for result in results
+        if result.periodic is not None and result.imports is not None
+    ]
+    if not ratios:
+        return []
+    worst = max(ratios)
+    return [
+        Target(
+            f"a sync with nothing new within {PERIODIC_IMPORTS_RATIO_MAX}x of its bare imports",
+            f"{worst:.2f}x at most",
+            worst <= PERIODIC_IMPORTS_RATIO_MAX,
+        )
+    ]
 
 
 def _sync_runs(results: Sequence[SizeResult]) -> list[tuple[SizeResult, Measurement, int]]:

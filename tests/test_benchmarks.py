@@ -62,8 +62,15 @@ def test_a_tiny_run_prints_and_writes_every_row(tmp_path: Path) -> None:
     assert sequential["token calls"] == "2 (1 forced)"
     assert int(floor["API calls"]) < int(sequential["API calls"])
     assert parallel["wall s"] == NOT_IMPLEMENTED or float(parallel["wall s"]) > 0
+    # The next sync of the same lake reads nothing new: its empty pages and refresh windows.
+    periodic, imports = rows[RUNS["periodic"]], rows[RUNS["imports"]]
+    assert float(periodic["wall s"]) > float(imports["wall s"]) > 0
+    assert periodic["records/s"] == "0" and 0 < int(periodic["API calls"]) < int(sync["API calls"])
+    assert imports["API calls"] == "-" and periodic["ratio"].endswith("x bare imports")
     targets = markdown_rows(written, ("target", "measured", "met"))
-    assert len(targets) == 8 and all(met in ("yes", "NO", "-") for _, _, met in targets)
+    assert len(targets) == 9 and all(met in ("yes", "NO", "-") for _, _, met in targets)
+    [(_, periodic_ratio, _)] = [t for t in targets if t[0].startswith("a sync with nothing new")]
+    assert periodic_ratio.endswith("x at most")
     # The parallel load's calls are judged by their own bound, and keep within it.
     [(_, _, parallel_calls_met)] = [t for t in targets if t[0].startswith("--parallel 4 API calls")]
     assert parallel_calls_met == "yes"
