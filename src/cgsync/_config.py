@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import dlt
 
 from cgsync._arrow import check_timezone
+from cgsync._client import resolve_urls
 from cgsync._endpoints import Endpoint
 from cgsync._exceptions import ConfigError
 from cgsync._lake import Lake
@@ -36,6 +37,7 @@ from cgsync.settings import (
 
 __all__ = [
     "SyncOptions",
+    "api_client_arguments",
     "checked_limits",
     "credentials",
     "endpoint_expansions",
@@ -91,6 +93,22 @@ def credentials(options: SyncOptions) -> tuple[str, str]:
             f"(or sources.{SOURCE_NAME}.client_id/client_secret in .dlt/secrets.toml)"
         )
     return client_id, client_secret
+
+
+def api_client_arguments(options: SyncOptions) -> dict[str, Any]:
+    """What an `ApiClient` of `options` is made with: the credentials, the token URL and the
+    API base (the region's, unless overridden)."""
+    client_id, client_secret = credentials(options)
+    auth_url, api_url = resolve_urls(
+        options.region, auth_url=options.auth_url, api_url=options.api_url
+    )
+    return {
+        "client_id": client_id,
+        "client_secret": client_secret,
+        "auth_url": auth_url,
+        "api_url": api_url,
+        "region": options.region,
+    }
 
 
 def _dlt_secret(name: str) -> str | None:

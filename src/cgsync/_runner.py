@@ -22,8 +22,8 @@ import dlt
 import httpx
 
 from cgsync._checkpoints import ANSWER_PERIOD_REFUSED, FAILED, walk_state
-from cgsync._client import ApiClient, resolve_urls
-from cgsync._config import SyncOptions, credentials
+from cgsync._client import ApiClient
+from cgsync._config import SyncOptions, api_client_arguments
 from cgsync._dlt import destination_kind, open_iceberg_catalog, reset_staging_deduplicated
 from cgsync._endpoints import parse_resources
 from cgsync._errors import dlt_errors, one_line
@@ -64,7 +64,7 @@ def run_sync(
     chosen = parse_resources(options.endpoints)
     if options.reconcile:
         check_reconcile(options)
-    client = _api_client(options, transport)
+    client = ApiClient(**api_client_arguments(options), transport=transport)  # no request yet
     # The source validates its arguments when called: before the lock and any request.
     customergauge_source(options, client=client)
     pipeline = build_pipeline(options.lake)
@@ -125,22 +125,6 @@ def _check_lake_system(pipeline: dlt.Pipeline, system: System, options: SyncOpti
         pipeline.sync_destination()  # the lake's own state, also on a fresh machine
     stored = System.stored(pipeline.state.get("sources", {}).get(SOURCE_NAME, {}).get("system"))
     check_system(stored, system, new_client_id=options.new_client_id)
-
-
-def _api_client(options: SyncOptions, transport: httpx.BaseTransport | None) -> ApiClient:
-    """The one client of a sync: one token for all its checkpoints (no request yet)."""
-    client_id, client_secret = credentials(options)
-    token_url, api_url = resolve_urls(
-        options.region, auth_url=options.auth_url, api_url=options.api_url
-    )
-    return ApiClient(
-        client_id=client_id,
-        client_secret=client_secret,
-        auth_url=token_url,
-        api_url=api_url,
-        region=options.region,
-        transport=transport,
-    )
 
 
 def _checkpoint_loop(
@@ -314,5 +298,3 @@ def _table_format(pipeline: dlt.Pipeline, options: SyncOptions) -> TableFormat |
 
 def _destination_kind(pipeline: dlt.Pipeline) -> str:
     return destination_kind(pipeline.destination)
-
-

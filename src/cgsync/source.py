@@ -32,11 +32,11 @@ from dlt.common.typing import TSecretStrValue
 from cgsync._arrow import ArrowPage
 from cgsync._batches import batches
 from cgsync._checkpoints import Checkpoint, ResourceState
-from cgsync._client import ApiClient, resolve_urls
+from cgsync._client import ApiClient
 from cgsync._config import (
     SyncOptions,
+    api_client_arguments,
     checked_limits,
-    credentials,
     endpoint_expansions,
     page_sizes,
     source_zone,
@@ -255,16 +255,5 @@ def _client_opener(
     they read."""
     if client is not None:
         return lambda: contextlib.nullcontext(client), System.of(client.api_url, client.client_id)
-    client_id, client_secret = credentials(options)
-    token_url, base_url = resolve_urls(
-        options.region, auth_url=options.auth_url, api_url=options.api_url
-    )
-    opener = partial(
-        ApiClient,
-        client_id=client_id,
-        client_secret=client_secret,
-        auth_url=token_url,
-        api_url=base_url,
-        region=options.region,
-    )
-    return opener, System.of(base_url, client_id)
+    arguments = api_client_arguments(options)
+    return partial(ApiClient, **arguments), System.of(arguments["api_url"], arguments["client_id"])
