@@ -7,7 +7,7 @@ DuckDB, since DuckDB's own extensions would have to be downloaded.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +27,7 @@ __all__ = [
     "count_rejected",
     "lake_counts",
     "lake_sql",
+    "loaded_tables",
     "open_table_sql",
     "table_columns",
     "write_views",
@@ -150,42 +151,41 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def loaded_tables(pipeline: dlt.Pipeline) -> list[str]:
+    """The tables of the pipeline's schema that hold data, cgsync's own included."""
+    if not pipeline.default_schema_name:
+        return []
+    return list(pipeline.default_schema.data_table_names(seen_data_only=True))
+
+
 def table_columns(pipeline: dlt.Pipeline) -> dict[str, list[str]]:
     """The data tables this source has loaded, with their column names."""
-    if not pipeline.default_schema_name:
-        return {}
-    schema = pipeline.default_schema
     return {
-        name: list(schema.get_table_columns(name))
-        for name in schema.data_table_names(seen_data_only=True)
+        name: list(pipeline.default_schema.get_table_columns(name))
+        for name in loaded_tables(pipeline)
         if not name.startswith(OWN_TABLE_PREFIX)
     }
 
 
-def lake_counts(
-    pipeline: dlt.Pipeline, columns: Mapping[str, Any] | None = None
-) -> tuple[dict[str, int], int | None]:
-    """Rows per data table, and the number of open non-responses (None: no such tables)."""
-    columns = table_columns(pipeline) if columns is None else columns
-    if not columns:
-        return {}, None
-    with lake_sql(pipeline) as sql:
-        counts = {name: sql.count(f"SELECT 1 FROM {sql.table(name)}") for name in sorted(columns)}
-        responses = _views.responses_table(columns)
-        if responses is None or _views.NON_RESPONSES not in columns:
-            return counts, None
-        return counts, sql.count(_views.open_non_responses_sql(sql.table, sql.column, responses))
+def lake_counts(sql: LakeSql, columns: Mapping[str, Any]) -> tuple[dict[str, int], int | None]:
+    """Rows per data table of `columns`, and the number of open non-responses (None: no such
+    tables)."""
+    counts = {name: sql.count(f"SELECT 1 FROM {sql.table(name)}") for name in sorted(columns)}
+    responses = _views.responses_table(columns)
+    if responses is None or _views.NON_RESPONSES not in columns:
+        return counts, None
+    return counts, sql.count(_views.open_non_responses_sql(sql.table, sql.column, responses))
 
 
-def count_rejected(pipeline: dlt.Pipeline, since: datetime | None = None) -> int:
-    """Rejected values in the lake (read since `since`, if given)."""
-    if REJECTED_VALUES_TABLE not in pipeline.default_schema.data_table_names(seen_data_only=True):
+def count_rejected(sql: LakeSql, tables: Collection[str], since: datetime | None = None) -> int:
+    """Rejected values in the lake, whose loaded tables are `tables` (read since `since`, if
+    given)."""
+    if REJECTED_VALUES_TABLE not in tables:
         return 0
-    with lake_sql(pipeline) as sql:
-        where = ""
-        if since is not None:
-            where = f" WHERE {sql.column(SYNCED_AT_COLUMN)} >= {sql.instant(since)}"
-        return sql.count(f"SELECT 1 FROM {sql.table(REJECTED_VALUES_TABLE)}{where}")
+    where = ""
+    if since is not None:
+        where = f" WHERE {sql.column(SYNCED_AT_COLUMN)} >= {sql.instant(since)}"
+    return sql.count(f"SELECT 1 FROM {sql.table(REJECTED_VALUES_TABLE)}{where}")
 
 
 def write_views(pipeline: dlt.Pipeline, columns: Mapping[str, list[str]]) -> None:

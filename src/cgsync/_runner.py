@@ -37,7 +37,14 @@ from cgsync._lake import (
     lake_table_format,
     local_lock,
 )
-from cgsync._lake_sql import count_rejected, lake_counts, table_columns, write_views
+from cgsync._lake_sql import (
+    count_rejected,
+    lake_counts,
+    lake_sql,
+    loaded_tables,
+    table_columns,
+    write_views,
+)
 from cgsync._logs import log_event
 from cgsync._pages import ReadAhead
 from cgsync._reconcile import check_reconcile, delete_unlisted
@@ -244,8 +251,10 @@ def _finish(pipeline: dlt.Pipeline, summary: SyncSummary) -> None:
     columns = table_columns(pipeline)
     with dlt_errors(pipeline):
         write_views(pipeline, columns)
-        summary.row_counts, summary.open_non_responses = lake_counts(pipeline, columns)
-        summary.rejected_values = count_rejected(pipeline, since=summary.started_at)
+        with lake_sql(pipeline) as sql:  # one session: a filesystem lake is read once
+            summary.row_counts, summary.open_non_responses = lake_counts(sql, columns)
+            tables = loaded_tables(pipeline)
+            summary.rejected_values = count_rejected(sql, tables, since=summary.started_at)
 
 
 def _record(

@@ -12,7 +12,7 @@ from cgsync._dlt import destination_kind
 from cgsync._errors import dlt_errors
 from cgsync._exceptions import LakeNotSyncedError
 from cgsync._lake import Lake, System, build_pipeline, duckdb_file
-from cgsync._lake_sql import count_rejected, lake_counts, lake_sql
+from cgsync._lake_sql import count_rejected, lake_counts, lake_sql, loaded_tables, table_columns
 from cgsync._runs import read_runs
 from cgsync.settings import RECENT_RUNS, RUNS_TABLE, SOURCE_NAME
 
@@ -43,12 +43,13 @@ def read_status(lake: Lake) -> dict[str, Any]:
                     f"the lake at {where} was never synced: run `cgsync sync` first, or pass "
                     "the lake's --destination and --dataset"
                 )
-            counts, open_count = lake_counts(pipeline)
-            rejected = count_rejected(pipeline)
+            columns, tables = table_columns(pipeline), loaded_tables(pipeline)
             runs: list[dict[str, Any]] = []
             reconciles: list[dict[str, Any]] = []
-            if RUNS_TABLE in pipeline.default_schema.data_table_names(seen_data_only=True):
-                with lake_sql(pipeline) as sql:
+            with lake_sql(pipeline) as sql:  # one session: a filesystem lake is read once
+                counts, open_count = lake_counts(sql, columns)
+                rejected = count_rejected(sql, tables)
+                if RUNS_TABLE in tables:
                     runs = read_runs(sql, RECENT_RUNS)
                     reconciles = read_runs(sql, 1, reconciles=True)
     resources = source_state.get("resources", {})
