@@ -148,7 +148,8 @@ def _configure_logging(*, quiet: bool) -> None:
         logger.addHandler(RichHandler(console=stderr, show_path=False))
 
 
-def report(summary: SyncSummary, *, json_output: bool, quiet: bool) -> None:
+def print_outcome(summary: SyncSummary, *, json_output: bool, quiet: bool) -> None:
+    """The summary on stdout: JSON with `json_output`, else the table unless `quiet`."""
     if json_output:
         typer.echo(json.dumps(summary.to_dict(), default=str))
     elif not quiet:

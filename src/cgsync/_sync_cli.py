@@ -22,9 +22,9 @@ import typer
 from cgsync._console import (
     exit_codes,
     json_value,
+    print_outcome,
     print_status,
     print_summary,
-    report,
     run_with_progress,
     stderr,
     use_json_logs,
@@ -322,7 +322,7 @@ def sync_command(
             summary = run_sync(options)  # its events are the progress
         else:
             summary = run_with_progress(options, show=not quiet)
-        report(summary, json_output=json_output, quiet=quiet or json_logs)
+        print_outcome(summary, json_output=json_output, quiet=quiet or json_logs)
 
 
 def status_command(
