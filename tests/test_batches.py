@@ -60,5 +60,3 @@ def test_empty_pages_give_no_tables_and_empty_child_lists_no_child_table() -> No
     assert tables([page("response", [])]) == {}
     result = tables([page("response", [answer(1, START, [])])])
     assert set(result) == {"responses"}
-
-

@@ -27,6 +27,7 @@ from cgsync._dlt import (
     STAGING_DEDUPLICATED_HINT,
     destination_kind,
     dlt_pipelines_dir,
+    duckdb_file_destination,
     duckdb_lock_conflict,
     install_merge_key_only,
     is_duckdb_out_of_memory,
@@ -197,6 +198,31 @@ def test_destination_kinds(tmp_path: Path) -> None:
     assert destination_kind(dlt.destinations.postgres("postgresql://u:p@h/db")) == "postgres"
     assert destination_kind(dlt.destinations.filesystem(str(tmp_path))) == "filesystem"
     assert destination_kind(dlt.destinations.dummy()) == "dummy"
+
+
+def test_a_duckdb_file_destination_is_resolved_without_parsing_a_connection_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dlt.common.configuration.specs import ConnectionStringCredentials
+
+    parsed: list[object] = []
+    parse = ConnectionStringCredentials.parse_native_representation
+    monkeypatch.setattr(
+        ConnectionStringCredentials,
+        "parse_native_representation",
+        lambda self, value: parsed.append(value) or parse(self, value),
+    )
+    monkeypatch.setenv("DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG", '{"threads": 1}')
+    destination = duckdb_file_destination(tmp_path / "lake.duckdb")
+
+    for _ in range(3):  # dlt resolves a destination again at every step
+        config = destination.configuration(destination.spec(), accept_partial=True)
+
+    assert parsed == []
+    assert config.credentials.database == str(tmp_path / "lake.duckdb")
+    # Everything but the path still comes from dlt's config.
+    assert config.credentials.global_config == {"threads": 1}
+    assert config.credentials.read_only is False
 
 
 def test_duckdb_running_out_of_memory_is_recognised() -> None:

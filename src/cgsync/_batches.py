@@ -88,8 +88,7 @@ def last_versions(page: ArrowPage) -> ArrowPage:
         table=_last_rows(page.table, [PRIMARY_KEY]),
         # Child rows name their parent by CGID only: one row per position is kept.
         children={
-            name: _last_rows(child, list(CHILD_KEY))
-            for name, child in page.children.items()
+            name: _last_rows(child, list(CHILD_KEY)) for name, child in page.children.items()
         },
     )
 

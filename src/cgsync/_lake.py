@@ -30,6 +30,7 @@ from dlt.common.exceptions import DltException
 from cgsync._dlt import (
     destination_kind,
     dlt_pipelines_dir,
+    duckdb_file_destination,
     duckdb_lock_conflict,
 )
 from cgsync._errors import duckdb_locked_message, one_line
@@ -109,7 +110,7 @@ def resolve_destination(destination: str | Destination[Any, Any]) -> Destination
     if destination == "duckdb":
         destination = _configured_duckdb_file() or DEFAULT_DUCKDB_FILE
     if destination.endswith(_DUCKDB_SUFFIX):
-        return dlt.destinations.duckdb(str(Path(destination).absolute()))
+        return duckdb_file_destination(Path(destination).absolute())
     try:
         resolved = Destination.from_reference(destination)
     except (DltException, ImportError) as exc:  # an unknown name, a missing extra
