@@ -1,12 +1,14 @@
 """`python -m benchmarks`: cgsync against the emulator in its own process, next to the floor.
 
-For each size: the floor (a bare httpx walk), `cgsync sync` end to end into DuckDB, the same
-with 200 ms per page (sequential, and `--parallel 4` when the sync has it), and the recorded
-pages replayed in-process. Prints the table and the issue's targets, and writes them with the
-machine to benchmarks/results.md. See docs/benchmarks.md.
+For each size: the floor (a bare httpx walk), `cgsync sync` end to end into DuckDB, the next
+sync with nothing new beside the bare imports, `--full-refresh` and `--reconcile` of that lake,
+the sync with 200 ms per page (sequential, and `--parallel 4`), the recorded pages replayed
+in-process beside pyarrow.json's parse of them, and with `--peers` dlt's generic rest_api
+source. Prints the table and the issue's targets, and writes them with the machine to
+benchmarks/results.md. See docs/benchmarks.md.
 
-    python -m benchmarks                      # 100k and 1M records, 200 ms/page at 100k
-    python -m benchmarks --10m                # and 10M
+    python -m benchmarks --peers              # 100k and 1M records, 200 ms/page at 1M
+    python -m benchmarks --10m --peers        # and 10M
     python -m benchmarks --quick --no-write   # 20k records, everything (CI)
 """
 
@@ -31,7 +33,9 @@ from benchmarks.table import (
 )
 
 DEFAULT_SIZES = "100k,1M"
-DEFAULT_LATENCY_SIZES = "100k"
+DEFAULT_LATENCY_SIZES = "1M"
+PEER_MAX_RECORDS = 100_000
+"""The peer runs at sizes up to this (it takes minutes and gigabytes beyond)."""
 QUICK_RECORDS = 20_000
 TEN_MILLION = 10_000_000
 RESULTS = Path(__file__).resolve().parent / "results.md"
@@ -72,6 +76,11 @@ def _parser() -> argparse.ArgumentParser:
         "--latency-sizes",
         default=None,
         help=f"sizes that also run with 200 ms per page (default {DEFAULT_LATENCY_SIZES}; none: skip)",
+    )
+    parser.add_argument(
+        "--peers",
+        action="store_true",
+        help=f"also run dlt's rest_api source at the sizes up to {PEER_MAX_RECORDS:,}",
     )
     parser.add_argument("--records", type=int, help="one size only, latency runs included")
     parser.add_argument("--quick", action="store_true", help=f"--records {QUICK_RECORDS:,} (CI)")
@@ -125,6 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         Path(workdir),
                         with_latency=size in latency_sizes,
                         parallel=parallel,
+                        with_peer=args.peers and size <= PEER_MAX_RECORDS,
                         say=progress.log,
                     )
                 )

@@ -39,6 +39,9 @@ SEED = 7
 TIMEZONE = "Europe/Amsterdam"
 LATENCY_MS = 200
 PARALLEL = 4
+REPLAY_MAX_RECORDS = 1_000_000
+"""Larger sizes are not recorded and replayed (10M records' pages would take about 15 GB, and
+the recording walk ten minutes)."""
 EMULATOR_START_TIMEOUT = 900.0
 """Seconds to wait for the emulator to answer (10M records take a while to generate)."""
 POLL_SECONDS = 0.05
@@ -65,6 +68,10 @@ class Measurement:
     token_calls: int | None = None
     refresh_calls: int = 0
     """Pages of the sync's refresh windows: API calls a bare walk does not make."""
+    lake_rows: int | None = None
+    """Rows of the top tables (responses, non-responses) in the lake after the run."""
+    removed: int = 0
+    """Records a reconcile deleted from the lake."""
 
     @property
     def records_per_second(self) -> float:
@@ -220,15 +227,17 @@ def record_pages(emulator: EmulatorProcess, pages: Path, workdir: Path) -> Walk:
     return Walk(result["records"], result["requests"], endpoints=len(DEFAULT_RESOURCES))
 
 
-def measure_floor(emulator: EmulatorProcess, workdir: Path) -> Measurement:
-    """The bare httpx walk: parse JSON, follow the cursor, nothing else."""
+def measure_floor(emulator: EmulatorProcess, workdir: Path) -> tuple[Measurement, Walk]:
+    """The bare httpx walk: parse JSON, follow the cursor, nothing else; and what it found."""
     before = emulator.stats()
     child = _run_child(
         [sys.executable, "-m", "benchmarks.floor", *floor_arguments(emulator)],
         workdir=workdir,
         env=emulator.child_env(),
     )
-    return _measurement(child, orjson.loads(child.stdout)["records"], emulator, before)
+    result = orjson.loads(child.stdout)
+    walk = Walk(result["records"], result["requests"], endpoints=len(DEFAULT_RESOURCES))
+    return _measurement(child, result["records"], emulator, before), walk
 
 
 def sync_supports(flag: str) -> bool:
@@ -265,10 +274,14 @@ def measure_sync(
     summary = orjson.loads(child.stdout)
     if summary.get("outcome") != "ok":
         raise BenchmarkError(f"cgsync sync ended {summary.get('outcome')}: {summary.get('error')}")
-    records = sum(resource["records"] for resource in summary["resources"].values())
-    refresh = sum(resource.get("refresh_pages", 0) for resource in summary["resources"].values())
+    resources = summary["resources"]
+    records = sum(resource["records"] for resource in resources.values())
+    refresh = sum(resource.get("refresh_pages", 0) for resource in resources.values())
     measured = dataclasses.replace(
-        _measurement(child, records, emulator, before), refresh_calls=refresh
+        _measurement(child, records, emulator, before),
+        refresh_calls=refresh,
+        lake_rows=sum(summary["row_counts"].get(name, 0) for name in DEFAULT_RESOURCES),
+        removed=sum(resource.get("removed", 0) for resource in resources.values()),
     )
     return measured, int(expired.is_set())
 
@@ -283,18 +296,51 @@ def measure_imports(workdir: Path) -> Measurement:
     return Measurement(child.seconds, 0, child.peak_rss_bytes, child.cpu_seconds)
 
 
-def measure_replay(pages: Path, workdir: Path) -> Measurement:
-    """Client-side processing alone: the recorded pages through the sync's code, in-process."""
+@dataclass(frozen=True)
+class Replay:
+    """One endpoint's recorded pages through the sync's code, and through `pyarrow.json` alone."""
+
+    endpoint: str
+    replay: Measurement
+    parse: Measurement
+
+    @property
+    def share_of_parse_rate(self) -> float:
+        """The replay's records/s as a share of pyarrow.json's on the same pages."""
+        return self.replay.records_per_second / self.parse.records_per_second
+
+
+def measure_replay(pages: Path, workdir: Path, endpoint: str) -> Replay:
+    """Client-side processing alone: one endpoint's recorded pages through the sync's code,
+    in-process, after `pyarrow.json` parsed the same files in the same process."""
     child = _run_child(
         [sys.executable, "-m", "benchmarks.replay", str(pages), "--workdir", str(workdir),
-         "--source-timezone", TIMEZONE],
+         "--endpoint", endpoint, "--source-timezone", TIMEZONE],
         workdir=workdir,
         env=dict(os.environ),
     )  # fmt: skip
     result = orjson.loads(child.stdout)
-    # The rate is the replay's own: the child's interpreter start and imports are not processing.
-    return Measurement(
+    # The rates are the child's own: its interpreter start and imports are not processing.
+    replay = Measurement(
         result["seconds"], result["records"], child.peak_rss_bytes, result["cpu_seconds"]
+    )
+    parsed = result["parse"]
+    parse = Measurement(parsed["seconds"], parsed["records"], 0, parsed["cpu_seconds"])
+    return Replay(endpoint, replay, parse)
+
+
+def measure_peer(emulator: EmulatorProcess, workdir: Path) -> Measurement:
+    """dlt's generic `rest_api` source over the same endpoints into DuckDB (benchmarks.peers);
+    its records are the distinct rows it left in the lake's top tables."""
+    before = emulator.stats()
+    child = _run_child(
+        [sys.executable, "-m", "benchmarks.peers", "--workdir", str(workdir)],
+        workdir=workdir,
+        env=emulator.child_env(),
+    )
+    result = orjson.loads(child.stdout)
+    return dataclasses.replace(
+        _measurement(child, result["read"], emulator, before), lake_rows=result["lake_rows"]
     )
 
 
@@ -392,38 +438,81 @@ class SizeResult:
     walk: Walk
     floor: Measurement
     sync: Measurement
-    replay: Measurement
+    replays: tuple[Replay, ...]
+    """Per endpoint; none above REPLAY_MAX_RECORDS."""
     latency: LatencyRuns | None
     periodic: Measurement | None = None
     """The next `cgsync sync` of the same lake, with nothing new at the API."""
     imports: Measurement | None = None
     """The bare imports of the sync's libraries, measured beside `periodic`."""
+    full_refresh: Measurement | None = None
+    """`cgsync sync --full-refresh` of the same lake: everything loaded again."""
+    reconcile: Measurement | None = None
+    """`cgsync sync --reconcile` of the same lake: everything walked again, nothing gone."""
+    peer: Measurement | None = None
+    """dlt's generic rest_api source over the same endpoints (with --peers)."""
 
 
 def benchmark_size(
-    records: int, workdir: Path, *, with_latency: bool, parallel: bool, say: Callable[[str], None]
+    records: int,
+    workdir: Path,
+    *,
+    with_latency: bool,
+    parallel: bool,
+    with_peer: bool = False,
+    say: Callable[[str], None],
 ) -> SizeResult:
     """Measure everything at `records` records against one emulator process."""
     say(f"{records:,} records: starting the emulator")
+    with_replay = records <= REPLAY_MAX_RECORDS
+    pages = workdir / "pages"
     with EmulatorProcess(records, workdir) as emulator:
-        say(f"{records:,} records: recording the pages (untimed warm-up)")
-        pages = workdir / "pages"
-        walk = record_pages(emulator, pages, workdir / "record")
+        if with_replay:
+            say(f"{records:,} records: recording the pages (untimed warm-up)")
+            walk = record_pages(emulator, pages, workdir / "record")
         say(f"{records:,} records: floor walk")
-        floor = measure_floor(emulator, workdir / "floor")
+        floor, floor_walk = measure_floor(emulator, workdir / "floor")
+        if not with_replay:  # nothing recorded: the floor's walk sets the expected counts
+            walk = floor_walk
+        elif floor_walk != walk:
+            raise BenchmarkError(f"the floor walk found {floor_walk}, the recording {walk}")
         say(f"{records:,} records: cgsync sync")
         sync, _ = measure_sync(emulator, workdir / "sync")
-        _check_records(sync, walk, "cgsync sync")
+        _check_lake(sync, walk, "cgsync sync")
         say(f"{records:,} records: the next cgsync sync, nothing new, and the bare imports")
         periodic, _ = measure_sync(emulator, workdir / "sync")  # the same lake, synced
         if periodic.records:
             raise BenchmarkError(f"the periodic sync read {periodic.records:,} new records, not 0")
+        _check_lake(periodic, walk, "the periodic sync", read=False)
         imports = measure_imports(workdir / "imports")
+        say(f"{records:,} records: cgsync sync --full-refresh, then --reconcile, of that lake")
+        full_refresh, _ = measure_sync(
+            emulator, workdir / "sync", extra_arguments=["--full-refresh"]
+        )
+        _check_lake(full_refresh, walk, "the --full-refresh sync")
+        reconcile, _ = measure_sync(emulator, workdir / "sync", extra_arguments=["--reconcile"])
+        _check_lake(reconcile, walk, "the --reconcile sync")
+        if reconcile.removed:
+            raise BenchmarkError(f"the reconcile removed {reconcile.removed:,} listed records")
         latency = _latency_runs(emulator, walk, workdir, parallel, say) if with_latency else None
-    say(f"{records:,} records: replaying the recorded pages")
-    replay = measure_replay(pages, workdir / "replay")
-    _check_records(replay, walk, "the replay")
-    return SizeResult(records, walk, floor, sync, replay, latency, periodic, imports)
+        peer = None
+        if with_peer:
+            say(f"{records:,} records: the peer, dlt's rest_api source")
+            peer = measure_peer(emulator, workdir / "peer")
+    replays = []
+    if with_replay:
+        for endpoint in DEFAULT_RESOURCES:
+            say(f"{records:,} records: replaying the recorded {endpoint} pages")
+            replays.append(measure_replay(pages, workdir / f"replay-{endpoint}", endpoint))
+        replayed = sum(replay.replay.records for replay in replays)
+        if replayed != walk.records or any(r.parse.records != r.replay.records for r in replays):
+            raise BenchmarkError(
+                f"the replay read {replayed:,} records, the floor walk {walk.records:,}"
+            )
+    return SizeResult(
+        records, walk, floor, sync, tuple(replays), latency, periodic, imports,
+        full_refresh, reconcile, peer,
+    )  # fmt: skip
 
 
 def _latency_runs(
@@ -435,7 +524,7 @@ def _latency_runs(
         sequential, expiries = measure_sync(
             emulator, workdir / "latency-sequential", expire_token_at_call=walk.requests // 2
         )
-        _check_records(sequential, walk, "the sequential sync")
+        _check_lake(sequential, walk, "the sequential sync")
         parallel_run = None
         if parallel:
             say(f"{emulator.records:,} records: sync with {LATENCY_MS} ms per page, --parallel")
@@ -444,7 +533,7 @@ def _latency_runs(
                 workdir / "latency-parallel",
                 extra_arguments=["--parallel", str(PARALLEL)],
             )
-            _check_records(parallel_run, walk, "the parallel sync")
+            _check_lake(parallel_run, walk, "the parallel sync")
     finally:
         emulator.clear_faults()
     return LatencyRuns(LATENCY_MS, sequential, expiries, parallel_run)
@@ -454,4 +543,14 @@ def _check_records(measurement: Measurement, walk: Walk, what: str) -> None:
     if measurement.records != walk.records:
         raise BenchmarkError(
             f"{what} read {measurement.records:,} records, the floor walk {walk.records:,}"
+        )
+
+
+def _check_lake(measurement: Measurement, walk: Walk, what: str, *, read: bool = True) -> None:
+    """The run read every record (when `read`) and left each in the lake exactly once."""
+    if read:
+        _check_records(measurement, walk, what)
+    if measurement.lake_rows != walk.records:
+        raise BenchmarkError(
+            f"after {what} the lake holds {measurement.lake_rows} records, the API {walk.records:,}"
         )
