@@ -152,3 +152,37 @@ def duckdb_setting(name: str, value: str) -> str:
     with duckdb.connect(config={name: value}) as connection:
         [(shown,)] = connection.execute(f"SELECT current_setting('{name}')").fetchall()
     return shown
+
+
+TRACKER_PROBE = """
+import threading, dlt
+from cgsync._tuning import tune_sync_process
+from dlt.common.runtime import anon_tracker
+tune_sync_process()
+pipeline = dlt.pipeline("probe", destination=dlt.destinations.duckdb({lake!r}),
+                        pipelines_dir={pipelines!r})
+pipeline.run([{{"id": 1}}], table_name="rows")
+tracking = anon_tracker._ANON_TRACKER_ENDPOINT is not None
+threads = any(t.name.startswith("anon_tracker") for t in threading.enumerate())
+print(tracking, threads)
+"""
+
+
+@pytest.mark.parametrize(("setting", "expected"), [(None, "False False"), ("true", "True True")])
+def test_the_telemetry_tracker_never_starts_in_a_sync_process_unless_the_user_wants_it(
+    tmp_path: Path, setting: str | None, expected: str
+) -> None:
+    """dlt starts its tracker when its config is first read: it must be stopped, not only
+    configured off afterwards (a fresh interpreter: the tracker is process-wide)."""
+    env = {name: value for name, value in os.environ.items() if name != TELEMETRY}
+    if setting is not None:
+        env[TELEMETRY] = setting
+    probe = TRACKER_PROBE.format(
+        lake=str(tmp_path / "lake.duckdb"), pipelines=str(tmp_path / "pipelines")
+    )
+
+    finished = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
+    )
+
+    assert finished.stdout.split("\n")[-2] == expected

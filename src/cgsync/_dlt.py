@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -35,6 +36,7 @@ __all__ = [
     "open_tables",
     "read_only_duckdb",
     "reset_staging_deduplicated",
+    "turn_off_telemetry",
 ]
 
 logger = logging.getLogger("cgsync")
@@ -77,6 +79,30 @@ def dlt_pipelines_dir() -> Path:
     from dlt.common.pipeline import get_dlt_pipelines_dir
 
     return Path(get_dlt_pipelines_dir())
+
+
+# -- Runtime ---------------------------------------------------------------------------------
+
+_TELEMETRY = "runtime.dlthub_telemetry"
+
+
+def turn_off_telemetry() -> None:
+    """dlt's anonymous telemetry off, unless the user's own config or environment sets it.
+
+    Reading dlt's config starts dlt's runtime, and with it the telemetry of dlt's defaults
+    (on): setting the environment afterwards alone changes nothing, so the telemetry is
+    stopped and the runtime started again with it off.
+    """
+    if dlt.config.get(_TELEMETRY) is not None:
+        return
+    os.environ[_TELEMETRY.upper().replace(".", "__")] = "false"
+    try:
+        from dlt.common.runtime.telemetry import is_telemetry_started, stop_telemetry
+    except ImportError:  # a dlt that no longer has them: the environment is all we can do
+        return
+    if is_telemetry_started():
+        stop_telemetry()
+        dlt.current.run_context().initialize_runtime()
 
 
 # -- Errors dlt wraps --------------------------------------------------------------------------

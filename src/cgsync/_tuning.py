@@ -14,6 +14,7 @@ import os
 import dlt
 import pyarrow as pa
 
+from cgsync._dlt import turn_off_telemetry
 from cgsync.settings import (
     DUCKDB_GLOBAL_CONFIG,
     ENV_DUCKDB_GLOBAL_CONFIG,
@@ -21,7 +22,6 @@ from cgsync.settings import (
     MALLOC_MMAP_THRESHOLD,
 )
 
-_TELEMETRY = "runtime.dlthub_telemetry"
 _DELETE_COMPLETED_JOBS = "load.delete_completed_jobs"
 _DUCKDB_GLOBAL_CONFIG = "destination.duckdb.credentials.global_config"
 _ARROW_POOL = "ARROW_DEFAULT_MEMORY_POOL"
@@ -34,8 +34,7 @@ def tune_sync_process() -> None:
     """No dlt telemetry thread, no loaded files kept, a DuckDB of bounded memory on one thread,
     Arrow on malloc (it hands freed pages back sooner than jemalloc), a compact malloc, a
     quieter GC."""
-    if dlt.config.get(_TELEMETRY) is None:
-        os.environ[_environment_name(_TELEMETRY)] = "false"
+    turn_off_telemetry()
     # A loaded package's files are a second copy of its data (about 1 GB after a 1M-record
     # first load): dlt keeps the package's metadata, and deletes them once it is loaded.
     if dlt.config.get(_DELETE_COMPLETED_JOBS) is None:
