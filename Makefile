@@ -5,6 +5,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The benchmark runs what a user installs (`pip install cgsync`): no test or optional extras,
+# whose packages (SQLAlchemy, dagster) dlt would import on the way.
+BENCH_VENV  := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
 
 .PHONY: demo lint test bench emulator clean
 
@@ -26,11 +30,17 @@ test: lint
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing the run" >&2; fi; \
 	exit $$status
 
-bench: $(STAMP)
-	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+$(BENCH_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/pip install --quiet -e .
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python -m benchmarks $(BENCH_ARGS)
 
 emulator: $(STAMP)
 	$(BIN)/cgsync emulator
 
 clean:
-	rm -rf $(VENV) cgsync-demo.duckdb .pytest_cache
+	rm -rf $(VENV) $(BENCH_VENV) cgsync-demo.duckdb .pytest_cache

@@ -7,8 +7,8 @@ in-process beside pyarrow.json's parse of them, and with `--peers` dlt's generic
 source. Prints the table and the issue's targets, and writes them with the machine to
 benchmarks/results.md. See docs/benchmarks.md.
 
-    python -m benchmarks --peers              # 100k and 1M records, 200 ms/page at 1M
-    python -m benchmarks --10m --peers        # and 10M
+    python -m benchmarks --peers --tuning     # 100k and 1M records, 200 ms/page at 1M
+    python -m benchmarks --10m --peers --tuning   # and 10M
     python -m benchmarks --quick --no-write   # 20k records, everything (CI)
 """
 
@@ -22,7 +22,13 @@ from pathlib import Path
 
 from rich.console import Console
 
-from benchmarks.sync import BenchmarkError, SizeResult, benchmark_size, sync_supports
+from benchmarks.sync import (
+    REPLAY_MAX_RECORDS,
+    BenchmarkError,
+    SizeResult,
+    benchmark_size,
+    sync_supports,
+)
 from benchmarks.table import (
     Target,
     evaluate_targets,
@@ -82,6 +88,11 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help=f"also run dlt's rest_api source at the sizes up to {PEER_MAX_RECORDS:,}",
     )
+    parser.add_argument(
+        "--tuning",
+        action="store_true",
+        help="also run the sync without each tuning step, at the largest size up to 1M",
+    )
     parser.add_argument("--records", type=int, help="one size only, latency runs included")
     parser.add_argument("--quick", action="store_true", help=f"--records {QUICK_RECORDS:,} (CI)")
     parser.add_argument("--no-write", action="store_true", help="do not write the results file")
@@ -122,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as error:
         parser.error(str(error))
     results: list[SizeResult] = []
+    tuning_size = max((size for size in sizes if size <= REPLAY_MAX_RECORDS), default=None)
     try:
         parallel = sync_supports("--parallel")
         if not parallel:
@@ -135,6 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         with_latency=size in latency_sizes,
                         parallel=parallel,
                         with_peer=args.peers and size <= PEER_MAX_RECORDS,
+                        with_tuning=args.tuning and size == tuning_size,
                         say=progress.log,
                     )
                 )

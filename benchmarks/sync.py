@@ -25,6 +25,7 @@ from typing import Any, Self
 import httpx
 import orjson
 
+from benchmarks.untuned import ABLATED
 from cgsync._endpoints import ENDPOINTS
 from cgsync.emulator import settings as emulator_settings
 from cgsync.settings import (
@@ -257,14 +258,19 @@ def measure_sync(
     *,
     extra_arguments: Sequence[str] = (),
     expire_token_at_call: int | None = None,
+    without_tuning: str | None = None,
 ) -> tuple[Measurement, int]:
     """`cgsync sync` from scratch into DuckDB; returns the measurement and the forced expiries.
 
     With `expire_token_at_call`, the emulator's tokens are expired once the sync has made that
-    many API calls, so the run shows what one forced expiry costs.
+    many API calls, so the run shows what one forced expiry costs. With `without_tuning`, that
+    step of the process tuning is left out (benchmarks.untuned).
     """
+    command = ["-m", "cgsync"]
+    if without_tuning is not None:
+        command = ["-m", "benchmarks.untuned", "--without", without_tuning, "--"]
     argv = [
-        sys.executable, "-m", "cgsync", "sync", "--destination", "duckdb",
+        sys.executable, *command, "sync", "--destination", "duckdb",
         "--pipelines-dir", str(workdir / "pipelines"), "--source-timezone", TIMEZONE,
         "--json", *extra_arguments,
     ]  # fmt: skip
@@ -451,6 +457,8 @@ class SizeResult:
     """`cgsync sync --reconcile` of the same lake: everything walked again, nothing gone."""
     peer: Measurement | None = None
     """dlt's generic rest_api source over the same endpoints (with --peers)."""
+    untuned: tuple[tuple[str, Measurement], ...] = ()
+    """The initial sync without each step of the process tuning (with --tuning)."""
 
 
 def benchmark_size(
@@ -460,6 +468,7 @@ def benchmark_size(
     with_latency: bool,
     parallel: bool,
     with_peer: bool = False,
+    with_tuning: bool = False,
     say: Callable[[str], None],
 ) -> SizeResult:
     """Measure everything at `records` records against one emulator process."""
@@ -495,6 +504,13 @@ def benchmark_size(
         if reconcile.removed:
             raise BenchmarkError(f"the reconcile removed {reconcile.removed:,} listed records")
         latency = _latency_runs(emulator, walk, workdir, parallel, say) if with_latency else None
+        untuned = []
+        if with_tuning:
+            for step in ABLATED:
+                say(f"{records:,} records: cgsync sync without the tuning step {step}")
+                run, _ = measure_sync(emulator, workdir / f"untuned-{step}", without_tuning=step)
+                _check_lake(run, walk, f"the sync without {step}")
+                untuned.append((step, run))
         peer = None
         if with_peer:
             say(f"{records:,} records: the peer, dlt's rest_api source")
@@ -511,7 +527,7 @@ def benchmark_size(
             )
     return SizeResult(
         records, walk, floor, sync, tuple(replays), latency, periodic, imports,
-        full_refresh, reconcile, peer,
+        full_refresh, reconcile, peer, tuple(untuned),
     )  # fmt: skip
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import platform
 import subprocess
@@ -45,6 +46,7 @@ RUNS = {
     "replay": "replay {endpoint}: parse, flatten, Arrow, load",
     "parse": "pyarrow.json parse alone, {endpoint}",
     "peer": "peer: dlt rest_api source, merge into DuckDB",
+    "untuned": "sync without tuning step {step}",
 }
 LEGEND = (
     "floor: a bare httpx walk of every page that only parses JSON and follows the cursor. "
@@ -58,7 +60,8 @@ LEGEND = (
     "beside an interpreter that only imports the sync's libraries. --full-refresh and "
     "--reconcile run on that lake too. peer: dlt's generic rest_api source configured for the "
     "same endpoints (cursor paginator, merge on the CGID into DuckDB); its records/s counts "
-    "what it read, and the ratio says whether the lake holds every record. CPU s: user + "
+    "what it read, and the ratio says whether the lake holds every record. without the tuning "
+    "step: the initial sync with that step of cgsync._tuning left out. CPU s: user + "
     "system time of that process, which a busy machine inflates less than the wall time. API "
     "and token calls are counted by the emulator."
 )
@@ -112,6 +115,12 @@ def measurement_rows(results: Sequence[SizeResult]) -> list[tuple[str, ...]]:
             )
         if result.peer is not None:
             rows.append(_row(result, RUNS["peer"], result.peer, _peer_ratio(result, result.peer)))
+        for step, untuned in result.untuned:
+            ratio = (
+                f"{_ratio(untuned, result.sync):.2f}x wall, "
+                f"{_ratio(untuned, result.sync, by='peak_rss_bytes'):.2f}x RSS of cgsync sync"
+            )
+            rows.append(_row(result, RUNS["untuned"].format(step=step), untuned, ratio))
     return rows
 
 
@@ -340,6 +349,7 @@ def machine() -> dict[str, str]:
         "cpu": f"{_cpu_model()}, {os.cpu_count()} cores",
         "memory": f"{_memory_gb():.1f} GB",
         "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "installed": _installed(),
         "cgsync commit": _commit(),
         "load average (1/5/15 min) at the end": load,
     }
@@ -427,6 +437,15 @@ def _ratio(measurement: Measurement, base: Measurement, *, by: str = "seconds") 
 def _latency_ratio(result: SizeResult, latency: LatencyRuns) -> float:
     """The sequential run's time over what the latency alone costs: pages x latency."""
     return latency.sequential.seconds / (result.walk.requests * latency.latency_ms / 1000)
+
+
+def _installed() -> str:
+    """Whether this is what a user installs: optional packages change dlt's imports (it imports
+    SQLAlchemy, where installed, at each load)."""
+    extras = [name for name in ("sqlalchemy", "dagster") if importlib.util.find_spec(name)]
+    if not extras:
+        return "cgsync and its dependencies only (make bench)"
+    return "with " + ", ".join(extras) + " (not what `pip install cgsync` brings)"
 
 
 def _cpu_model() -> str:

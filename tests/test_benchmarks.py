@@ -13,6 +13,7 @@ REPO = Path(__file__).resolve().parent.parent
 from benchmarks.__main__ import main, parse_sizes
 from benchmarks.sync import LatencyRuns, Measurement, Replay, SizeResult, Walk
 from benchmarks.table import COLUMNS, NOT_IMPLEMENTED, RUNS, evaluate_targets, measurement_rows
+from benchmarks.untuned import ABLATED
 
 MB = 1_000_000
 
@@ -43,7 +44,9 @@ def markdown_rows(text: str, header: tuple[str, ...]) -> list[list[str]]:
 def test_a_tiny_run_prints_and_writes_every_row(tmp_path: Path) -> None:
     results = tmp_path / "results.md"
 
-    finished = run_benchmarks("--records", "2000", "--peers", "--output", str(results))
+    finished = run_benchmarks(
+        "--records", "2000", "--peers", "--tuning", "--output", str(results)
+    )  # fmt: skip
 
     assert finished.returncode == 0, finished.stderr
     assert "Targets of issue #15" in finished.stdout
@@ -67,6 +70,10 @@ def test_a_tiny_run_prints_and_writes_every_row(tmp_path: Path) -> None:
     # --full-refresh and --reconcile of the synced lake read every record again.
     for row in (full_refresh, reconcile):
         assert row["ratio"].endswith("x cgsync sync") and row["API calls"] == sync["API calls"]
+    # Each tuning step that changes speed or memory is left out once, beside the tuned sync.
+    for step in ABLATED:
+        untuned = rows[RUNS["untuned"].format(step=step)]
+        assert untuned["ratio"].endswith("x RSS of cgsync sync") and int(untuned["peak RSS MB"]) > 0
     peer = rows[RUNS["peer"]]
     assert peer["ratio"].endswith("x cgsync sync, every record") and int(peer["API calls"]) > 0
     # Every run reads the floor's pages, then the responses' refresh window (at least its empty

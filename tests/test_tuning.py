@@ -186,3 +186,17 @@ def test_the_telemetry_tracker_never_starts_in_a_sync_process_unless_the_user_wa
     )
 
     assert finished.stdout.split("\n")[-2] == expected
+
+
+def test_a_skipped_step_is_the_only_one_not_taken(process: list[str]) -> None:
+    tune_sync_process(skip={"compact-malloc", "gc"})
+
+    assert process == ["system"]
+    assert dlt.config.get("runtime.dlthub_telemetry", bool) is False
+
+
+def test_an_unknown_step_is_refused_before_any_is_taken(process: list[str]) -> None:
+    with pytest.raises(ValueError, match="no tuning step 'malloc': use one of"):
+        tune_sync_process(skip={"malloc"})
+
+    assert process == []

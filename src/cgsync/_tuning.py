@@ -10,6 +10,7 @@ import ctypes
 import gc
 import json
 import os
+from collections.abc import Callable, Collection
 
 import dlt
 import pyarrow as pa
@@ -30,21 +31,40 @@ _M_MMAP_THRESHOLD, _M_ARENA_MAX = -3, -8
 _MALLOC_ENV = ("MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_")
 
 
-def tune_sync_process() -> None:
+def tune_sync_process(skip: Collection[str] = ()) -> None:
     """No dlt telemetry thread, no loaded files kept, a DuckDB of bounded memory on one thread,
     Arrow on malloc (it hands freed pages back sooner than jemalloc), a compact malloc, a
-    quieter GC."""
-    turn_off_telemetry()
+    quieter GC. `skip` names steps of TUNING_STEPS not to take (the benchmark's ablation)."""
+    if unknown := set(skip) - set(TUNING_STEPS):
+        raise ValueError(f"no tuning step {min(unknown)!r}: use one of {list(TUNING_STEPS)}")
+    for name, step in TUNING_STEPS.items():
+        if name not in skip:
+            step()
+
+
+def _delete_loaded_files() -> None:
     # A loaded package's files are a second copy of its data (about 1 GB after a 1M-record
     # first load): dlt keeps the package's metadata, and deletes them once it is loaded.
     if dlt.config.get(_DELETE_COMPLETED_JOBS) is None:
         os.environ[_environment_name(_DELETE_COMPLETED_JOBS)] = "true"
+
+
+def _bounded_duckdb() -> None:
     if dlt.config.get(_DUCKDB_GLOBAL_CONFIG) is None:
         os.environ[ENV_DUCKDB_GLOBAL_CONFIG] = json.dumps(DUCKDB_GLOBAL_CONFIG)
+
+
+def _arrow_on_malloc() -> None:
     if _ARROW_POOL not in os.environ:
         pa.set_memory_pool(pa.system_memory_pool())
+
+
+def _compact_malloc_unless_set() -> None:
     if not any(name in os.environ for name in _MALLOC_ENV):
         _compact_malloc()
+
+
+def _quiet_collector() -> None:
     # The imports made most of the objects a sync keeps: the collector need not walk them again.
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
@@ -58,6 +78,17 @@ def _compact_malloc() -> None:
     if mallopt is not None:
         mallopt(_M_ARENA_MAX, MALLOC_ARENAS)
         mallopt(_M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD)
+
+
+TUNING_STEPS: dict[str, Callable[[], None]] = {
+    "telemetry": turn_off_telemetry,
+    "loaded-files": _delete_loaded_files,
+    "duckdb-memory": _bounded_duckdb,
+    "arrow-malloc": _arrow_on_malloc,
+    "compact-malloc": _compact_malloc_unless_set,
+    "gc": _quiet_collector,
+}
+"""Each step of `tune_sync_process`, in order, by the name the benchmark's ablation uses."""
 
 
 def _environment_name(key: str) -> str:
