@@ -14,7 +14,7 @@ import sys
 
 from cgsync import _tuning
 
-ABLATED = ("duckdb-memory", "arrow-malloc", "compact-malloc", "gc")
+ABLATED = ("duckdb-memory", "arrow-malloc", "compact-malloc")
 """The steps that change speed or memory (telemetry and loaded files change neither much)."""
 
 

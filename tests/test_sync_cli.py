@@ -22,11 +22,12 @@ from sync_lake import LakeReader, assert_exact
 from timing import hold_request, paused
 from typer.testing import CliRunner, Result
 
-from cgsync import Lake, settings
+from cgsync import Lake, _tuning, settings
 from cgsync._lake import build_pipeline, local_lock
 from cgsync._sync_cli import format_duration, parse_duration
 from cgsync.cli import app
 from cgsync.emulator import Emulator
+from cgsync.settings import ENV_DUCKDB_GLOBAL_CONFIG
 
 SECRET = "pssst-4b1d-do-not-leak"
 
@@ -240,6 +241,32 @@ def test_a_duckdb_out_of_memory_exits_4_saying_how_to_raise_the_limit_and_loses_
     [line] = failed.stderr.splitlines()
     assert "ran out of DuckDB's memory_limit" in line and "memory_limit" in line
     assert resumed.exit_code == 0, resumed.output
+    lake = Lake(
+        dlt.destinations.duckdb(str(tmp_path / "lake.duckdb")),
+        pipelines_dir=str(tmp_path / "pipelines"),
+    )
+    assert_exact(LakeReader(lake), emu.truth())
+
+
+def test_a_load_out_of_the_syncs_own_duckdb_memory_goes_on_with_the_next_limit(
+    cgsync: Callable[..., Result],
+    emulator: Callable[..., Emulator],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    emu = emulator(records=3_000)
+    # The sync's own ladder, its first step too small for any load.
+    monkeypatch.setattr(_tuning, "DUCKDB_MEMORY_LIMITS", ("2MB", "96MB"))
+    monkeypatch.setattr(_tuning, "DUCKDB_GLOBAL_CONFIG", {"memory_limit": "2MB", "threads": 1})
+    monkeypatch.delenv(ENV_DUCKDB_GLOBAL_CONFIG, raising=False)  # restored afterwards
+
+    synced = cgsync("sync", "--log-format", "json", env=connect(emu))
+
+    assert synced.exit_code == 0, synced.output
+    events = [json.loads(line) for line in synced.stderr.splitlines() if line.startswith("{")]
+    raised = [event for event in events if event["event"] == "duckdb_memory_raised"]
+    assert [event["memory_limit"] for event in raised] == ["96MB"]
+    assert events[-1]["summary"]["outcome"] == "ok"
     lake = Lake(
         dlt.destinations.duckdb(str(tmp_path / "lake.duckdb")),
         pipelines_dir=str(tmp_path / "pipelines"),

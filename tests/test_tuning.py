@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ctypes
-import gc
+import json
 import os
 import subprocess
 import sys
@@ -16,8 +16,8 @@ import pyarrow as pa
 import pytest
 
 from cgsync import _tuning
-from cgsync._tuning import tune_sync_process
-from cgsync.settings import DUCKDB_GLOBAL_CONFIG, MALLOC_ARENAS
+from cgsync._tuning import raise_duckdb_memory_limit, tune_sync_process
+from cgsync.settings import DUCKDB_GLOBAL_CONFIG, DUCKDB_MEMORY_LIMITS, MALLOC_ARENAS
 
 TELEMETRY = "RUNTIME__DLTHUB_TELEMETRY"
 DUCKDB_CONFIG = "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG"
@@ -39,18 +39,16 @@ def process(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     calls: list[str] = []
     monkeypatch.setattr(_tuning, "_compact_malloc", lambda: calls.append("malloc"))
     monkeypatch.setattr(pa, "set_memory_pool", lambda pool: calls.append(pool.backend_name))
-    monkeypatch.setattr(gc, "freeze", lambda: calls.append("freeze"))
-    monkeypatch.setattr(gc, "set_threshold", lambda *limits: calls.append(f"threshold {limits}"))
     yield calls
 
 
-def test_a_sync_process_turns_off_telemetry_uses_malloc_and_calms_the_collector(
+def test_a_sync_process_turns_off_telemetry_and_uses_malloc_compactly(
     process: list[str],
 ) -> None:
     tune_sync_process()
 
     assert dlt.config.get("runtime.dlthub_telemetry", bool) is False
-    assert process == ["system", "malloc", "freeze", "threshold (50000, 20, 100)"]
+    assert process == ["system", "malloc"]
 
 
 def test_the_users_own_settings_win(monkeypatch: pytest.MonkeyPatch, process: list[str]) -> None:
@@ -189,7 +187,7 @@ def test_the_telemetry_tracker_never_starts_in_a_sync_process_unless_the_user_wa
 
 
 def test_a_skipped_step_is_the_only_one_not_taken(process: list[str]) -> None:
-    tune_sync_process(skip={"compact-malloc", "gc"})
+    tune_sync_process(skip={"compact-malloc"})
 
     assert process == ["system"]
     assert dlt.config.get("runtime.dlthub_telemetry", bool) is False
@@ -200,3 +198,22 @@ def test_an_unknown_step_is_refused_before_any_is_taken(process: list[str]) -> N
         tune_sync_process(skip={"malloc"})
 
     assert process == []
+
+
+def test_the_syncs_own_duckdb_limit_goes_up_a_step_at_a_time_and_a_users_never(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tune_sync_process()
+    assert json.loads(os.environ[DUCKDB_CONFIG])["memory_limit"] == DUCKDB_MEMORY_LIMITS[0]
+
+    raised = [raise_duckdb_memory_limit() for _ in DUCKDB_MEMORY_LIMITS]
+
+    assert raised == [*DUCKDB_MEMORY_LIMITS[1:], None]
+    assert json.loads(os.environ[DUCKDB_CONFIG]) == {
+        **DUCKDB_GLOBAL_CONFIG,
+        "memory_limit": DUCKDB_MEMORY_LIMITS[-1],
+    }
+    for users in ('{"memory_limit": "96MB"}', '{"memory_limit": "96MB", "threads": 4}', "x"):
+        monkeypatch.setenv(DUCKDB_CONFIG, users)
+        assert raise_duckdb_memory_limit() is None
+        assert os.environ[DUCKDB_CONFIG] == users

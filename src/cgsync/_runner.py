@@ -20,11 +20,17 @@ from typing import Any
 
 import dlt
 import httpx
+from dlt.pipeline.exceptions import PipelineStepFailed
 
 from cgsync._checkpoints import ANSWER_PERIOD_REFUSED, FAILED, walk_state
 from cgsync._client import ApiClient
 from cgsync._config import SyncOptions, api_client_arguments
-from cgsync._dlt import destination_kind, open_iceberg_catalog, reset_staging_deduplicated
+from cgsync._dlt import (
+    destination_kind,
+    is_duckdb_out_of_memory,
+    open_iceberg_catalog,
+    reset_staging_deduplicated,
+)
 from cgsync._endpoints import parse_resources
 from cgsync._errors import dlt_errors, one_line
 from cgsync._exceptions import ApiError, CGSyncError
@@ -50,6 +56,7 @@ from cgsync._pages import ReadAhead
 from cgsync._reconcile import check_reconcile, delete_unlisted
 from cgsync._runs import HistoryDeferred, record_run, run_row
 from cgsync._summary import PageCounter, ResourceSummary, SyncSummary
+from cgsync._tuning import raise_duckdb_memory_limit
 from cgsync._walks import PageCallback
 from cgsync.settings import ATOMIC_LOCAL_DESTINATIONS, SOURCE_NAME
 from cgsync.source import customergauge_source
@@ -155,7 +162,7 @@ def _checkpoint_loop(
         )
         # Restores the state from the destination if need be, and loads what a killed sync
         # left extracted (its data and its cursors) before anything is fetched.
-        pipeline.run()
+        _run_within_memory(pipeline)
         pending = list(summary.resources)
         failures: list[str] = []
         full_refresh = options.full_refresh or options.reconcile
@@ -169,7 +176,7 @@ def _checkpoint_loop(
                 table_format=fmt,
                 staging_deduplicated=staging_deduplicated,
             )
-            pipeline.run(source)
+            _run_within_memory(pipeline, source)
             summary.checkpoints += 1
             full_refresh = False
             state = pipeline.state.get("sources", {}).get(SOURCE_NAME, {})
@@ -244,6 +251,33 @@ def prepare_iceberg_catalog(pipeline: dlt.Pipeline) -> None:
             f"cannot open the Iceberg catalog (iceberg_catalog.iceberg_catalog_config in dlt's "
             f"config, or .pyiceberg.yaml): {one_line(exc)}"
         ) from None
+
+
+def _run_within_memory(pipeline: dlt.Pipeline, data: Any = None) -> None:
+    """`pipeline.run(data)`; when its load runs out of the sync's own DuckDB memory limit, the
+    limit goes one step up (cgsync._tuning) and the package, still pending, is loaded again,
+    until it loads or the steps run out. A user's own limit is never changed."""
+    try:
+        pipeline.run() if data is None else pipeline.run(data)
+    except PipelineStepFailed as failure:
+        if not is_duckdb_out_of_memory(failure):
+            raise
+        while (limit := raise_duckdb_memory_limit()) is not None:
+            log_event(
+                "duckdb_memory_raised",
+                "the load ran out of DuckDB's memory: loading it again with memory_limit %s",
+                limit,
+                level=logging.WARNING,
+                memory_limit=limit,
+            )
+            try:
+                pipeline.run()  # the package of `data` is pending: it is loaded now
+                return
+            except PipelineStepFailed as again:
+                if not is_duckdb_out_of_memory(again):
+                    raise
+                failure = again
+        raise failure from None
 
 
 def _finish(pipeline: dlt.Pipeline, summary: SyncSummary) -> None:

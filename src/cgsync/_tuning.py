@@ -7,7 +7,6 @@ Each one yields to the user's own config (dlt's `.dlt/config.toml` or the enviro
 from __future__ import annotations
 
 import ctypes
-import gc
 import json
 import os
 from collections.abc import Callable, Collection
@@ -18,6 +17,7 @@ import pyarrow as pa
 from cgsync._dlt import turn_off_telemetry
 from cgsync.settings import (
     DUCKDB_GLOBAL_CONFIG,
+    DUCKDB_MEMORY_LIMITS,
     ENV_DUCKDB_GLOBAL_CONFIG,
     MALLOC_ARENAS,
     MALLOC_MMAP_THRESHOLD,
@@ -33,8 +33,7 @@ _MALLOC_ENV = ("MALLOC_ARENA_MAX", "MALLOC_MMAP_THRESHOLD_")
 
 def tune_sync_process(skip: Collection[str] = ()) -> None:
     """No dlt telemetry thread, no loaded files kept, a DuckDB of bounded memory on one thread,
-    Arrow on malloc (it hands freed pages back sooner than jemalloc), a compact malloc, a
-    quieter GC. `skip` names steps of TUNING_STEPS not to take (the benchmark's ablation)."""
+    Arrow on malloc (it hands freed pages back sooner than jemalloc), a compact malloc. `skip` names steps of TUNING_STEPS not to take (the benchmark's ablation)."""
     if unknown := set(skip) - set(TUNING_STEPS):
         raise ValueError(f"no tuning step {min(unknown)!r}: use one of {list(TUNING_STEPS)}")
     for name, step in TUNING_STEPS.items():
@@ -54,6 +53,26 @@ def _bounded_duckdb() -> None:
         os.environ[ENV_DUCKDB_GLOBAL_CONFIG] = json.dumps(DUCKDB_GLOBAL_CONFIG)
 
 
+def raise_duckdb_memory_limit() -> str | None:
+    """Move the sync's own DuckDB memory limit one step up DUCKDB_MEMORY_LIMITS, for the
+    connections dlt opens from now on; the new limit, or None (nothing changed) when the limit in
+    force is the user's, no limit was set, or it is the largest step already."""
+    try:
+        config = json.loads(os.environ.get(ENV_DUCKDB_GLOBAL_CONFIG, ""))
+    except ValueError:
+        return None
+    if not isinstance(config, dict) or config.get("memory_limit") not in DUCKDB_MEMORY_LIMITS:
+        return None
+    if {**config, "memory_limit": DUCKDB_GLOBAL_CONFIG["memory_limit"]} != DUCKDB_GLOBAL_CONFIG:
+        return None  # the user's own settings, whatever their limit
+    step = DUCKDB_MEMORY_LIMITS.index(config["memory_limit"]) + 1
+    if step == len(DUCKDB_MEMORY_LIMITS):
+        return None
+    config["memory_limit"] = DUCKDB_MEMORY_LIMITS[step]
+    os.environ[ENV_DUCKDB_GLOBAL_CONFIG] = json.dumps(config)
+    return config["memory_limit"]
+
+
 def _arrow_on_malloc() -> None:
     if _ARROW_POOL not in os.environ:
         pa.set_memory_pool(pa.system_memory_pool())
@@ -62,12 +81,6 @@ def _arrow_on_malloc() -> None:
 def _compact_malloc_unless_set() -> None:
     if not any(name in os.environ for name in _MALLOC_ENV):
         _compact_malloc()
-
-
-def _quiet_collector() -> None:
-    # The imports made most of the objects a sync keeps: the collector need not walk them again.
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
 
 
 def _compact_malloc() -> None:
@@ -86,7 +99,6 @@ TUNING_STEPS: dict[str, Callable[[], None]] = {
     "duckdb-memory": _bounded_duckdb,
     "arrow-malloc": _arrow_on_malloc,
     "compact-malloc": _compact_malloc_unless_set,
-    "gc": _quiet_collector,
 }
 """Each step of `tune_sync_process`, in order, by the name the benchmark's ablation uses."""
 

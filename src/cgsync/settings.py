@@ -66,7 +66,10 @@ UNRECORDED_RUNS_FILE = "cgsync_unrecorded_runs.json"
 # DuckDB's settings in `cgsync sync` unless configured: memory bounded (it spills to disk beyond
 # it), one thread (the other core parses pages). Not lower: at 32 MB a full refresh over a
 # 3M-record lake ran out of memory (96 MB: 151 s), though 32 MB saves about 60 MB at 1M.
-DUCKDB_GLOBAL_CONFIG = {"memory_limit": "96MB", "threads": 1}
+DUCKDB_MEMORY_LIMITS = ("96MB", "192MB", "384MB")
+"""`cgsync sync`'s DuckDB memory limit, and the steps it goes up to when a load runs out of it
+(a full refresh of a big lake needs more than an initial load)."""
+DUCKDB_GLOBAL_CONFIG = {"memory_limit": DUCKDB_MEMORY_LIMITS[0], "threads": 1}
 ENV_DUCKDB_GLOBAL_CONFIG = "DESTINATION__DUCKDB__CREDENTIALS__GLOBAL_CONFIG"
 # glibc's malloc in `cgsync sync`: arenas, and the size from which blocks are mapped (and so
 # handed back when freed) unless MALLOC_ARENA_MAX or MALLOC_MMAP_THRESHOLD_ is set.
