@@ -12,6 +12,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
@@ -34,6 +35,7 @@ from cgsync._checkpoints import walk_state
 from cgsync._client import ApiClient, RetryPolicy
 from cgsync._endpoints import get_endpoint
 from cgsync._lake import build_pipeline
+from cgsync._pages import ReadAhead
 from cgsync.cli import app
 from cgsync.emulator import Emulator, Truth, _faults
 from cgsync.emulator._faults import FaultDecision, FaultKind
@@ -222,6 +224,58 @@ def test_the_source_walks_date_creation_windows_side_by_side(
 
     assert len(recorder.windows) == 4 * len(RESOURCES)
     assert recorder.most_in_flight > 1, "the windows were walked one at a time"
+    assert_exact(LakeReader(lake), emu.truth())
+
+
+class WindowRequests(httpx.HTTPTransport):
+    """Counts the requests of the backfill's windows, by endpoint, window and cursor."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: Counter[tuple[str, str, str | None]] = Counter()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        params = request.url.params
+        if params.get("period[field]") == "date_creation":
+            key = (request.url.path, params["period[start]"], params.get("cursor"))
+            self.requests[key] += 1
+        return super().handle_request(request)
+
+
+def test_windows_a_checkpoint_stopped_read_on_for_the_next_one_and_no_page_twice(
+    emulator: Callable[..., Emulator], lake: Lake
+) -> None:
+    emu = emulator(records=3_000, seed=37, timezone=ZONE)
+    recorder = WindowRequests()
+    pipeline = build_pipeline(lake)
+    taken: Counter[str] = Counter()
+    options = replace(ONE_RUN, parallel=4, per_page=50, checkpoint_pages=4, source_timezone=ZONE)
+    with closing(ReadAhead()) as read_ahead, emulator_client(emu, transport=recorder) as client:
+
+        def checkpoint() -> dict[str, Any]:
+            source = customergauge_source(
+                options,
+                client=client,
+                read_ahead=read_ahead,
+                on_page=lambda resource, records: taken.update([resource]),
+            )
+            pipeline.run(source)
+            return pipeline.state["sources"][SOURCE_NAME]
+
+        checkpoint()
+        # The first checkpoint took only window pages; its windows go on reading without it.
+        first = sum(taken.values())
+        wait_until(
+            lambda: sum(recorder.requests.values()) > first, what="pages read past the checkpoint"
+        )
+        for _ in range(200):
+            state = checkpoint()
+            if all(walk_state(state, name, "all").get("complete") for name in RESOURCES):
+                break
+
+    assert len({(path, start) for path, start, _ in recorder.requests}) == 4 * len(RESOURCES)
+    twice = [key for key, count in recorder.requests.items() if count > 1]
+    assert not twice, f"window pages fetched twice: {twice}"
     assert_exact(LakeReader(lake), emu.truth())
 
 

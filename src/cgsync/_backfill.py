@@ -15,6 +15,7 @@ import queue
 import threading
 from collections.abc import Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Self
@@ -34,8 +35,8 @@ from cgsync._client import ApiClient, Cursor, Page
 from cgsync._endpoints import Endpoint
 from cgsync._exceptions import ParametersRefusedError
 from cgsync._logs import log_event
-from cgsync._pages import check_cursor_moves, ends_walk
-from cgsync.settings import PRIMARY_KEY
+from cgsync._pages import walk_pages
+from cgsync.settings import BACKFILL_READ_AHEAD_PAGES, PRIMARY_KEY
 
 if TYPE_CHECKING:
     from cgsync._walks import Walker
@@ -254,9 +255,13 @@ _Item = tuple[Window, Page, ArrowPage]
 class _Windows:
     """One thread per window, walking it to its end; their pages come out of `pages()`.
 
-    The threads share the checkpoint's budget, so no page is fetched that the checkpoint
-    would not keep (API calls equal pages). They share the client too: one token, one
-    connection pool, and one back-off when the API answers 429.
+    The threads share the checkpoint's budget: a window stops before its next page once the
+    checkpoint is over, and at most each other window's page in hand comes after the one that
+    spent it. A window a checkpoint stopped leaves its reader in the sync's `ReadAhead`, still
+    reading a few pages (BACKFILL_READ_AHEAD_PAGES), so that the windows go on fetching while
+    dlt loads the checkpoint, and the next checkpoint's windows take those pages up (API calls
+    still equal pages). They share the client too: one token, one connection pool, and one
+    back-off when the API answers 429.
     """
 
     def __init__(
@@ -316,24 +321,32 @@ class _Windows:
         )
         params = self._walker.params(self._endpoint, filters)
         per_page = self._walker.per_page[self._endpoint.resource]
-        cursor = window.cursor
-        while self._take_page():
-            page = self._client.get_page(
-                self._endpoint, cursor=cursor, per_page=per_page, params=params
-            )
-            arrow = self._walker.to_arrow(self._endpoint, page)
-            if not self._put((window, page, arrow)) or ends_walk(page):
-                return
-            check_cursor_moves(self._endpoint, page)
-            cursor = page.next_cursor
+        pages = walk_pages(
+            self._client,
+            self._endpoint,
+            cursor=window.cursor,
+            per_page=per_page,
+            params=params,
+            budget=self,
+            read_ahead=self._walker.read_ahead,
+            read_ahead_pages=BACKFILL_READ_AHEAD_PAGES,
+            stop_early=lambda: self.exhausted,
+        )
+        with closing(pages):  # a stopped walk parks its reader, or closes it
+            for page in pages:
+                arrow = self._walker.to_arrow(self._endpoint, page)
+                if not self._put((window, page, arrow)):
+                    return
 
-    def _take_page(self) -> bool:
-        """Claim one page of the budget (False: the checkpoint is over or the walk stopped)."""
+    @property
+    def exhausted(self) -> bool:
+        """The checkpoint is over, or the windows were stopped (the walks' shared budget)."""
+        return self._stop.is_set() or self._checkpoint.over
+
+    def spend(self) -> None:
+        """Count one page of the checkpoint's budget, taken by one of the windows."""
         with self._lock:
-            if self._stop.is_set() or self._checkpoint.over:
-                return False
             self._checkpoint.budget.spend()
-            return True
 
     def _put(self, item: _Item | BaseException | None) -> bool:
         """Hand `item` to the consumer unless it has stopped listening (then False)."""

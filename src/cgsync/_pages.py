@@ -11,17 +11,23 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable, Generator, Hashable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from cgsync._client import ApiClient, Cursor, Page, QueryParams
 from cgsync._endpoints import Endpoint
 from cgsync._exceptions import ApiError
 from cgsync.settings import READ_AHEAD_PAGES
 
-if TYPE_CHECKING:
-    from cgsync._checkpoints import Budget
-
 FetchPage = Callable[[Cursor | None], Page]
+
+
+class PageBudget(Protocol):
+    """What a walk may still fetch (`cgsync._checkpoints.Budget`), spent a page at a time."""
+
+    @property
+    def exhausted(self) -> bool: ...
+
+    def spend(self) -> None: ...
 
 
 def walk_pages(
@@ -32,8 +38,10 @@ def walk_pages(
     per_page: int,
     params: QueryParams | None = None,
     prefetch: bool = True,
-    budget: Budget | None = None,
+    budget: PageBudget | None = None,
     read_ahead: ReadAhead | None = None,
+    read_ahead_pages: int = READ_AHEAD_PAGES,
+    stop_early: Callable[[], bool] | None = None,
 ) -> Generator[Page, None, None]:
     """Yield the pages of `endpoint` from `cursor` (None: from the start) to the end of the walk.
 
@@ -42,8 +50,10 @@ def walk_pages(
     With `prefetch`, up to READ_AHEAD_PAGES pages are read ahead of the caller; an error
     fetching a page is raised when the caller asks for that page. `budget` is spent a page at a
     time and stops the walk early (a checkpoint) once exhausted; with `read_ahead`, the pages
-    after it are still read ahead there, for the next walk from that cursor. `per_page` is the
-    source's, checked there.
+    after it are still read ahead there, for the next walk from that cursor. A budget shared by
+    several walks (a backfill's windows) may be spent by another: `stop_early` is asked before
+    each page, and True stops the walk there, its reader parked at that cursor. `per_page` is
+    the source's, checked there.
     """
 
     def fetch(at: Cursor | None) -> Page:
@@ -56,9 +66,14 @@ def walk_pages(
     reader: _Reader | None = None
     if prefetch:
         parked = read_ahead.claim(key(cursor)) if read_ahead is not None else None
-        reader = parked or _Reader(fetch, cursor)
+        reader = parked or _Reader(fetch, cursor, read_ahead_pages)
     try:
         while True:
+            if stop_early is not None and stop_early():
+                if reader is not None and read_ahead is not None:
+                    read_ahead.park(key(cursor), reader)
+                    reader = None
+                return
             page = reader.next() if reader is not None else fetch(cursor)
             if budget is not None:
                 budget.spend()
@@ -124,12 +139,13 @@ def check_cursor_moves(endpoint: Endpoint, page: Page) -> None:
 
 
 class _Reader:
-    """Fetches one walk's pages in order in a daemon thread, up to READ_AHEAD_PAGES ahead.
+    """Fetches one walk's pages in order in a daemon thread, up to `depth` pages ahead.
 
     A daemon thread, so that a request in flight never delays exit.
     """
 
-    def __init__(self, fetch: FetchPage, cursor: Cursor | None) -> None:
+    def __init__(self, fetch: FetchPage, cursor: Cursor | None, depth: int) -> None:
+        self._depth = depth
         self._ready: deque[Page] = deque()
         self._error: BaseException | None = None
         self._closed = False
@@ -141,7 +157,7 @@ class _Reader:
     def _run(self, fetch: FetchPage, cursor: Cursor | None) -> None:
         while True:
             with self._changed:
-                self._changed.wait_for(lambda: self._closed or len(self._ready) < READ_AHEAD_PAGES)
+                self._changed.wait_for(lambda: self._closed or len(self._ready) < self._depth)
                 if self._closed:
                     return
             try:

@@ -93,6 +93,8 @@ DEFAULT_CHECKPOINT_SECONDS = 10.0
 DEFAULT_PARALLEL = 1
 # Pages a walk reads ahead of the sync, across checkpoints too (each holds its body and Arrow).
 READ_AHEAD_PAGES = 8
+# Pages each window of a parallel backfill reads ahead (K windows per resource walk at once).
+BACKFILL_READ_AHEAD_PAGES = 4
 
 # Tokens live one hour; renew this long before `expires_in` runs out (at most a tenth of it).
 TOKEN_RENEW_MARGIN = timedelta(seconds=60)
