@@ -29,6 +29,7 @@ __all__ = [
     "dlt_pipelines_dir",
     "duckdb_file_destination",
     "duckdb_lock_conflict",
+    "environment_name",
     "iceberg_tables",
     "install_merge_key_only",
     "is_duckdb_out_of_memory",
@@ -86,6 +87,11 @@ def dlt_pipelines_dir() -> Path:
 _TELEMETRY = "runtime.dlthub_telemetry"
 
 
+def environment_name(key: str) -> str:
+    """The environment variable dlt reads for config `key` (`a.b` -> `A__B`)."""
+    return key.upper().replace(".", "__")
+
+
 def turn_off_telemetry() -> None:
     """dlt's anonymous telemetry off, unless the user's own config or environment sets it.
 
@@ -95,7 +101,7 @@ def turn_off_telemetry() -> None:
     """
     if dlt.config.get(_TELEMETRY) is not None:
         return
-    os.environ[_TELEMETRY.upper().replace(".", "__")] = "false"
+    os.environ[environment_name(_TELEMETRY)] = "false"
     try:
         from dlt.common.runtime.telemetry import is_telemetry_started, stop_telemetry
     except ImportError:  # a dlt that no longer has them: the environment is all we can do

@@ -14,7 +14,7 @@ from collections.abc import Callable, Collection
 import dlt
 import pyarrow as pa
 
-from cgsync._dlt import turn_off_telemetry
+from cgsync._dlt import environment_name, turn_off_telemetry
 from cgsync.settings import (
     DUCKDB_GLOBAL_CONFIG,
     DUCKDB_MEMORY_LIMITS,
@@ -45,7 +45,7 @@ def _delete_loaded_files() -> None:
     # A loaded package's files are a second copy of its data (about 1 GB after a 1M-record
     # first load): dlt keeps the package's metadata, and deletes them once it is loaded.
     if dlt.config.get(_DELETE_COMPLETED_JOBS) is None:
-        os.environ[_environment_name(_DELETE_COMPLETED_JOBS)] = "true"
+        os.environ[environment_name(_DELETE_COMPLETED_JOBS)] = "true"
 
 
 def _bounded_duckdb() -> None:
@@ -101,7 +101,3 @@ TUNING_STEPS: dict[str, Callable[[], None]] = {
     "compact-malloc": _compact_malloc_unless_set,
 }
 """Each step of `tune_sync_process`, in order, by the name the benchmark's ablation uses."""
-
-
-def _environment_name(key: str) -> str:
-    return key.upper().replace(".", "__")
