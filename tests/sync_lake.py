@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import dlt
+import duckdb
 import pytest
 
 from cgsync import Lake, SyncOptions
@@ -194,3 +195,30 @@ def assert_exact(
         if statuses[cgid] != truth.non_responses[cgid]
     }
     assert stale == {}, "statuses differ inside the refresh window"
+
+
+class HeldLake:
+    """A DuckDB lake with one row, and another transaction deleting it, still open: the next
+    merge of that row conflicts, as the retried jobs of a package do after one ran out of memory."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.connection = duckdb.connect(str(tmp_path / "held.duckdb"))
+        self.pipeline = dlt.pipeline(
+            "held",
+            destination=dlt.destinations.duckdb(self.connection),
+            dataset_name="lake",
+            pipelines_dir=str(tmp_path / "pipelines"),
+        )
+        self.pipeline.run(self.rows(v="a"))
+        self.other = self.connection.cursor()
+        self.other.begin()
+        self.other.execute("DELETE FROM lake.t WHERE id = 1")
+
+    @staticmethod
+    def rows(v: str) -> Any:
+        return dlt.resource(
+            [{"id": 1, "v": v}], name="t", write_disposition="merge", primary_key="id"
+        )
+
+    def values(self) -> list[tuple[int, str]]:
+        return self.connection.execute("SELECT id, v FROM lake.t").fetchall()

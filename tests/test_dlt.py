@@ -19,7 +19,9 @@ import pytest
 from dlt.common.schema.typing import MERGE_DISPOSITION_HINTS
 from dlt.destinations.impl.filesystem.filesystem import FilesystemClient
 from dlt.destinations.sql_jobs import SqlMergeFollowupJob
-from sync_lake import merge_sql
+from dlt.load.exceptions import LoadClientJobRetry
+from dlt.pipeline.exceptions import PipelineStepFailed
+from sync_lake import HeldLake, merge_sql
 
 from cgsync import _dlt
 from cgsync._dlt import (
@@ -30,6 +32,7 @@ from cgsync._dlt import (
     duckdb_file_destination,
     duckdb_lock_conflict,
     install_merge_key_only,
+    is_duckdb_load_conflict,
     is_duckdb_out_of_memory,
     merge_key_only,
     merge_patch_supported,
@@ -236,6 +239,24 @@ def test_duckdb_running_out_of_memory_is_recognised() -> None:
     wrapped = RuntimeError("load failed")
     wrapped.__cause__ = raised.value
     assert is_duckdb_out_of_memory(wrapped)
+
+
+def test_a_load_job_that_dlt_gave_up_retrying_is_recognised_by_its_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOAD__RAISE_ON_MAX_RETRIES", "1")  # dlt gives up at the first retry
+    held = HeldLake(tmp_path)
+
+    with pytest.raises(PipelineStepFailed) as failed:
+        held.pipeline.run(held.rows(v="b"))
+
+    # dlt keeps the job's error in LoadClientJobRetry.client_exception, not in the chain.
+    assert is_duckdb_load_conflict(failed.value)
+    assert not is_duckdb_out_of_memory(failed.value)
+    assert not is_duckdb_load_conflict(RuntimeError("load failed"))
+    out_of_memory = duckdb.OutOfMemoryException("Out of Memory Error: failed to pin block")
+    given_up = LoadClientJobRetry("1", "t.sql", 5, 5, "Traceback (most recent ...", out_of_memory)
+    assert is_duckdb_out_of_memory(given_up)
 
 
 def test_a_duckdb_file_held_by_another_process_is_recognised(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import shutil
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -12,15 +13,18 @@ from typing import Any
 import dlt
 import pyarrow as pa
 import pytest
-from sync_lake import LakeReader, assert_exact, make_lake, sync_options
+from dlt.pipeline.exceptions import PipelineStepFailed
+from sync_lake import HeldLake, LakeReader, assert_exact, make_lake, sync_options
 
-from cgsync import ApiError, Lake, SyncOptions, run_sync
+from cgsync import ApiError, Lake, SyncOptions, _runner, run_sync
 from cgsync._batches import BATCH_ROWS
 from cgsync._checkpoints import walk_state
 from cgsync._client import ApiClient, Page
+from cgsync._dlt import is_duckdb_load_conflict
 from cgsync._lake import build_pipeline
+from cgsync._tuning import load_one_job_at_a_time
 from cgsync.emulator import Emulator
-from cgsync.settings import READ_AHEAD_PAGES
+from cgsync.settings import ENV_DUCKDB_GLOBAL_CONFIG, READ_AHEAD_PAGES
 from cgsync.source import SOURCE_NAME
 
 ZONE = "America/New_York"
@@ -269,3 +273,38 @@ def test_memory_stays_bounded_by_pages_in_flight_not_by_records_synced(
     assert summary.checkpoints > 20 and sum(r.records for r in summary.resources.values()) > 0
     assert max(samples) < bound, f"{max(samples):,} bytes of Arrow, at most {bound:,} expected"
     assert_exact(LakeReader(lake), emu.truth())
+
+
+def test_a_load_whose_jobs_conflict_is_loaded_again_one_job_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOAD__RAISE_ON_MAX_RETRIES", "1")  # dlt gives up at the first retry
+    monkeypatch.delenv("LOAD__WORKERS", raising=False)
+    held = HeldLake(tmp_path)
+
+    def other_done_then_one_at_a_time() -> bool:
+        held.other.rollback()  # the job it conflicted with is over when the sync loads again
+        return load_one_job_at_a_time()
+
+    monkeypatch.setattr(_runner, "load_one_job_at_a_time", other_done_then_one_at_a_time)
+    _runner._run_within_memory(held.pipeline, held.rows(v="b"))
+
+    assert held.values() == [(1, "b")]
+    assert os.environ["LOAD__WORKERS"] == "1"
+
+
+def test_a_conflicting_load_with_nothing_left_to_change_fails_with_its_own_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOAD__RAISE_ON_MAX_RETRIES", "1")
+    monkeypatch.setenv("LOAD__WORKERS", "2")  # the user's own
+    monkeypatch.delenv(ENV_DUCKDB_GLOBAL_CONFIG, raising=False)  # no limit of the sync's
+    held = HeldLake(tmp_path)
+
+    with pytest.raises(PipelineStepFailed) as failed:
+        _runner._run_within_memory(held.pipeline, held.rows(v="b"))
+
+    assert is_duckdb_load_conflict(failed.value)
+    assert os.environ["LOAD__WORKERS"] == "2"
+    held.other.rollback()
+    assert held.values() == [(1, "a")]

@@ -248,7 +248,7 @@ def test_a_duckdb_out_of_memory_exits_4_saying_how_to_raise_the_limit_and_loses_
     assert_exact(LakeReader(lake), emu.truth())
 
 
-def test_a_load_out_of_the_syncs_own_duckdb_memory_goes_on_with_the_next_limit(
+def test_a_load_out_of_the_syncs_own_duckdb_memory_goes_on_one_job_at_a_time_then_with_the_next_limit(
     cgsync: Callable[..., Result],
     emulator: Callable[..., Emulator],
     tmp_path: Path,
@@ -264,8 +264,12 @@ def test_a_load_out_of_the_syncs_own_duckdb_memory_goes_on_with_the_next_limit(
 
     assert synced.exit_code == 0, synced.output
     events = [json.loads(line) for line in synced.stderr.splitlines() if line.startswith("{")]
-    raised = [event for event in events if event["event"] == "duckdb_memory_raised"]
-    assert [event["memory_limit"] for event in raised] == ["96MB"]
+    eased = [event for event in events if event["event"] == "duckdb_load_eased"]
+    # One job at a time first (same limit, still too small), then the next limit.
+    assert [(event.get("load_workers"), event.get("memory_limit")) for event in eased] == [
+        (1, None),
+        (None, "96MB"),
+    ]
     assert events[-1]["summary"]["outcome"] == "ok"
     lake = Lake(
         dlt.destinations.duckdb(str(tmp_path / "lake.duckdb")),

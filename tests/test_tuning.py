@@ -16,7 +16,7 @@ import pyarrow as pa
 import pytest
 
 from cgsync import _tuning
-from cgsync._tuning import raise_duckdb_memory_limit, tune_sync_process
+from cgsync._tuning import load_one_job_at_a_time, raise_duckdb_memory_limit, tune_sync_process
 from cgsync.settings import DUCKDB_GLOBAL_CONFIG, DUCKDB_MEMORY_LIMITS, MALLOC_ARENAS
 
 TELEMETRY = "RUNTIME__DLTHUB_TELEMETRY"
@@ -217,3 +217,16 @@ def test_the_syncs_own_duckdb_limit_goes_up_a_step_at_a_time_and_a_users_never(
         monkeypatch.setenv(DUCKDB_CONFIG, users)
         assert raise_duckdb_memory_limit() is None
         assert os.environ[DUCKDB_CONFIG] == users
+
+
+def test_loads_go_one_job_at_a_time_once_asked_and_a_users_workers_stay(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("LOAD__WORKERS", raising=False)
+
+    assert [load_one_job_at_a_time(), load_one_job_at_a_time()] == [True, False]
+    assert dlt.config.get("load.workers", int) == 1  # as dlt's loader resolves it
+
+    monkeypatch.setenv("LOAD__WORKERS", "8")
+    assert load_one_job_at_a_time() is False
+    assert os.environ["LOAD__WORKERS"] == "8"

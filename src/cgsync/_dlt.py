@@ -32,6 +32,7 @@ __all__ = [
     "environment_name",
     "iceberg_tables",
     "install_merge_key_only",
+    "is_duckdb_load_conflict",
     "is_duckdb_out_of_memory",
     "open_iceberg_catalog",
     "open_tables",
@@ -115,14 +116,36 @@ def turn_off_telemetry() -> None:
 
 
 def is_duckdb_out_of_memory(exc: BaseException) -> bool:
-    """Whether DuckDB ran out of its memory_limit somewhere in `exc`'s chain."""
+    """Whether DuckDB ran out of its memory_limit somewhere in `exc`'s chain, or in a load job
+    dlt gave up retrying."""
     import duckdb
 
-    chain = list(exception_chain(exc))
+    errors = list(_load_errors(exc))
     # dlt keeps DuckDB's exception as a cause; its text is the fallback should it not.
-    return any(isinstance(e, duckdb.OutOfMemoryException) for e in chain) or any(
-        "Out of Memory Error" in str(e) for e in chain
+    return any(isinstance(e, duckdb.OutOfMemoryException) for e in errors) or any(
+        "Out of Memory Error" in str(e) for e in errors
     )
+
+
+def is_duckdb_load_conflict(exc: BaseException) -> bool:
+    """Whether a DuckDB load job dlt gave up retrying failed on a transaction conflict.
+
+    dlt runs a package's jobs side by side; after one ran out of memory, its retries conflict
+    ("Conflict on tuple deletion!"), so the conflict is what reaches the sync.
+    """
+    import duckdb
+
+    return any(isinstance(e, duckdb.TransactionException) for e in _load_errors(exc))
+
+
+def _load_errors(exc: BaseException) -> Iterator[BaseException]:
+    """`exc`'s chain, and the chain of the job error in each dlt LoadClientJobRetry in it."""
+    for error in exception_chain(exc):
+        yield error
+        # LoadClientJobRetry keeps the job's error as an attribute, not as its cause.
+        job_error = getattr(error, "client_exception", None)
+        if isinstance(job_error, BaseException):
+            yield from exception_chain(job_error)
 
 
 def duckdb_lock_conflict(exc: BaseException) -> BaseException | None:

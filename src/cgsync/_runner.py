@@ -27,6 +27,7 @@ from cgsync._client import ApiClient
 from cgsync._config import SyncOptions, api_client_arguments
 from cgsync._dlt import (
     destination_kind,
+    is_duckdb_load_conflict,
     is_duckdb_out_of_memory,
     open_iceberg_catalog,
     reset_staging_deduplicated,
@@ -56,7 +57,7 @@ from cgsync._pages import ReadAhead
 from cgsync._reconcile import check_reconcile, delete_unlisted
 from cgsync._runs import HistoryDeferred, record_run, run_row
 from cgsync._summary import PageCounter, ResourceSummary, SyncSummary
-from cgsync._tuning import raise_duckdb_memory_limit
+from cgsync._tuning import load_one_job_at_a_time, raise_duckdb_memory_limit
 from cgsync._walks import PageCallback
 from cgsync.settings import ATOMIC_LOCAL_DESTINATIONS, SOURCE_NAME
 from cgsync.source import customergauge_source
@@ -254,30 +255,37 @@ def prepare_iceberg_catalog(pipeline: dlt.Pipeline) -> None:
 
 
 def _run_within_memory(pipeline: dlt.Pipeline, data: Any = None) -> None:
-    """`pipeline.run(data)`; when its load runs out of the sync's own DuckDB memory limit, the
-    limit goes one step up (cgsync._tuning) and the package, still pending, is loaded again,
-    until it loads or the steps run out. A user's own limit is never changed."""
+    """`pipeline.run(data)`; a DuckDB load that runs out of memory, or whose jobs then conflict,
+    is loaded again (the package is still pending) with one job at a time, then with the sync's
+    own memory limit one step up (cgsync._tuning) at each failure, until it loads or nothing is
+    left to change. The user's own limit and workers are never changed."""
     try:
         pipeline.run() if data is None else pipeline.run(data)
+        return
     except PipelineStepFailed as failure:
-        if not is_duckdb_out_of_memory(failure):
-            raise
-        while (limit := raise_duckdb_memory_limit()) is not None:
-            log_event(
-                "duckdb_memory_raised",
-                "the load ran out of DuckDB's memory: loading it again with memory_limit %s",
-                limit,
-                level=logging.WARNING,
-                memory_limit=limit,
-            )
-            try:
-                pipeline.run()  # the package of `data` is pending: it is loaded now
-                return
-            except PipelineStepFailed as again:
-                if not is_duckdb_out_of_memory(again):
-                    raise
-                failure = again
-        raise failure from None
+        last = failure
+    while _destination_kind(pipeline) == "duckdb" and (
+        is_duckdb_out_of_memory(last) or is_duckdb_load_conflict(last)
+    ):
+        if load_one_job_at_a_time():
+            change = {"load_workers": 1}
+        elif (limit := raise_duckdb_memory_limit()) is not None:
+            change = {"memory_limit": limit}
+        else:
+            break
+        log_event(
+            "duckdb_load_eased",
+            "the load ran short of DuckDB's memory: loading it again with %s",
+            ", ".join(f"{key} {value}" for key, value in change.items()),
+            level=logging.WARNING,
+            **change,
+        )
+        try:
+            pipeline.run()
+            return
+        except PipelineStepFailed as again:
+            last = again
+    raise last
 
 
 def _finish(pipeline: dlt.Pipeline, summary: SyncSummary) -> None:

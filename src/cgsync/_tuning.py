@@ -24,6 +24,7 @@ from cgsync.settings import (
 )
 
 _DELETE_COMPLETED_JOBS = "load.delete_completed_jobs"
+_LOAD_WORKERS = "load.workers"
 _DUCKDB_GLOBAL_CONFIG = "destination.duckdb.credentials.global_config"
 _ARROW_POOL = "ARROW_DEFAULT_MEMORY_POOL"
 # glibc's mallopt parameters, and the environment variables that set them at process start.
@@ -71,6 +72,16 @@ def raise_duckdb_memory_limit() -> str | None:
     config["memory_limit"] = DUCKDB_MEMORY_LIMITS[step]
     os.environ[ENV_DUCKDB_GLOBAL_CONFIG] = json.dumps(config)
     return config["memory_limit"]
+
+
+def load_one_job_at_a_time() -> bool:
+    """Have dlt load a package's jobs one after another from now on (it runs them side by side,
+    each with its own share of DuckDB's memory); False (nothing changed) when the workers are the
+    user's, or one already."""
+    if dlt.config.get(_LOAD_WORKERS) is not None:
+        return False
+    os.environ[environment_name(_LOAD_WORKERS)] = "1"
+    return True
 
 
 def _arrow_on_malloc() -> None:
