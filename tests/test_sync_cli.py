@@ -22,8 +22,9 @@ from sync_lake import LakeReader, assert_exact
 from timing import hold_request, paused
 from typer.testing import CliRunner, Result
 
-from cgsync import Lake, _tuning, settings
+from cgsync import Lake, _runner, _tuning, settings
 from cgsync._lake import build_pipeline, local_lock
+from cgsync._lake_sql import lake_counts
 from cgsync._sync_cli import format_duration, parse_duration
 from cgsync.cli import app
 from cgsync.emulator import Emulator
@@ -276,6 +277,38 @@ def test_a_load_out_of_the_syncs_own_duckdb_memory_goes_on_one_job_at_a_time_the
         pipelines_dir=str(tmp_path / "pipelines"),
     )
     assert_exact(LakeReader(lake), emu.truth())
+
+
+def test_counting_a_lake_out_of_the_syncs_own_duckdb_memory_goes_on_with_the_next_limit(
+    cgsync: Callable[..., Result],
+    emulator: Callable[..., Emulator],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    emu = emulator(records=2_000)
+    monkeypatch.delenv(ENV_DUCKDB_GLOBAL_CONFIG, raising=False)  # the sync's own ladder
+    tiny = duckdb.connect(config={"memory_limit": "2MB", "threads": 1})
+    counts: list[int] = []
+
+    def out_of_memory_once(*args: Any, **kwargs: Any) -> Any:
+        # A real out-of-memory error, as the counts after a 10M-record full refresh raised.
+        counts.append(1)
+        if len(counts) == 1:
+            tiny.execute("SELECT list(range) FROM range(10000000) GROUP BY range % 1000").fetchall()
+        return lake_counts(*args, **kwargs)
+
+    monkeypatch.setattr(_runner, "lake_counts", out_of_memory_once)
+    synced = cgsync("sync", "--log-format", "json", env=connect(emu))
+
+    assert synced.exit_code == 0, synced.output
+    events = [json.loads(line) for line in synced.stderr.splitlines() if line.startswith("{")]
+    eased = [event for event in events if event["event"] == "duckdb_load_eased"]
+    assert [event.get("memory_limit") for event in eased] == [settings.DUCKDB_MEMORY_LIMITS[1]]
+    assert len(counts) == 2
+    summary = events[-1]["summary"]
+    truth = emu.truth()
+    assert summary["row_counts"]["responses"] == len(truth.responses)
+    assert summary["row_counts"]["non_responses"] == len(truth.non_responses)
 
 
 SYNC_PANELS = {
