@@ -109,16 +109,15 @@ class ClockMover:
             self.advances += 1
 
 
-class Interrupt:
-    """A page callback that presses Ctrl-C on page number `at_page`."""
+class InterruptAfterCheckpoint:
+    """A page callback that presses Ctrl-C on the first page after a checkpoint is committed
+    (the windows read ahead, so a page number alone may fall before the first one)."""
 
-    def __init__(self, at_page: int) -> None:
-        self._at_page = at_page
-        self.pages = 0
+    def __init__(self, caplog: pytest.LogCaptureFixture) -> None:
+        self._caplog = caplog
 
     def __call__(self, resource: str, records: int) -> None:
-        self.pages += 1
-        if self.pages == self._at_page:
+        if any(getattr(record, "event", None) == "checkpoint" for record in self._caplog.records):
             raise KeyboardInterrupt
 
 
@@ -350,13 +349,13 @@ def test_a_429_holds_back_the_other_threads_too(caplog: pytest.LogCaptureFixture
 
 
 def test_an_interrupted_backfill_resumes_its_windows_and_ends_exact(
-    emulator: Callable[..., Emulator], lake: Lake
+    emulator: Callable[..., Emulator], lake: Lake, caplog: pytest.LogCaptureFixture
 ) -> None:
     emu = emulator(records=3_000, seed=34, timezone=ZONE)
     options = parallel_options(emu, lake, checkpoint_pages=4)
 
-    with pytest.raises(KeyboardInterrupt):
-        run_sync(options, on_page=Interrupt(at_page=10))
+    with pytest.raises(KeyboardInterrupt), caplog.at_level(logging.INFO, logger="cgsync"):
+        run_sync(options, on_page=InterruptAfterCheckpoint(caplog))
 
     interrupted = stored_walks(lake)
     assert any(walk.get("phase") == "backfill" for walk in interrupted.values())
