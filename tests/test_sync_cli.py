@@ -264,7 +264,7 @@ def test_a_load_out_of_the_syncs_own_duckdb_memory_goes_on_one_job_at_a_time_the
     synced = cgsync("sync", "--log-format", "json", env=connect(emu))
 
     assert synced.exit_code == 0, synced.output
-    events = [json.loads(line) for line in synced.stderr.splitlines() if line.startswith("{")]
+    events = json_events(synced)
     eased = [event for event in events if event["event"] == "duckdb_load_eased"]
     # One job at a time first (same limit, still too small), then the next limit.
     assert [(event.get("load_workers"), event.get("memory_limit")) for event in eased] == [
@@ -301,7 +301,7 @@ def test_counting_a_lake_out_of_the_syncs_own_duckdb_memory_goes_on_with_the_nex
     synced = cgsync("sync", "--log-format", "json", env=connect(emu))
 
     assert synced.exit_code == 0, synced.output
-    events = [json.loads(line) for line in synced.stderr.splitlines() if line.startswith("{")]
+    events = json_events(synced)
     eased = [event for event in events if event["event"] == "duckdb_load_eased"]
     assert [event.get("memory_limit") for event in eased] == [settings.DUCKDB_MEMORY_LIMITS[1]]
     assert len(counts) == 2
@@ -309,6 +309,11 @@ def test_counting_a_lake_out_of_the_syncs_own_duckdb_memory_goes_on_with_the_nex
     truth = emu.truth()
     assert summary["row_counts"]["responses"] == len(truth.responses)
     assert summary["row_counts"]["non_responses"] == len(truth.non_responses)
+
+
+def json_events(result: Result) -> list[dict[str, Any]]:
+    """The events of a `--log-format json` run, in order."""
+    return [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
 
 
 SYNC_PANELS = {

@@ -255,25 +255,15 @@ def prepare_iceberg_catalog(pipeline: dlt.Pipeline) -> None:
 
 
 def _run_within_memory(pipeline: dlt.Pipeline, data: Any = None) -> None:
-    """`pipeline.run(data)`; a DuckDB load that runs out of memory, or whose jobs then conflict,
-    is loaded again (the package is still pending) with one job at a time, then with the sync's
-    own memory limit one step up (cgsync._tuning) at each failure, until it loads or nothing is
-    left to change. The user's own limit and workers are never changed."""
+    """`pipeline.run(data)`; a DuckDB load that runs short of memory is loaded again (its
+    package is still pending) after each step `_ease_duckdb` takes, until it loads or no step is
+    left."""
     try:
         pipeline.run() if data is None else pipeline.run(data)
         return
     except PipelineStepFailed as failure:
         last = failure
-    while _destination_kind(pipeline) == "duckdb" and (
-        is_duckdb_out_of_memory(last) or is_duckdb_load_conflict(last)
-    ):
-        if load_one_job_at_a_time():
-            change: dict[str, Any] = {"load_workers": 1}
-        elif (limit := raise_duckdb_memory_limit()) is not None:
-            change = {"memory_limit": limit}
-        else:
-            break
-        _log_eased(change)
+    while _ease_duckdb(pipeline, last, loading=True):
         try:
             pipeline.run()
             return
@@ -282,7 +272,21 @@ def _run_within_memory(pipeline: dlt.Pipeline, data: Any = None) -> None:
     raise last
 
 
-def _log_eased(change: dict[str, Any]) -> None:
+def _ease_duckdb(pipeline: dlt.Pipeline, error: BaseException, *, loading: bool) -> bool:
+    """Whether `error` is DuckDB running short of memory and one more step was taken against it
+    (event `duckdb_load_eased`). Short of memory: out of it, or, `loading`, a load's jobs then
+    conflicting. The steps: for a load first one job at a time, then the sync's own memory limit
+    one step up (cgsync._tuning); the user's own limit and workers are never changed."""
+    if _destination_kind(pipeline) != "duckdb":
+        return False
+    if not (is_duckdb_out_of_memory(error) or (loading and is_duckdb_load_conflict(error))):
+        return False
+    if loading and load_one_job_at_a_time():
+        change: dict[str, Any] = {"load_workers": 1}
+    elif (limit := raise_duckdb_memory_limit()) is not None:
+        change = {"memory_limit": limit}
+    else:
+        return False
     log_event(
         "duckdb_load_eased",
         "DuckDB ran short of memory: doing it again with %s",
@@ -290,12 +294,13 @@ def _log_eased(change: dict[str, Any]) -> None:
         level=logging.WARNING,
         **change,
     )
+    return True
 
 
 def _finish(pipeline: dlt.Pipeline, summary: SyncSummary) -> None:
-    """Regenerate the views (SQL destinations), then count rows and open non-responses; on
-    DuckDB with the sync's own memory limit one step up whenever they run out of it (after a
-    full refresh of a 10M-record lake they did at 96 MB). Each step only reads or replaces views."""
+    """Regenerate the views (SQL destinations), then count rows and open non-responses; again
+    after each step `_ease_duckdb` takes when DuckDB runs out of memory (after a full refresh of
+    a 10M-record lake it did at 96 MB). Each attempt only reads or replaces views."""
     columns = table_columns(pipeline)
     with dlt_errors(pipeline):
         while True:
@@ -307,11 +312,8 @@ def _finish(pipeline: dlt.Pipeline, summary: SyncSummary) -> None:
                     summary.rejected_values = count_rejected(sql, tables, since=summary.started_at)
                 return
             except Exception as exc:
-                if _destination_kind(pipeline) != "duckdb" or not is_duckdb_out_of_memory(exc):
+                if not _ease_duckdb(pipeline, exc, loading=False):
                     raise
-                if (limit := raise_duckdb_memory_limit()) is None:
-                    raise
-                _log_eased({"memory_limit": limit})
 
 
 def _record(
