@@ -154,14 +154,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BenchmarkError as error:
         progress.print(f"error: {error}", style="bold red", markup=False)
         if results:  # what was measured before the failure is still worth seeing
-            _print(console, results)
+            _write(args, argv, console, progress, results, failure=str(error))
         return 1
+    _write(args, argv, console, progress, results)
+    return 0
+
+
+def _write(
+    args: argparse.Namespace,
+    argv: Sequence[str],
+    console: Console,
+    progress: Console,
+    results: list[SizeResult],
+    *,
+    failure: str | None = None,
+) -> None:
+    """Print the tables and, unless --no-write, write them with the run's command."""
     rows, targets, facts = _print(console, results)
     if not args.no_write:
         command = " ".join(["python -m benchmarks", *argv])
-        args.output.write_text(markdown(rows, targets, facts, command))
+        args.output.write_text(markdown(rows, targets, facts, command, failure=failure))
         progress.log(f"wrote {args.output}")
-    return 0
 
 
 def _print(

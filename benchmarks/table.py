@@ -373,13 +373,21 @@ def rich_tables(
 
 
 def markdown(
-    rows: Sequence[tuple[str, ...]], targets: Sequence[Target], facts: dict[str, str], command: str
+    rows: Sequence[tuple[str, ...]],
+    targets: Sequence[Target],
+    facts: dict[str, str],
+    command: str,
+    *,
+    failure: str | None = None,
 ) -> str:
+    """The results file; `failure` says why the run stopped before its last size."""
+    stopped = [f"**The run stopped: {failure}** The rows are the sizes measured before it.", ""]
     lines = [
         "# Benchmark results",
         "",
         f"Written by `{command}` (see docs/benchmarks.md). Edit nothing here by hand.",
         "",
+        *(stopped if failure else []),
         *[f"- {name}: {value}" for name, value in facts.items()],
         "",
         *_markdown_table(COLUMNS, rows),

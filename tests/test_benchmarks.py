@@ -254,3 +254,26 @@ def test_latency_targets_count_forced_expiries_and_a_missing_parallel_is_not_jud
     assert judged["token calls = 1 per hour of running + 1 per forced expiry"] is True
     assert judged["API calls = pages + 1 per endpoint + refresh pages (+ a forced expiry's 401s)"]
     assert judged["peak RSS of every run at most 450 MB"] is True
+
+
+def test_a_run_that_fails_at_a_later_size_still_writes_the_sizes_it_measured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import benchmarks.__main__ as entry
+    from benchmarks.sync import BenchmarkError
+
+    def benchmark_size(size: int, workdir: Path, **_: object) -> SizeResult:
+        if size > 1_000:
+            raise BenchmarkError("cgsync sync ended failed: out of memory")
+        return size_result(size, sync=measurement(100))
+
+    monkeypatch.setattr(entry, "benchmark_size", benchmark_size)
+    monkeypatch.setattr(entry, "sync_supports", lambda flag: True)
+    output = tmp_path / "results.md"
+
+    assert main(["--sizes", "1k,2k", "--latency-sizes", "none", "--output", str(output)]) == 1
+
+    text = output.read_text()
+    assert "**The run stopped: cgsync sync ended failed: out of memory**" in text
+    sizes = {row[0] for row in markdown_rows(text, COLUMNS)}
+    assert sizes == {"1,000"}
