@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cgsync.cli import app
+from cgsync.emulator import EmulatorConfig
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     directory = tmp_path_factory.mktemp("demo")
     with pytest.MonkeyPatch.context() as monkeypatch:
         monkeypatch.chdir(directory)
-        result = CliRunner().invoke(app, ["demo", "--records", "2000", "--json"])
+        result = CliRunner().invoke(app, ["demo", "--json"])  # the default 20,000 records
     assert result.exit_code == 0, result.output
     yield Demo(directory, json.loads(result.stdout))
 
@@ -58,3 +59,28 @@ def test_demo_writes_the_report_of_the_demo_lake(demo: Demo) -> None:
     assert responses > 0
     assert "Plotly.newPlot" in page
     assert f">{responses:,}<" in page or f">{responses}<" in page
+
+
+def test_demo_shows_the_incident_month_and_the_worst_segment(demo: Demo) -> None:
+    highlights = demo.output["highlights"]
+    assert highlights["lowest_period"]["start"] == EmulatorConfig().incident_month.isoformat()
+    assert (highlights["worst_segment"]["name"], highlights["worst_segment"]["value"]) == (
+        "touchpoint",
+        "Support",
+    )
+    page = Path(demo.output["report"]).read_text(encoding="utf-8")
+    month = EmulatorConfig().incident_month.strftime("%b %Y")
+    assert f"Lowest month</span> <strong>{month}</strong>" in page
+    assert "Worst segment</span> <strong>Touchpoint = Support</strong>" in page
+
+
+def test_demo_prints_them_beside_the_summaries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["demo"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    month = EmulatorConfig().incident_month.strftime("%B %Y")
+    assert any(line.startswith(f"lowest month: {month}, NPS -") for line in lines)
+    assert any(line.startswith("worst segment: touchpoint = Support, NPS ") for line in lines)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,11 @@ import dlt
 import duckdb
 import pyarrow as pa
 import pytest
+from machines import Machine, connect
 from sync_lake import iceberg_catalog
 
 from cgsync._views import view_statements
+from cgsync.emulator import EmulatorConfig, start_emulator
 
 DATASET = "customergauge"
 
@@ -33,13 +36,18 @@ def build_lake(
     responses: Sequence[Row],
     non_responses: Sequence[Row],
     responses_table: str = "responses",
+    children: Mapping[str, Sequence[Row]] | None = None,
 ) -> None:
     """Write `responses` and `non_responses` through a DB-API cursor, with the sync's views.
 
     Besides the columns every record has, a table only has the columns some row gives a value,
-    as with dlt.
+    as with dlt. `children` are rows of the responses' child tables by suffix (`drivers`).
     """
     cursor.execute(f"CREATE SCHEMA {dataset}")
+    for suffix, rows in (children or {}).items():
+        _create_table(
+            cursor, f"{dataset}.{responses_table}__{suffix}", rows, ["position"], synced=False
+        )
     columns = {
         responses_table: _create_table(
             cursor,
@@ -58,15 +66,19 @@ def build_lake(
         cursor.execute(statement)
 
 
-def _create_table(cursor: Any, table: str, rows: Sequence[Row], required: list[str]) -> list[str]:
+def _create_table(
+    cursor: Any, table: str, rows: Sequence[Row], required: list[str], *, synced: bool = True
+) -> list[str]:
     columns = ["number_customergauge", *required]
     for row in rows:
         columns += [key for key, value in row.items() if value is not None and key not in columns]
-    columns.append("_cgsync_synced_at")
+    if synced:
+        columns.append("_cgsync_synced_at")
     definitions = ", ".join(f"{_quote(column)} {_sql_type(column)}" for column in columns)
     cursor.execute(f"CREATE TABLE {table} ({definitions})")
-    synced_at = at("2026-03-01 00:00")
-    values = [[row.get(column) for column in columns[:-1]] + [synced_at] for row in rows]
+    synced_at = [at("2026-03-01 00:00")] if synced else []
+    given = columns[:-1] if synced else columns
+    values = [[row.get(column) for column in given] + synced_at for row in rows]
     if values:
         marks = ", ".join("%s" for _ in columns)
         cursor.executemany(f"INSERT INTO {table} VALUES ({marks})", values)
@@ -76,7 +88,7 @@ def _create_table(cursor: Any, table: str, rows: Sequence[Row], required: list[s
 def _sql_type(column: str) -> str:
     if column.startswith("date_") or column == "_cgsync_synced_at":
         return "TIMESTAMPTZ"
-    if column in ("number_customergauge", "nps"):
+    if column in ("number_customergauge", "nps", "position", "id"):
         return "BIGINT"
     return "VARCHAR"
 
@@ -142,7 +154,78 @@ NON_RESPONSES = [
     _invitation(14, "bounced", "2026-01-13 09:00", "DE"),
     _invitation(15, "blocked", "2026-01-20 09:00", "NL"),
 ]
+
+def _driver(cgid: int, position: int, name: str | None, sentiment: str | None) -> dict:
+    return {
+        "number_customergauge": cgid,
+        "position": position,
+        "id": None if name is None else len(name),
+        "name": name,
+        "sentiment": sentiment,
+    }
+
+
+def _tag(cgid: int, position: int, value: str) -> dict:
+    return {"number_customergauge": cgid, "position": position, "value": value}
+
+
+DRIVERS = [
+    # Delivery: 1 (promoter) positive; 4, 6, 10 (detractors) negative, 4 twice
+    _driver(1, 0, "Delivery", "positive"),
+    _driver(4, 0, "Delivery", "negative"),
+    _driver(4, 1, "Delivery", "neutral"),
+    _driver(6, 0, "Delivery", "negative"),
+    _driver(10, 0, "Delivery", "negative"),
+    # Ease of use: promoters 1, 2, 8 positive; detractor 7 neutral
+    _driver(1, 1, "Ease of use", "positive"),
+    _driver(2, 0, "Ease of use", "positive"),
+    _driver(8, 0, "Ease of use", "positive"),
+    _driver(7, 0, "Ease of use", "neutral"),
+    # Price: detractor 5, its sentiment capitalised
+    _driver(5, 0, "Price", "Negative"),
+    _driver(9, 0, None, "positive"),  # no name: left out
+    _driver(11, 0, "Price", "negative"),  # 11 never answered: left out
+]
+TAGS = [
+    _tag(4, 0, "Billing"), _tag(6, 0, "Billing"), _tag(10, 0, "Billing"),
+    _tag(4, 1, "Delivery"), _tag(7, 0, "Delivery"),
+    _tag(5, 0, ""),  # blank: left out
+    _tag(1, 0, "Ease"), _tag(2, 0, "Ease"), _tag(8, 0, "Billing"),
+    _tag(9, 0, "Quality"), _tag(9, 1, "Quality"),  # twice on one response: counted once
+    _tag(3, 0, "Billing"),  # a passive: in neither band
+]
+CHILDREN = {"drivers": DRIVERS, "tags": TAGS}
 # fmt: on
+
+
+EMULATOR_LAKE = EmulatorConfig(records=20_000, seed=5)
+"""The emulator whose lake `synced` holds: enough records for every month to count."""
+
+
+@dataclass(frozen=True)
+class SyncedLake:
+    path: Path
+    config: EmulatorConfig
+    """The emulator it was synced from."""
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        with duckdb.connect(str(self.path), read_only=True) as lake:
+            lake.execute("SET schema = 'customergauge'")
+            return lake.execute(sql).fetchall()
+
+
+@pytest.fixture(scope="session")
+def synced(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SyncedLake]:
+    """`cgsync sync` of the emulator into ./cgsync.duckdb, with the defaults."""
+    here = tmp_path_factory.mktemp("lake")
+    machine = Machine(here / "machine")
+    with start_emulator(EMULATOR_LAKE) as emu:
+        env = connect(emu)
+        result = machine.cgsync(
+            "sync", "--source-timezone", EMULATOR_LAKE.timezone, cwd=here, env=env
+        )
+    assert result.returncode == 0, result.stderr
+    yield SyncedLake(here / "cgsync.duckdb", EMULATOR_LAKE)
 
 
 MakeLake = Callable[..., Path]
@@ -153,12 +236,17 @@ def make_lake(tmp_path: Path) -> MakeLake:
     """Build a lake from rows: `make_lake(responses, non_responses)` -> its DuckDB file."""
 
     def make(
-        responses: Sequence[Row], non_responses: Sequence[Row], responses_table: str = "responses"
+        responses: Sequence[Row],
+        non_responses: Sequence[Row],
+        responses_table: str = "responses",
+        children: Mapping[str, Sequence[Row]] | None = None,
     ) -> Path:
         path = tmp_path / "cgsync.duckdb"
         path.unlink(missing_ok=True)  # each call builds the lake anew
         with duckdb.connect(str(path)) as con:
-            build_lake(_DuckDbCursor(con), DATASET, responses, non_responses, responses_table)
+            build_lake(
+                _DuckDbCursor(con), DATASET, responses, non_responses, responses_table, children
+            )
         return path
 
     return make
@@ -167,7 +255,7 @@ def make_lake(tmp_path: Path) -> MakeLake:
 @pytest.fixture
 def lake_path(make_lake: MakeLake) -> Path:
     """The small fixed lake whose figures the tests work out by hand."""
-    return make_lake(RESPONSES, NON_RESPONSES)
+    return make_lake(RESPONSES, NON_RESPONSES, children=CHILDREN)
 
 
 @pytest.fixture
@@ -189,7 +277,7 @@ def postgres_lake(postgres_dsn: str, monkeypatch: pytest.MonkeyPatch) -> Iterato
     dataset = f"report_test_{uuid.uuid4().hex[:12]}"
     monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", postgres_dsn)
     with psycopg2.connect(postgres_dsn) as con, con.cursor() as cursor:
-        build_lake(cursor, dataset, RESPONSES, NON_RESPONSES)
+        build_lake(cursor, dataset, RESPONSES, NON_RESPONSES, children=CHILDREN)
     try:
         yield dataset
     finally:
@@ -224,6 +312,10 @@ def _files_lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, table_format: A
             for name, rows in [
                 ("responses", pa.Table.from_pylist(RESPONSES)),
                 ("non_responses", pa.Table.from_pylist(NON_RESPONSES)),
+                *[
+                    (f"responses__{suffix}", pa.Table.from_pylist(r))
+                    for suffix, r in CHILDREN.items()
+                ],
             ]
         ],
         loader_file_format="parquet",

@@ -67,6 +67,45 @@ def test_json_prints_the_figures_for_the_period(lake_path: Path, tmp_path: Path)
     assert not list(tmp_path.glob("*.html"))
 
 
+def test_json_carries_drivers_topics_rates_and_the_filters_that_made_it(
+    lake_path: Path,
+) -> None:
+    result = runner.invoke(
+        app,
+        ["report", "--duckdb-path", str(lake_path), "--json", "--segment", "Country=NL",
+         "--segment", "Country=GB", "--segment", "Division"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout)
+    assert figures["filters"] == [
+        {"column": "properties__country", "name": "country", "values": ["NL", "GB"]}
+    ]
+    assert [s["name"] for s in figures["segments"]] == ["division"]
+    # NL and GB: 1, 2, 8, 9 promote; 4, 7, 10 detract
+    assert figures["headline"]["responses"] == 7
+    assert figures["drivers"][0] == {
+        "name": "Ease of use",
+        "mentions": 4,  # 1, 2, 7, 8
+        "positive_share": 0.75,
+        "negative_share": 0.0,
+        "nps": 50.0,
+        "nps_difference": pytest.approx(50 + 100 / 3),  # the other three: 9; 4, 10: -33
+        "too_few": True,
+    }
+    assert figures["topics"]["detractors"][0] == {"tag": "Billing", "responses": 2, "share": 2 / 3}
+    assert figures["response_rate_by_month"] == [
+        {
+            "month": "2026-01",
+            "invitations": 9,  # 1, 2, 4, 7, 8, 9, 10, 11, 15
+            "responses": 7,
+            "response_rate": 7 / 9,
+            "median_hours_to_answer": 24.0,
+            "too_few": True,
+        }
+    ]
+    assert figures["highlights"] == {"lowest_period": None, "worst_segment": None}
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -76,6 +115,15 @@ def test_json_prints_the_figures_for_the_period(lake_path: Path, tmp_path: Path)
             ["--segment", "Region"],
             "error: unknown --segment 'Region'; the lake has: country, division",
         ),
+        (
+            ["--segment", "Region=North"],
+            "error: unknown --segment 'Region'; the lake has: country, division",
+        ),
+        (
+            ["--segment", "Country", "--segment", "Division"],
+            "error: --segment 'Division': give one bare FIELD to show, or filter with FIELD=VALUE",
+        ),
+        (["--segment", "=NL"], "error: --segment '=NL' names no field: use FIELD=VALUE"),
         (
             ["--timezone", "Mars/Olympus"],
             "error: unknown --timezone 'Mars/Olympus': use an IANA name such as Europe/Amsterdam",

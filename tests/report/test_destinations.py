@@ -26,7 +26,17 @@ def test_postgres(postgres_lake: str, lake_path: Path) -> None:
     assert figures.headline.score.nps == -10
     assert figures.source == f"postgres, dataset {postgres_lake}"
     assert [p.score.nps for p in figures.over_time] == [0, -100, pytest.approx(100 / 3), None]
+    assert [d.name for d in figures.drivers] == ["Ease of use", "Delivery", "Price"]
+    assert figures.topics.detractors and figures.response_rate_by_month
     assert _same_figures(figures, build_report(duckdb_path=lake_path, **PERIOD))
+
+
+@pytest.mark.postgres
+def test_postgres_with_segment_filters(postgres_lake: str, lake_path: Path) -> None:
+    options = {**PERIOD, "segment_filters": [("Country", "NL"), ("Division", "Retail")]}
+    figures = build_report(destination="postgres", dataset_name=postgres_lake, **options)
+    assert figures.headline.score.responses == 3
+    assert _same_figures(figures, build_report(duckdb_path=lake_path, **options))
 
 
 @pytest.mark.postgres
@@ -58,4 +68,5 @@ def test_files_without_views_get_the_funnel_from_the_tables(
 ) -> None:
     figures = build_report(destination="filesystem", dataset_name=files_lake, **PERIOD)
     assert (figures.funnel.sent, figures.funnel.failed) == (14, 2)  # 1 was sent on 4 Jan
+    assert [d.name for d in figures.drivers] == ["Ease of use", "Delivery", "Price"]
     assert _same_figures(figures, build_report(duckdb_path=lake_path, **PERIOD))

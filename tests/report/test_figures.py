@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from cgsync import ConfigError
-from cgsync.report import NpsScore, build_report
+from cgsync.report import NpsScore, SegmentFilter, Topic, Topics, build_report
+
+
+def at(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%d %H:%M").replace(tzinfo=UTC)
 
 
 def test_headline_counts_bands_and_invitations(lake_path: Path) -> None:
@@ -202,3 +206,175 @@ def test_answers_are_read_from_the_v6_table_when_there_is_no_v7_one(make_lake) -
     ]
     figures = build_report(duckdb_path=make_lake(rows, [], responses_table="responses_v6"))
     assert figures.headline.score == NpsScore(promoters=1, passives=0, detractors=1)
+
+
+def test_drivers_compare_the_nps_of_responses_naming_them_with_the_others(
+    lake_path: Path,
+) -> None:
+    drivers = build_report(duckdb_path=lake_path).drivers
+    assert [
+        (d.name, d.mentions, d.positive_share, d.negative_share, d.score.nps, d.nps_difference)
+        for d in drivers
+    ] == [
+        # 1, 2, 8 promote, 7 detracts: +50; the other six: 9 promotes, 4, 5, 6, 10 detract: -50
+        ("Ease of use", 4, 0.75, 0.0, 50.0, 100.0),
+        # 1 promotes, 4 (named twice, counted once), 6, 10 detract: -50; the other six: +1/6
+        ("Delivery", 4, 0.25, 0.75, -50.0, pytest.approx(-50 - 100 / 6)),
+        # 5 detracts (sentiment "Negative"); the other nine: 4 promoters, 4 detractors
+        ("Price", 1, 0.0, 1.0, -100.0, -100.0),
+    ]
+    assert all(d.too_few for d in drivers)
+
+
+def test_a_driver_everyone_names_has_no_difference_and_divides_nothing_by_zero(
+    make_lake,
+) -> None:
+    answered = datetime(2026, 2, 2, tzinfo=UTC)
+    rows = [
+        {"number_customergauge": cgid, "nps": 10, "date_survey_response": answered}
+        for cgid in (1, 2)
+    ]
+    drivers = [
+        {"number_customergauge": cgid, "position": 0, "name": "Support", "sentiment": None}
+        for cgid in (1, 2)
+    ]
+    lake = make_lake(rows, [], children={"drivers": drivers})
+    (driver,) = build_report(duckdb_path=lake).drivers
+    assert (driver.mentions, driver.score.nps, driver.others.responses) == (2, 100.0, 0)
+    assert driver.nps_difference is None
+    assert (driver.positive_share, driver.negative_share) == (0.0, 0.0)
+    empty = build_report(duckdb_path=lake, since=date(2025, 1, 1), until=date(2025, 1, 2))
+    assert empty.drivers == ()
+    assert empty.topics.detractors == empty.topics.promoters == ()
+
+
+def test_a_lake_without_driver_or_tag_tables_has_none(make_lake) -> None:
+    answered = datetime(2026, 2, 2, tzinfo=UTC)
+    rows = [{"number_customergauge": 1, "nps": 3, "date_survey_response": answered}]
+    figures = build_report(duckdb_path=make_lake(rows, []))
+    assert figures.drivers == ()
+    assert figures.topics == Topics()
+
+
+def test_topics_are_the_tags_most_frequent_among_detractors_and_promoters(
+    lake_path: Path,
+) -> None:
+    topics = build_report(duckdb_path=lake_path).topics
+    # five detractors (4, 5, 6, 7, 10) and four promoters (1, 2, 8, 9); 3 is a passive
+    assert topics.detractors == (Topic("Billing", 3, 0.6), Topic("Delivery", 2, 0.4))
+    assert topics.promoters == (
+        Topic("Ease", 2, 0.5),
+        Topic("Billing", 1, 0.25),
+        Topic("Quality", 1, 0.25),  # named twice by 9, counted once
+    )
+
+
+def test_response_rate_by_month_counts_invitations_by_month_sent(make_lake) -> None:
+    def invited(cgid: int, sent: str, hours_to_answer: float | None) -> tuple[dict, dict | None]:
+        invitation = {"number_customergauge": cgid, "status": "survey-sent", "date_sent": at(sent)}
+        if hours_to_answer is None:
+            return invitation, None
+        answered = at(sent) + timedelta(hours=hours_to_answer)
+        return invitation, {
+            "number_customergauge": cgid,
+            "nps": 9,
+            "date_survey_response": answered,
+        }
+
+    pairs = [
+        invited(1, "2026-02-01 01:00", 1),
+        invited(2, "2026-02-10 10:00", 3),
+        invited(3, "2026-02-28 23:00", 50),  # answered in March, counted in February
+        invited(4, "2026-02-11 10:00", None),
+        invited(5, "2026-04-02 10:00", 2),
+        invited(6, "2026-04-03 10:00", 4),
+    ]
+    lake = make_lake([r for _, r in pairs if r], [i for i, _ in pairs])
+    months = build_report(duckdb_path=lake).response_rate_by_month
+    assert [
+        (m.start, m.invitations, m.responses, m.response_rate, m.median_hours_to_answer)
+        for m in months
+    ] == [
+        (date(2026, 2, 1), 4, 3, 0.75, 3.0),
+        (date(2026, 3, 1), 0, 0, None, None),  # a month without invitations is shown
+        (date(2026, 4, 1), 2, 2, 1.0, 3.0),  # between 2 and 4 hours
+    ]
+    assert all(m.too_few for m in months)
+    # In New York, 23:00 UTC on 28 Feb is still February; 01:00 on 1 Feb is January
+    in_new_york = build_report(duckdb_path=lake, timezone="America/New_York")
+    assert [m.start.month for m in in_new_york.response_rate_by_month] == [1, 2, 3, 4]
+
+
+def test_segment_filters_keep_only_the_matching_records_in_every_figure(
+    lake_path: Path,
+) -> None:
+    netherlands = build_report(duckdb_path=lake_path, segment_filters=[("Country", "NL")])
+    assert netherlands.filters == (SegmentFilter("properties__country", ("NL",)),)
+    # NL answers: 1 (10), 2 (9), 4 (3), 7 (5), 9 (9)
+    assert netherlands.headline.score == NpsScore(promoters=3, passives=0, detractors=2)
+    # NL invitations: the five answered, 11 and 15 (blocked)
+    assert (netherlands.funnel.sent, netherlands.funnel.responded, netherlands.funnel.failed) == (
+        7,
+        5,
+        1,
+    )
+    delivery = next(d for d in netherlands.drivers if d.name == "Delivery")
+    assert (delivery.mentions, delivery.score.nps) == (2, 0.0)  # 1 promotes, 4 detracts
+    assert [c.number_customergauge for c in netherlands.detractor_comments] == [4]
+    (country, _division) = netherlands.segments
+    assert [v.value for v in country.values] == ["NL"]
+    assert [(m.invitations, m.responses) for m in netherlands.response_rate_by_month] == [(7, 5)]
+
+    either = build_report(
+        duckdb_path=lake_path, segment_filters=[("country", "NL"), ("Country", "GB")]
+    )
+    assert either.headline.score == NpsScore(promoters=4, passives=0, detractors=3)  # + 8, 10
+    both = build_report(
+        duckdb_path=lake_path, segment_filters=[("Country", "NL"), ("Division", "Retail")]
+    )
+    assert both.headline.score == NpsScore(promoters=2, passives=0, detractors=1)  # 1, 2, 4
+
+
+def test_a_filter_on_a_field_only_invitations_have_keeps_no_responses(make_lake) -> None:
+    answered = datetime(2026, 2, 2, tzinfo=UTC)
+    responses = [{"number_customergauge": 1, "nps": 9, "date_survey_response": answered}]
+    invitations = [
+        {"number_customergauge": 2, "status": "survey-sent", "date_sent": answered,
+         "properties__region": "North"},
+    ]  # fmt: skip
+    figures = build_report(
+        duckdb_path=make_lake(responses, invitations), segment_filters=[("Region", "North")]
+    )
+    assert figures.headline.score.responses == 0
+    assert figures.funnel.sent == 1
+
+
+def test_an_unknown_filter_field_names_the_known_ones(lake_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown --segment 'Region'; the lake has: country"):
+        build_report(duckdb_path=lake_path, segment_filters=[("Region", "North")])
+
+
+def test_the_lowest_period_and_the_worst_segment_need_30_responses(make_lake) -> None:
+    def answers(first: int, count: int, nps: int, day: str, touchpoint: str) -> list[dict]:
+        return [
+            {"number_customergauge": first + n, "nps": nps, "date_survey_response": at(day),
+             "properties__touchpoint": touchpoint}
+            for n in range(count)
+        ]  # fmt: skip
+
+    rows = [
+        *answers(0, 30, 9, "2026-01-05 10:00", "Relationship"),
+        *answers(100, 30, 3, "2026-01-12 10:00", "Support"),  # the lowest week, the worst value
+        *answers(200, 5, 0, "2026-01-19 10:00", "Onboarding"),  # lower, but too few
+    ]
+    figures = build_report(duckdb_path=make_lake(rows, []))
+    assert figures.lowest_period is not None
+    assert (figures.lowest_period.start, figures.lowest_period.score.nps) == (
+        date(2026, 1, 12),
+        -100.0,
+    )
+    assert figures.worst_segment is not None
+    segment, value = figures.worst_segment
+    assert (segment.name, value.value, value.score.responses) == ("touchpoint", "Support", 30)
+    few = build_report(duckdb_path=make_lake(rows[:20], []))
+    assert few.lowest_period is None and few.worst_segment is None

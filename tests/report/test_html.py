@@ -21,7 +21,7 @@ def test_page_is_self_contained(lake_path: Path) -> None:
     assert not re.search(r"<(script|img|iframe)[^>]*\ssrc=", page)
     assert "<link" not in page
     assert "@import" not in page
-    assert page.count("Plotly.newPlot(") == 2  # over time, funnel
+    assert page.count("Plotly.newPlot(") == 4  # over time, drivers, response rate, funnel
 
 
 def test_headline_cards_show_the_figures(lake_path: Path) -> None:

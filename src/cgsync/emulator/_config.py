@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cgsync.emulator import settings
@@ -68,3 +68,20 @@ class EmulatorConfig:
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"timezone {self.timezone!r} is not an IANA time zone name") from None
         object.__setattr__(self, "start", self.start.astimezone(UTC))
+
+    @property
+    def incident_month(self) -> date:
+        """The first day of the month whose answers score far lower (the story's dip)."""
+        local = self.start.astimezone(ZoneInfo(self.timezone))
+        months = local.year * 12 + local.month - 1 - settings.INCIDENT_MONTHS_BEFORE_START
+        return date(months // 12, months % 12 + 1, 1)
+
+    def incident_period(self) -> tuple[datetime, datetime]:
+        """The incident month as aware instants: its first moment and the next month's."""
+        zone = ZoneInfo(self.timezone)
+        first = self.incident_month
+        following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+        return (
+            datetime.combine(first, datetime.min.time(), zone),
+            datetime.combine(following, datetime.min.time(), zone),
+        )

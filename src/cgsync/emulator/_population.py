@@ -89,6 +89,12 @@ class Population:
         self.origin = start - history - _ORIGIN_MARGIN_DAYS * settings.DAY
         """Unix second that the int32 times count from."""
         self._spacing = history / max(config.records, 1)
+        incident_start, incident_end = config.incident_period()
+        self.incident = (
+            self.relative(int(incident_start.timestamp())),
+            self.relative(int(incident_end.timestamp())),
+        )
+        """The incident month in population time: [start, end)."""
         self._first_arrival = start - self.origin - config.records * self._spacing
         self._lock = threading.Lock()
         self._detail_block = functools.lru_cache(maxsize=_DETAIL_CACHE_BLOCKS)(self._draw_detail)
@@ -210,15 +216,28 @@ class Population:
         creation = np.floor(arrival - backdate)
         order = np.floor(creation - u[3] * settings.MAX_ORDER_LEAD)
         delay = _RESPONSE_DELAYS[(u[5] * len(_RESPONSE_DELAYS)).astype(np.intp)]
-        responded = np.where(u[4] < settings.RESPONSE_RATE, np.floor(arrival + delay), NEVER)
+        touchpoint = _segment_codes(u[8], u[9], settings.TOUCHPOINT_WEIGHTS)
+        # Code -1 (the record has no touchpoint) takes the None entry.
+        rate = _TOUCHPOINT_RESPONSE_RATES[touchpoint] * self._seasonal_factors(arrival)
+        responded = np.where(u[4] < rate, np.floor(arrival + delay), NEVER)
         return {
             "arrival": _int32(arrival),
             "creation": _int32(creation),
             "order": _int32(order),
             "responded": _int32(responded),
             "country": _segment_codes(u[6], u[7], settings.COUNTRY_WEIGHTS),
-            "touchpoint": _segment_codes(u[8], u[9], settings.TOUCHPOINT_WEIGHTS),
+            "touchpoint": touchpoint,
         }
+
+    def _seasonal_factors(self, arrival: np.ndarray) -> np.ndarray:
+        """The seasonal response factor of each send time. A block spans few days and its send
+        times ascend, so each day's factor is found once and spread by a search."""
+        first = int((arrival[0] + self.origin) // settings.DAY)
+        last = int((arrival[-1] + self.origin) // settings.DAY)
+        span = np.arange(first, last + 1).astype("datetime64[D]")
+        day_of_year = np.minimum((span - span.astype("datetime64[Y]")).astype(np.int64), 364)
+        next_days = np.arange(first + 1, last + 1) * settings.DAY - self.origin
+        return _SEASONAL_RESPONSE_FACTORS[day_of_year][np.searchsorted(next_days, arrival, "right")]
 
     def _draw_detail(self, block: int) -> dict[str, np.ndarray]:
         resident = self.resident
@@ -243,13 +262,23 @@ class Population:
         opened = np.where(answers, answer_open, np.where(opens, open_at, NEVER))
         clicked = np.where(answers, answer_click, np.where(clicks, click_at, NEVER))
 
+        in_incident = (responded >= self.incident[0]) & (responded < self.incident[1])
+        power = (
+            _TOUCHPOINT_SCORE_POWERS[resident.touchpoint[rows]]
+            * _COUNTRY_SCORE_POWERS[resident.country[rows]]
+        )
+        power[in_incident] *= settings.INCIDENT_SCORE_POWER
+        u = rng.random(B)
+        shifted = power != 1.0  # most records: raising only the others is much cheaper
+        u[shifted] **= power[shifted]
+        nps = _weighted(u, settings.NPS_WEIGHTS)
         detail = {
             "email_sent": _int32(arrival + rng.integers(0, 300, B)),
             "opened": _int32(np.floor(opened)),
             "clicked": _int32(np.floor(clicked)),
             "failed": _int32(failed),
             "failure": failure,
-            "nps": _weighted(rng.random(B), settings.NPS_WEIGHTS).astype(np.int8),
+            "nps": nps,
             "comment_start": np.where(
                 rng.random(B) < 0.6, rng.integers(0, len(settings.COMMENT_WORDS), B), -1
             ).astype(np.int16),
@@ -268,12 +297,7 @@ class Population:
             "follow_up_details": _maybe(
                 rng, rng.integers(0, len(settings.FOLLOW_UP_DETAILS), B), 0.3
             ),
-            "tags": rng.random((B, len(settings.TAGS))) < 0.2,
-            "drivers": np.where(
-                rng.random((B, len(settings.DRIVERS))) < 0.3,
-                rng.integers(0, len(settings.SENTIMENTS), (B, len(settings.DRIVERS))),
-                -1,
-            ).astype(np.int8),
+            **_tags_and_drivers(rng, nps, in_incident),
             "answers": rng.integers(-1, len(settings.ANSWERS), (B, len(settings.QUESTIONS))).astype(
                 np.int8
             ),
@@ -282,6 +306,47 @@ class Population:
             weights = np.full(len(values), 1 / len(values))
             detail[f"segment:{field}"] = _categorical(rng, tuple(weights.tolist()))
         return detail
+
+
+def _tags_and_drivers(
+    rng: np.random.Generator, nps: np.ndarray, in_incident: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Tags and drivers that go with each score (settings.TAG_RATES, DRIVER_*): every rate and
+    threshold is a row of a table by score, looked up once per record."""
+    tag_rates = _TAG_RATES_BY_SCORE[nps]
+    mention_rates = _MENTION_RATES_BY_SCORE[nps]
+    incident_detractors = np.flatnonzero(in_incident & (nps <= 6))
+    if len(incident_detractors):
+        tag_rates[incident_detractors, _INCIDENT_TAG] = settings.INCIDENT_MENTION_RATE
+        mention_rates[incident_detractors, _INCIDENT_DRIVER] = settings.INCIDENT_MENTION_RATE
+    u = rng.random((B, len(settings.DRIVERS)))
+    sentiment = (u >= _POSITIVE_BELOW[nps]).astype(np.int8) + (u >= _NEUTRAL_BELOW[nps])
+    mentioned = rng.random((B, len(settings.DRIVERS))) < mention_rates
+    return {
+        "tags": rng.random((B, len(settings.TAGS))) < tag_rates,
+        "drivers": np.where(mentioned, sentiment, np.int8(-1)),
+    }
+
+
+def _by_score(by_band: tuple[tuple[float, ...], ...]) -> np.ndarray:
+    """Rows by band (detractor, passive, promoter) as rows by score 0-10."""
+    bands = [0] * 7 + [1] * 2 + [2] * 2
+    return np.array([by_band[band] for band in bands])
+
+
+_SCORES = np.arange(11, dtype=np.float64)[:, np.newaxis]
+_POSITIVE_BELOW = np.clip(0.1 * _SCORES - 0.2 + settings.DRIVER_SENTIMENT_BIASES, 0.02, 0.95)
+_NEUTRAL_BELOW = 1 - np.clip(0.7 - 0.1 * _SCORES - settings.DRIVER_SENTIMENT_BIASES, 0.02, 0.95)
+_TAG_RATES_BY_SCORE = _by_score(settings.TAG_RATES)
+_MENTION_RATES_BY_SCORE = _by_score(settings.DRIVER_MENTION_RATES)
+_INCIDENT_TAG = settings.TAGS.index(settings.INCIDENT_DRIVER)
+_INCIDENT_DRIVER = [name for _, name in settings.DRIVERS].index(settings.INCIDENT_DRIVER)
+_TOUCHPOINT_SCORE_POWERS = np.array(settings.TOUCHPOINT_SCORE_POWERS)
+_COUNTRY_SCORE_POWERS = np.array(settings.COUNTRY_SCORE_POWERS)
+_TOUCHPOINT_RESPONSE_RATES = settings.RESPONSE_RATE * np.array(settings.TOUCHPOINT_RESPONSE_FACTORS)
+_SEASONAL_RESPONSE_FACTORS = 1 + settings.SEASONAL_RESPONSE_SWING * np.cos(
+    2 * np.pi * (np.arange(365) - settings.SEASONAL_PEAK_DAY) / 365
+)
 
 
 class _Storage:

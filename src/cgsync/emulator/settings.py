@@ -100,6 +100,27 @@ OUTBOUND_FILTERS: Final = {
 }
 
 NPS_WEIGHTS: Final = (0.03, 0.02, 0.02, 0.03, 0.03, 0.06, 0.06, 0.1, 0.18, 0.22, 0.25)
+"""Chances of the scores 0-10 before the story's shifts: an NPS of +22."""
+
+# The story the data tells, as a real system's does (docs/emulator.md, "The story"). A score is
+# drawn from NPS_WEIGHTS with its uniform raised to a power: above 1 pulls it down (1.6: an NPS
+# of about -9; 2.2: about -28), below 1 lifts it (0.85: about +33). A record's powers multiply.
+TOUCHPOINT_SCORE_POWERS: Final = (1.0, 0.95, 1.0, 1.6, 1.0)
+"""By TOUCHPOINTS: Support is clearly worse."""
+COUNTRY_SCORE_POWERS: Final = (1.0, 0.85, 1.0, 1.0, 1.3, 1.0, 1.0, 1.0)
+"""By COUNTRIES: DE a little better, FR a little worse."""
+INCIDENT_SCORE_POWER: Final = 2.2
+"""Answers given in the incident month (a delivery failure) score far lower."""
+INCIDENT_MONTHS_BEFORE_START: Final = 4
+"""The incident month is the calendar month (in the system's zone) this many before the
+clock's start month: 2025-02 for the default start."""
+TOUCHPOINT_RESPONSE_FACTORS: Final = (0.85, 1.15, 1.3, 0.75, 1.0)
+"""By TOUCHPOINTS, times RESPONSE_RATE; weighted by TOUCHPOINT_WEIGHTS they average 1."""
+SEASONAL_RESPONSE_SWING: Final = 0.2
+"""The response rate swings by this share around its mean over the year: highest in
+mid-January, lowest in mid-July."""
+SEASONAL_PEAK_DAY: Final = 15
+"""Day of the year (0-based) when the response rate peaks."""
 LANGUAGES: Final = ("EN", "NL", "DE", "FR", "ES", "IT", "PL", "PT", "SV")
 LANGUAGE_WEIGHTS: Final = (0.4, 0.15, 0.12, 0.1, 0.07, 0.05, 0.04, 0.04, 0.03)
 
@@ -221,6 +242,26 @@ COMMENT_WORDS: Final = (
 TAGS: Final = ("Onboarding", "Pricing", "Support", "Product Quality", "Delivery", "Billing")
 DRIVERS: Final = ((1, "Price"), (2, "Quality"), (3, "Support"), (4, "Delivery"), (5, "Ease of Use"))
 SENTIMENTS: Final = ("positive", "neutral", "negative")
+# Drivers and tags go with the score. Rates by band: (detractor, passive, promoter).
+TAG_RATES: Final = (
+    (0.1, 0.3, 0.3, 0.1, 0.45, 0.3),
+    (0.2, 0.2, 0.2, 0.2, 0.2, 0.2),
+    (0.3, 0.1, 0.15, 0.45, 0.05, 0.05),
+)
+"""By band, the chance of each of TAGS."""
+DRIVER_MENTION_RATES: Final = (
+    (0.35, 0.3, 0.35, 0.6, 0.15),
+    (0.3, 0.3, 0.3, 0.3, 0.3),
+    (0.25, 0.3, 0.25, 0.15, 0.5),
+)
+"""By band, the chance that a response names each of DRIVERS."""
+DRIVER_SENTIMENT_BIASES: Final = (-0.1, 0.0, 0.0, -0.25, 0.2)
+"""By DRIVERS: the chance of "positive" is 0.1 x score - 0.2 plus this; of "negative",
+0.7 - 0.1 x score minus this (each kept within 0.02 and 0.95); "neutral" is the rest."""
+INCIDENT_DRIVER: Final = "Delivery"
+INCIDENT_MENTION_RATE: Final = 0.8
+"""In the incident month, the chance that a detractor names INCIDENT_DRIVER (as a driver and
+as a tag)."""
 QUESTIONS: Final = (
     (7, "How likely are you to buy again?"),
     (8, "What should we improve?"),

@@ -5,6 +5,7 @@ Usage: `write_report(build_report(duckdb_path="cgsync.duckdb"), "report.html")`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,24 +18,34 @@ if TYPE_CHECKING:
     from cgsync.report._html import render_html
     from cgsync.report._models import (
         DetractorComment,
+        Driver,
         Funnel,
         Headline,
+        MonthRate,
         NpsScore,
         PeriodScore,
         ReportFigures,
         Segment,
+        SegmentFilter,
         SegmentValue,
+        Topic,
+        Topics,
     )
 
 __all__ = [
     "DetractorComment",
+    "Driver",
     "Funnel",
     "Headline",
+    "MonthRate",
     "NpsScore",
     "PeriodScore",
     "ReportFigures",
     "Segment",
+    "SegmentFilter",
     "SegmentValue",
+    "Topic",
+    "Topics",
     "build_report",
     "render_html",
     "write_report",
@@ -52,6 +63,11 @@ _HOMES = {
     "ReportFigures": "cgsync.report._models",
     "Segment": "cgsync.report._models",
     "SegmentValue": "cgsync.report._models",
+    "Driver": "cgsync.report._models",
+    "MonthRate": "cgsync.report._models",
+    "SegmentFilter": "cgsync.report._models",
+    "Topic": "cgsync.report._models",
+    "Topics": "cgsync.report._models",
 }
 
 
@@ -67,18 +83,28 @@ def build_report(
     since: date | None = None,
     until: date | None = None,
     segment: str | None = None,
+    segment_filters: Sequence[tuple[str, str]] = (),
     timezone: str = "UTC",
 ) -> ReportFigures:
     """Read the lake and compute the report's figures; raises `ConfigError` on a bad lake.
 
     Like `cgsync sync`, the DuckDB lake is `./<pipeline_name>.duckdb` unless `duckdb_path` says.
+    `segment` shows only that field's NPS by segment; `segment_filters` keeps only the records
+    whose field holds the value, for every figure: `[("Touchpoint", "Support")]`.
     """
     from cgsync.report._figures import compute_figures
     from cgsync.report._lake import open_lake
 
     path = Path(duckdb_path if duckdb_path is not None else f"{pipeline_name}.duckdb")
     with open_lake(destination, dataset_name, path) as lake:
-        return compute_figures(lake, since=since, until=until, segment=segment, timezone=timezone)
+        return compute_figures(
+            lake,
+            since=since,
+            until=until,
+            segment=segment,
+            segment_filters=segment_filters,
+            timezone=timezone,
+        )
 
 
 def write_report(figures: ReportFigures, out_path: str | Path) -> Path:

@@ -6,7 +6,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from cgsync.report._models import Funnel, Granularity, PeriodScore
+from cgsync.report._models import Driver, Funnel, Granularity, MonthRate, PeriodScore
 
 INK = "#1f2933"
 MUTED = "#7b8794"
@@ -111,6 +111,95 @@ def funnel_chart(funnel: Funnel) -> str:
         xaxis={"gridcolor": GRID, "rangemode": "tozero"},
     )
     return _fragment(figure, "chart-funnel")
+
+
+def drivers_chart(drivers: tuple[Driver, ...]) -> str:
+    """Drivers ranked by how far the NPS of the responses naming them is from the others'."""
+    ranked = [driver for driver in drivers if driver.nps_difference is not None]
+    figure = go.Figure(
+        go.Bar(
+            x=[driver.nps_difference for driver in ranked],
+            y=[driver.name for driver in ranked],
+            orientation="h",
+            marker_color=[
+                PROMOTER if (driver.nps_difference or 0) >= 0 else DETRACTOR for driver in ranked
+            ],
+            customdata=[[driver.mentions, driver.score.nps] for driver in ranked],
+            hovertemplate=(
+                "%{y}: %{x:+.0f} NPS points<br>%{customdata[0]:,} mentions, "
+                "NPS %{customdata[1]:.0f}<extra></extra>"
+            ),
+        )
+    )
+    figure.update_layout(
+        **_layout(height=max(200, 60 + 34 * len(ranked))),
+        showlegend=False,
+        yaxis={"autorange": "reversed", "automargin": True},
+        xaxis={
+            "title": "NPS of responses naming it − NPS of the others",
+            "zeroline": True,
+            "zerolinecolor": MUTED,
+            "gridcolor": GRID,
+        },
+    )
+    return _fragment(figure, "chart-drivers")
+
+
+def response_rate_chart(months: tuple[MonthRate, ...]) -> str:
+    """Invitations and their answers per month of sending, with the response rate as a line."""
+    starts = [month.start.isoformat() for month in months]
+    hours = [
+        "—" if month.median_hours_to_answer is None else f"{month.median_hours_to_answer:.1f} h"
+        for month in months
+    ]
+    figure = go.Figure(
+        [
+            go.Bar(
+                x=starts,
+                y=[month.invitations for month in months],
+                name="Invitations",
+                marker_color="#c7d2fe",
+                hovertemplate="%{y:,} invitations<extra></extra>",
+            ),
+            go.Bar(
+                x=starts,
+                y=[month.responses for month in months],
+                name="Answered",
+                marker_color=PROMOTER,
+                customdata=hours,
+                hovertemplate="%{y:,} answered, median %{customdata} to answer<extra></extra>",
+            ),
+            go.Scatter(
+                x=starts,
+                y=[
+                    None if month.response_rate is None else 100 * month.response_rate
+                    for month in months
+                ],
+                name="Response rate",
+                yaxis="y2",
+                mode="lines+markers",
+                line={"color": ACCENT, "width": 3},
+                hovertemplate="%{y:.1f}% answered<extra></extra>",
+            ),
+        ]
+    )
+    figure.update_layout(
+        **_layout(height=340),
+        hovermode="x unified",
+        barmode="overlay",
+        bargap=0.2,
+        legend={"orientation": "h", "x": 0, "y": 1.14},
+        xaxis={"type": "date", "dtick": "M1", "tickformat": "%b %Y", "showgrid": False},
+        yaxis={"title": "Invitations", "side": "right", "rangemode": "tozero", "showgrid": False},
+        yaxis2={
+            "title": "Response rate %",
+            "overlaying": "y",
+            "side": "left",
+            "range": [0, 100],
+            "gridcolor": GRID,
+        },
+    )
+    return _fragment(figure, "chart-response-rate")
 
 
 def _layout(*, height: int) -> dict[str, Any]:

@@ -14,14 +14,19 @@ from cgsync._views import survey_funnel_sql
 from cgsync.report import settings
 from cgsync.report._models import (
     DetractorComment,
+    Driver,
     Funnel,
     Granularity,
     Headline,
+    MonthRate,
     NpsScore,
     PeriodScore,
     ReportFigures,
     Segment,
+    SegmentFilter,
     SegmentValue,
+    Topic,
+    Topics,
 )
 
 _BANDS = (
@@ -64,17 +69,20 @@ def compute_figures(
     since: date | None = None,
     until: date | None = None,
     segment: str | None = None,
+    segment_filters: Sequence[tuple[str, str]] = (),
     timezone: str = "UTC",
 ) -> ReportFigures:
     """Aggregate every figure of the report for the period from the lake's tables.
 
     Days, weeks and months are those of `timezone` (IANA), so they match the CustomerGauge
-    system's own calendar when given its zone.
+    system's own calendar when given its zone. `segment_filters` are (field, value) pairs:
+    values of one field are alternatives, different fields must all match.
     """
     if since is not None and until is not None and since > until:
         raise ConfigError(f"--since {since} is after --until {until}")
-    reader = _FigureReader(lake, _Period(since, until, _zone(timezone)))
+    reader = _FigureReader(lake, _Period(since, until, _zone(timezone)), segment_filters)
     funnel = reader.funnel()
+    headline = reader.headline(funnel)
     granularity, over_time = reader.over_time()
     return ReportFigures(
         source=lake.description,
@@ -82,17 +90,23 @@ def compute_figures(
         until=until,
         timezone=timezone,
         generated_at=datetime.now(UTC),
-        headline=reader.headline(funnel),
+        headline=headline,
         granularity=granularity,
         over_time=over_time,
         segments=reader.segments(segment),
         funnel=funnel,
         detractor_comments=reader.detractor_comments(),
+        filters=reader.filters,
+        drivers=reader.drivers(headline.score),
+        topics=reader.topics(headline.score),
+        response_rate_by_month=reader.response_rate_by_month(),
     )
 
 
 class _FigureReader:
-    def __init__(self, lake: LakeSql, period: _Period) -> None:
+    def __init__(
+        self, lake: LakeSql, period: _Period, segment_filters: Sequence[tuple[str, str]] = ()
+    ) -> None:
         self._lake = lake
         self._period = period
         responses, response_columns = _first_table(lake, settings.RESPONSE_TABLES)
@@ -100,13 +114,41 @@ class _FigureReader:
             raise ConfigError(
                 f"the lake has no {settings.RESPONSE_TABLES[0]} table: run `cgsync sync` first"
             )
+        self._responses_name = responses
         self._response_columns = response_columns
         self._responses = lake.table(responses)
         self._funnel, self._funnel_columns = _funnel_relation(lake, responses, response_columns)
+        self.filters = _resolve_filters(segment_filters, self._segment_columns())
+        response_filter, response_filter_params = self._filter_sql(set(response_columns))
+        self._funnel_filter, self._funnel_filter_params = self._filter_sql(
+            set(self._funnel_columns)
+        )
         self._answered_where, self._answered_params = period.where("date_survey_response")
-        self._answered_where += " AND nps IS NOT NULL"
+        self._answered_where += f" AND nps IS NOT NULL AND {response_filter}"
+        self._answered_params += response_filter_params
         self._sent_where, self._sent_params = period.where("date_sent")
+        self._sent_where += f" AND {self._funnel_filter}"
+        self._sent_params += self._funnel_filter_params
         self._ensure_not_empty()
+
+    def _segment_columns(self) -> list[str]:
+        return sorted(c for c in self._funnel_columns if c.startswith(settings.SEGMENT_PREFIX))
+
+    def _filter_sql(self, columns: set[str]) -> tuple[str, list[str]]:
+        """The filters as one SQL condition on a relation with `columns`, and its parameters.
+
+        A relation without a filtered column has no row that matches (the responses table lacks
+        a segment column that only invitations have).
+        """
+        conditions, params = ["1 = 1"], []
+        for segment_filter in self.filters:
+            if segment_filter.column not in columns:
+                conditions.append("1 = 0")
+                continue
+            marks = ", ".join("%s" for _ in segment_filter.values)
+            conditions.append(f"{self._lake.column(segment_filter.column)} IN ({marks})")
+            params.extend(segment_filter.values)
+        return " AND ".join(conditions), params
 
     def _ensure_not_empty(self) -> None:
         for relation in (self._responses, self._funnel):
@@ -159,7 +201,7 @@ class _FigureReader:
         Read from `survey_funnel`, whose segment columns merge the response's and the
         invitation's. One scan for all columns: GROUPING SETS groups by each on its own.
         """
-        columns = sorted(c for c in self._funnel_columns if c.startswith(settings.SEGMENT_PREFIX))
+        columns = self._segment_columns()
         if only is not None:
             columns = [_resolve_segment(only, columns)]
         if not columns:
@@ -170,8 +212,9 @@ class _FigureReader:
             for column, alias in zip(columns, aliases, strict=True)
         )
         answered, params = self._period.where("date_responded")
-        answered += " AND nps IS NOT NULL"
-        sent, sent_params = self._period.where("date_sent")
+        answered += f" AND nps IS NOT NULL AND {self._funnel_filter}"
+        params += self._funnel_filter_params
+        sent, sent_params = self._sent_where, self._sent_params
         rows = self._lake.rows(
             f"SELECT {', '.join(f'GROUPING({a})' for a in aliases)}, {', '.join(aliases)}, "
             f"{_BANDS} FROM (SELECT {selected}, CASE WHEN {answered} THEN nps END AS nps "
@@ -232,6 +275,133 @@ class _FigureReader:
             DetractorComment(cgid, self._period.local(answered_at), account_name, nps, comment)
             for cgid, answered_at, account_name, nps, comment in rows
         )
+
+    def drivers(self, everyone: NpsScore) -> tuple[Driver, ...]:
+        """Each driver's mentions and NPS against the rest of the period's responses."""
+        found = self._child_table(settings.DRIVERS_SUFFIX, "name")
+        if found is None:
+            return ()
+        table, columns = found
+        name = self._lake.column("name")
+        sentiment = f"LOWER(d.{self._lake.column('sentiment')})" if "sentiment" in columns else "''"
+        # One row per response and driver: a response naming a driver twice counts once.
+        rows = self._lake.rows(
+            f"SELECT name, {_BANDS}, SUM(positive), SUM(negative) FROM ("
+            f"SELECT d.{name} AS name, r.nps AS nps, "
+            f"MAX(CASE WHEN {sentiment} = '{settings.POSITIVE}' THEN 1 ELSE 0 END) AS positive, "
+            f"MAX(CASE WHEN {sentiment} = '{settings.NEGATIVE}' THEN 1 ELSE 0 END) AS negative "
+            f"FROM {table} AS d JOIN ({self._answered_responses('nps')}) AS r "
+            "ON r.number_customergauge = d.number_customergauge "
+            f"WHERE d.{name} IS NOT NULL "
+            f"GROUP BY d.{name}, r.number_customergauge, r.nps) AS mentions GROUP BY name",
+            *self._answered_params,
+        )
+        drivers = []
+        for driver, promoters, passives, detractors, positive, negative in rows:
+            score = NpsScore(promoters or 0, passives or 0, detractors or 0)
+            others = NpsScore(
+                everyone.promoters - score.promoters,
+                everyone.passives - score.passives,
+                everyone.detractors - score.detractors,
+            )
+            drivers.append(Driver(str(driver), score, positive or 0, negative or 0, others))
+        return tuple(sorted(drivers, key=_ranked))
+
+    def topics(self, everyone: NpsScore) -> Topics:
+        """The tags most frequent among the period's detractors and among its promoters."""
+        found = self._child_table(settings.TAGS_SUFFIX, "value")
+        if found is None:
+            return Topics()
+        table, _ = found
+        value = self._lake.column("value")
+        band = (
+            f"CASE WHEN nps >= {settings.PROMOTER_MIN} THEN 'promoters' "
+            f"WHEN nps <= {settings.DETRACTOR_MAX} THEN 'detractors' END AS band"
+        )
+        rows = self._lake.rows(
+            f"SELECT r.band, t.{value}, COUNT(DISTINCT r.number_customergauge) "
+            f"FROM {table} AS t JOIN ({self._answered_responses(band)}) AS r "
+            "ON r.number_customergauge = t.number_customergauge "
+            f"WHERE r.band IS NOT NULL AND t.{value} IS NOT NULL AND TRIM(t.{value}) <> '' "
+            f"GROUP BY r.band, t.{value}",
+            *self._answered_params,
+        )
+        totals = {"detractors": everyone.detractors, "promoters": everyone.promoters}
+        by_band: dict[str, list[Topic]] = {"detractors": [], "promoters": []}
+        for band_name, tag, responses in rows:
+            total = totals[band_name]
+            by_band[band_name].append(
+                Topic(str(tag), responses, responses / total if total else None)
+            )
+        return Topics(
+            **{
+                name: tuple(
+                    sorted(topics, key=lambda t: (-t.responses, t.tag))[: settings.TOPICS_SHOWN]
+                )
+                for name, topics in by_band.items()
+            }
+        )
+
+    def response_rate_by_month(self) -> tuple[MonthRate, ...]:
+        """Per month of sending: invitations, how many were answered, the median time taken."""
+        local = f"date_sent AT TIME ZONE '{self._period.zone.key}'"
+        delay = "EXTRACT(EPOCH FROM date_responded) - EXTRACT(EPOCH FROM date_sent)"
+        rows = self._lake.rows(
+            f"SELECT date_trunc('month', {local}) AS month, COUNT(*), "
+            "SUM(CASE WHEN date_responded IS NOT NULL THEN 1 ELSE 0 END), "
+            # NULL for the unanswered, which the median leaves out.
+            f"percentile_cont(0.5) WITHIN GROUP (ORDER BY {delay}) "
+            f"FROM {self._funnel} WHERE {self._sent_where} GROUP BY month",
+            *self._sent_params,
+        )
+        if not rows:
+            return ()
+        months = {
+            _as_date(month): MonthRate(
+                _as_date(month),
+                sent,
+                answered or 0,
+                None if median is None else float(median) / 3600,
+            )
+            for month, sent, answered, median in rows
+        }
+        start = self._period.since or min(months)
+        end = self._period.until or max(months)
+        return tuple(
+            months.get(month, MonthRate(month, 0, 0, None))
+            for month in _buckets("month", start, end)
+        )
+
+    def _answered_responses(self, *columns: str) -> str:
+        """The period's answered responses (within the filters): their CGID and `columns`."""
+        return (
+            f"SELECT number_customergauge, {', '.join(columns)} FROM {self._responses} "
+            f"WHERE {self._answered_where}"
+        )
+
+    def _child_table(self, suffix: str, needed: str) -> tuple[str, tuple[str, ...]] | None:
+        """The responses' child table of `suffix`, with its columns, if it has `needed`."""
+        columns = self._lake.columns(f"{self._responses_name}__{suffix}")
+        if columns is None or needed not in columns:
+            return None
+        return self._lake.table(f"{self._responses_name}__{suffix}"), columns
+
+
+def _ranked(driver: Driver) -> tuple[bool, float, int, str]:
+    difference = driver.nps_difference
+    return (difference is None, -(difference or 0.0), -driver.mentions, driver.name)
+
+
+def _resolve_filters(
+    pairs: Sequence[tuple[str, str]], columns: Sequence[str]
+) -> tuple[SegmentFilter, ...]:
+    """`(field, value)` pairs as one filter per column, values in the order given."""
+    values: dict[str, list[str]] = {}
+    for field, value in pairs:
+        column = _resolve_segment(field, columns)
+        if value not in values.setdefault(column, []):
+            values[column].append(value)
+    return tuple(SegmentFilter(column, tuple(found)) for column, found in values.items())
 
 
 def _funnel_relation(

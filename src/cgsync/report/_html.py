@@ -10,14 +10,22 @@ from plotly.offline import get_plotlyjs
 
 from cgsync import __version__
 from cgsync.report import settings
-from cgsync.report._charts import funnel_chart, over_time_chart
+from cgsync.report._charts import (
+    drivers_chart,
+    funnel_chart,
+    over_time_chart,
+    response_rate_chart,
+)
 from cgsync.report._models import (
     DetractorComment,
+    Driver,
     Headline,
     NpsScore,
     ReportFigures,
     Segment,
     SegmentValue,
+    Topic,
+    Topics,
 )
 
 
@@ -29,9 +37,16 @@ def render_html(figures: ReportFigures) -> str:
         style=_STYLE,
         plotly_js=get_plotlyjs(),
         period=escape(period),
+        filters=_filters_label(figures),
         source=escape(figures.source),
         generated_at=escape(figures.generated_at.strftime("%d %b %Y %H:%M UTC")),
         cards=_cards(figures.headline),
+        highlights=_highlights(figures),
+        drivers=_drivers(figures.drivers),
+        topics=_topics(figures.topics),
+        response_rate=response_rate_chart(figures.response_rate_by_month)
+        if figures.response_rate_by_month
+        else _empty("No invitations sent in this period."),
         granularity=figures.granularity,
         over_time=(
             over_time_chart(figures.over_time, figures.granularity)
@@ -59,6 +74,97 @@ def _period_label(figures: ReportFigures) -> str:
     if until:
         return f"until {_day(until)}"
     return "all data"
+
+
+def _filters_label(figures: ReportFigures) -> str:
+    if not figures.filters:
+        return "none"
+    return " and ".join(
+        f"{escape(f.name)} = {' or '.join(escape(value) for value in f.values)}"
+        for f in figures.filters
+    )
+
+
+def _highlights(figures: ReportFigures) -> str:
+    """The lowest week or month and the worst segment value, each beside the period's NPS."""
+    overall = figures.headline.score.nps
+    items = []
+    if (lowest := figures.lowest_period) is not None:
+        unit = "week of" if figures.granularity == "week" else "month"
+        when = (
+            _day(lowest.start) if figures.granularity == "week" else lowest.start.strftime("%b %Y")
+        )
+        items.append(
+            f'<li id="lowest-period"><span class="label">Lowest {unit}</span> '
+            f"<strong>{escape(when)}</strong>: NPS "
+            f'<span class="{_tone(lowest.score.nps)}">{_nps(lowest.score.nps)}</span> '
+            f"({lowest.score.responses:,} responses; the period: {_nps(overall)})</li>"
+        )
+    if (worst := figures.worst_segment) is not None:
+        segment, value = worst
+        items.append(
+            f'<li id="worst-segment"><span class="label">Worst segment</span> '
+            f"<strong>{escape(_title(segment))} = {escape(value.value or '')}</strong>: NPS "
+            f'<span class="{_tone(value.score.nps)}">{_nps(value.score.nps)}</span> '
+            f"({value.score.responses:,} responses; the period: {_nps(overall)})</li>"
+        )
+    if not items:
+        return ""
+    return f'<section id="highlights"><ul class="highlights">{"".join(items)}</ul></section>'
+
+
+def _drivers(drivers: tuple[Driver, ...]) -> str:
+    if not drivers:
+        return _empty("No drivers named in this period.")
+    rows = "".join(_driver_row(driver) for driver in drivers)
+    chart = (
+        drivers_chart(drivers)
+        if any(driver.nps_difference is not None for driver in drivers)
+        else ""
+    )
+    return (
+        f'{chart}<table><thead><tr><th>Driver</th><th class="num">Mentions</th>'
+        '<th class="num">Positive</th><th class="num">Negative</th><th class="num">NPS</th>'
+        '<th class="num">Difference</th></tr></thead>'
+        f"<tbody>{rows}</tbody></table>"
+    )
+
+
+def _driver_row(driver: Driver) -> str:
+    difference = driver.nps_difference
+    return (
+        f'<tr class="{"few" if driver.too_few else ""}"><td>{escape(driver.name)}'
+        f"{_too_few() if driver.too_few else ''}</td>"
+        f'<td class="num">{driver.mentions:,}</td>'
+        f'<td class="num">{_percent(driver.positive_share)}</td>'
+        f'<td class="num">{_percent(driver.negative_share)}</td>'
+        f'<td class="num {_tone(driver.score.nps)}">{_nps(driver.score.nps)}</td>'
+        f'<td class="num {_tone(difference)}">{_nps(difference)}</td></tr>'
+    )
+
+
+def _topics(topics: Topics) -> str:
+    blocks = [
+        _topic_block("Among detractors", "topics-detractors", topics.detractors),
+        _topic_block("Among promoters", "topics-promoters", topics.promoters),
+    ]
+    return f'<div class="segments">{"".join(blocks)}</div>'
+
+
+def _topic_block(title: str, block_id: str, topics: tuple[Topic, ...]) -> str:
+    if topics:
+        rows = "".join(
+            f'<tr><td>{escape(t.tag)}</td><td class="num">{t.responses:,}</td>'
+            f'<td class="num">{_percent(t.share)}</td></tr>'
+            for t in topics
+        )
+    else:
+        rows = '<tr><td colspan="3" class="unset">no tags in this period</td></tr>'
+    return (
+        f'<div class="segment" id="{block_id}"><h3>{escape(title)}</h3><table><thead><tr>'
+        '<th>Tag</th><th class="num">Responses</th><th class="num">Share</th></tr></thead>'
+        f"<tbody>{rows}</tbody></table></div>"
+    )
 
 
 def _cards(headline: Headline) -> str:
@@ -118,8 +224,12 @@ def _band_bar(score: NpsScore) -> str:
     return f'<div class="bands">{segments}</div>'
 
 
+def _title(segment: Segment) -> str:
+    return segment.name.replace("_", " ").capitalize()
+
+
 def _segment(segment: Segment) -> str:
-    title = segment.name.replace("_", " ").capitalize()
+    title = _title(segment)
     return (
         f'<div class="segment"><h3>{escape(title)} <code>{escape(segment.column)}</code></h3>'
         '<table><thead><tr><th>Value</th><th class="num">n</th><th class="num">NPS</th>'
@@ -148,15 +258,18 @@ def _segment_row(value: SegmentValue) -> str:
     label = (
         escape(value.value) if value.value is not None else '<span class="unset">(not set)</span>'
     )
-    flag = (
-        f' <span class="badge" title="fewer than {settings.MIN_TRUSTED_RESPONSES} responses">'
-        "too few</span>"
-    )
     return (
         f'<tr class="{"few" if value.too_few else ""}"><td>{label}'
-        f"{flag if value.too_few else ''}</td>"
+        f"{_too_few() if value.too_few else ''}</td>"
         f'<td class="num">{value.score.responses:,}</td>'
         f'<td class="num {_tone(nps)}">{_nps(nps)}</td><td>{_diverging_bar(nps)}</td></tr>'
+    )
+
+
+def _too_few() -> str:
+    return (
+        f' <span class="badge" title="fewer than {settings.MIN_TRUSTED_RESPONSES} responses">'
+        "too few</span>"
     )
 
 
@@ -262,6 +375,11 @@ tr.more td { color:var(--muted); font-style:italic; }
 .comments .date { white-space:nowrap; color:var(--muted); }
 .comments .comment { white-space:pre-wrap; }
 .empty { color:var(--muted); font-style:italic; }
+.highlights { list-style:none; margin:0; padding:0; display:flex; gap:32px; flex-wrap:wrap; }
+.highlights .label { color:var(--muted); font-size:12px; text-transform:uppercase;
+                     letter-spacing:.05em; margin-right:6px; }
+.highlights .good { color:var(--good); font-weight:600; }
+.highlights .bad { color:var(--bad); font-weight:600; }
 footer { color:var(--muted); font-size:12px; margin-top:24px; }
 @media (max-width: 900px) { .cards { grid-template-columns:repeat(2, 1fr); } }
 """
@@ -278,15 +396,24 @@ _PAGE = Template("""<!DOCTYPE html>
 <body>
 <header>
   <h1>CustomerGauge NPS report</h1>
-  <p>Period: $period · generated $generated_at · from $source</p>
+  <p>Period: $period · filters: $filters · generated $generated_at · from $source</p>
 </header>
 <main>
   <div class="cards">$cards</div>
+  $highlights
   <section id="over-time"><h2>NPS and responses over time <small>per $granularity</small></h2>
     $over_time</section>
   <section id="segments"><h2>NPS by segment <small>values with fewer than $min_trusted
     responses are marked too few to trust</small></h2>
     <div class="segments">$segments</div></section>
+  <section id="drivers"><h2>Drivers <small>ranked by the NPS of the responses naming the
+    driver minus the NPS of those that don't; fewer than $min_trusted on either side is
+    marked too few</small></h2>$drivers</section>
+  <section id="topics"><h2>Topics <small>the tags most frequent among detractors and among
+    promoters; share of that band's responses</small></h2>$topics</section>
+  <section id="response-rate"><h2>Response rate over time <small>per month the invitations were
+    sent: how many were answered, and the median time to answer</small></h2>
+    $response_rate</section>
   <section id="funnel"><h2>Survey funnel <small>invitations sent in the period; each stage
     counts those that reached it or a later one</small></h2>$funnel</section>
   <section id="comments"><h2>Latest detractor comments</h2>$comments</section>

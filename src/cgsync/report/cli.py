@@ -28,8 +28,12 @@ def report_command(
         ),
     ] = "UTC",
     segment: Annotated[
-        str | None,
-        typer.Option(help="Show only this segment field, e.g. Country or properties__country."),
+        list[str] | None,
+        typer.Option(
+            help="FIELD=VALUE keeps only those records, for every figure (repeatable: values of"
+            " one field are alternatives, fields must all match); a bare FIELD shows only that"
+            " field's NPS by segment. E.g. Touchpoint=Support, Country."
+        ),
     ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the figures as JSON instead of writing the page.")
@@ -50,6 +54,7 @@ def report_command(
 ) -> None:
     """Build a self-contained HTML NPS report from the synced lake."""
     try:
+        only_field, segment_filters = _parse_segments(segment or [])
         figures = build_report(
             destination=destination,
             dataset_name=dataset,
@@ -57,7 +62,8 @@ def report_command(
             pipeline_name=pipeline_name,
             since=_parse_day("--since", since),
             until=_parse_day("--until", until),
-            segment=segment,
+            segment=only_field,
+            segment_filters=segment_filters,
             timezone=timezone,
         )
         if as_json:
@@ -76,3 +82,20 @@ def _parse_day(option: str, text: str | None) -> date | None:
         return datetime.strptime(text, "%Y-%m-%d").date()
     except ValueError:
         raise ConfigError(f"{option} {text!r} is not a date: use yyyy-mm-dd") from None
+
+
+def _parse_segments(options: list[str]) -> tuple[str | None, list[tuple[str, str]]]:
+    """`--segment` values: at most one bare FIELD, and the FIELD=VALUE filters."""
+    fields = [text for text in options if "=" not in text]
+    if len(fields) > 1:
+        raise ConfigError(
+            f"--segment {fields[1]!r}: give one bare FIELD to show, or filter with FIELD=VALUE"
+        )
+    filters = []
+    for text in options:
+        if "=" in text:
+            field, _, value = text.partition("=")
+            if not field.strip():
+                raise ConfigError(f"--segment {text!r} names no field: use FIELD=VALUE")
+            filters.append((field.strip(), value))
+    return (fields[0] if fields else None), filters

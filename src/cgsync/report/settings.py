@@ -11,6 +11,11 @@ RESPONSE_TABLES = ("responses", "responses_v6")
 """Where the sync keeps answers, in its order of preference: the v7 table, else the v6 one."""
 NON_RESPONSES_TABLE = "non_responses"
 FUNNEL_VIEW = "survey_funnel"
+DRIVERS_SUFFIX = "drivers"
+TAGS_SUFFIX = "tags"
+"""The child tables of the responses table read: `responses__drivers`, `responses__tags`."""
+POSITIVE, NEGATIVE = "positive", "negative"
+"""A driver's sentiment, compared without regard to case."""
 SEGMENT_PREFIX = "properties__"
 
 # NPS bands as the industry defines them.
@@ -27,3 +32,6 @@ WEEKLY_MAX_SPAN_DAYS = 182
 
 SEGMENT_ROWS_SHOWN = 25
 """Values per segment block in the page (largest first); `--json` carries them all."""
+
+TOPICS_SHOWN = 8
+"""Tags listed per band (detractors, promoters), most frequent first."""
