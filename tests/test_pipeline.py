@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import dlt
+import duckdb
 import pyarrow as pa
 import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
@@ -20,8 +21,8 @@ from cgsync import ApiError, Lake, SyncOptions, _runner, run_sync
 from cgsync._batches import BATCH_ROWS
 from cgsync._checkpoints import walk_state
 from cgsync._client import ApiClient, Page
-from cgsync._dlt import is_duckdb_load_conflict
-from cgsync._lake import build_pipeline
+from cgsync._dlt import duckdb_file_destination, is_duckdb_load_conflict
+from cgsync._lake import build_pipeline, destination_lock
 from cgsync._tuning import load_one_job_at_a_time
 from cgsync.emulator import Emulator
 from cgsync.settings import ENV_DUCKDB_GLOBAL_CONFIG, READ_AHEAD_PAGES
@@ -291,6 +292,55 @@ def test_a_load_whose_jobs_conflict_is_loaded_again_one_job_at_a_time(
 
     assert held.values() == [(1, "b")]
     assert os.environ["LOAD__WORKERS"] == "1"
+
+
+def test_a_merge_after_a_delete_that_ran_out_of_memory_loads_once_duckdb_starts_afresh(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # DuckDB keeps the marks of a DELETE that ran out of memory while its database is open, and
+    # the sync's lock holds it open: a later merge of those rows conflicts until it restarts.
+    monkeypatch.setenv("LOAD__RAISE_ON_MAX_RETRIES", "1")
+    monkeypatch.delenv("LOAD__WORKERS", raising=False)  # the one step left: one job at a time
+    monkeypatch.delenv(ENV_DUCKDB_GLOBAL_CONFIG, raising=False)
+    pipeline = dlt.pipeline(
+        "aborted",
+        destination=duckdb_file_destination(tmp_path / "aborted.duckdb"),
+        dataset_name="lake",
+        pipelines_dir=str(tmp_path / "pipelines"),
+    )
+
+    def rows(ids: range, v: str) -> Any:
+        records = [{"id": i, "v": v} for i in ids]
+        return dlt.resource(records, name="t", write_disposition="merge", primary_key="id")
+
+    size = 2_000_000
+    pipeline.run(rows(range(1), v="a"))
+    with destination_lock(pipeline) as lock:
+        with pipeline.sql_client() as sql:  # the database the lock holds open
+            sql.execute_sql(
+                "CREATE OR REPLACE TABLE t AS SELECT range AS id, range::VARCHAR AS v, "
+                f"'filler' AS _dlt_load_id, range::VARCHAR AS _dlt_id FROM range({size})"
+            )
+            sql.execute_sql(
+                f"CREATE TABLE doomed AS SELECT range AS id FROM range({size // 2}, {size + size // 2})"
+            )
+            sql.execute_sql("CHECKPOINT")
+            job = sql.native_connection.duplicate()  # as a merge job ran at 10M records
+            job.execute("SET search_path = 'lake'")
+            job.execute("SET threads = 1")
+            job.execute("SET memory_limit = '20MB'")
+            job.begin()
+            with pytest.raises(duckdb.OutOfMemoryException):
+                job.execute("DELETE FROM t WHERE id IN (SELECT id FROM doomed)")
+            job.rollback()
+            job.execute("RESET memory_limit")
+            job.close()
+
+        _runner._run_within_memory(pipeline, rows(range(size - 10_000, size), v="b"), lock=lock)
+
+    with pipeline.sql_client() as sql:
+        counts = "SELECT count(*), count(DISTINCT id), count(*) FILTER (v = 'b') FROM t"
+        assert sql.execute_sql(counts) == [(size, size, 10_000)]
 
 
 def test_a_conflicting_load_with_nothing_left_to_change_fails_with_its_own_error(

@@ -217,8 +217,63 @@ def local_lock(pipeline: dlt.Pipeline) -> Iterator[Path]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+class DestinationLock:
+    """The lake's lock in the destination itself, held by a connection kept open for the sync
+    (`destination_lock`)."""
+
+    def __init__(self, pipeline: dlt.Pipeline) -> None:
+        self._kind = destination_kind(pipeline.destination)
+        self._pipeline = pipeline
+        self._client: Any = None
+
+    def acquire(self) -> None:
+        """Take the lock; raise SyncLockedError at once if another sync holds it."""
+        if self._kind not in ("postgres", "duckdb"):
+            return
+        try:
+            client = self._pipeline.sql_client()
+            client.open_connection()
+        except Exception as exc:  # noqa: BLE001 - whatever the driver raises becomes one line
+            conflict = duckdb_lock_conflict(exc) if self._kind == "duckdb" else None
+            if conflict is not None:
+                raise SyncLockedError(duckdb_locked_message(conflict)) from None
+            if isinstance(exc, ConfigFieldMissingException):
+                raise ConfigError(f"destination configuration: {one_line(exc)}") from None
+            raise ApiError(f"cannot connect to the lake on {self._kind}: {one_line(exc)}") from None
+        self._client = client
+        if self._kind == "postgres":
+            key = f"cgsync:{self._pipeline.dataset_name}"
+            rows = client.execute_sql("SELECT pg_try_advisory_lock(hashtext(%s))", key)
+            if not rows or not rows[0][0]:
+                self.release()
+                raise SyncLockedError(
+                    f"another sync of dataset {self._pipeline.dataset_name!r} holds its lock in "
+                    "PostgreSQL (an advisory lock): wait for it to end"
+                )
+
+    def release(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            client.close_connection()
+
+    def restart_duckdb(self) -> None:
+        """Start the DuckDB database of the lake afresh in this process: close the lock's
+        connection, the last one open once dlt's load is over, and take the lock again.
+
+        DuckDB keeps the marks of a DELETE that ran out of memory until its database closes:
+        every later DELETE of that table, a merge's included, fails "Conflict on tuple
+        deletion!" until then (seen after a 10M-record full refresh). Between the two, another
+        process could take the file's lock: then SyncLockedError, and the pending load stays
+        for the next sync.
+        """
+        if self._kind != "duckdb" or self._client is None:
+            return
+        self.release()
+        self.acquire()
+
+
 @contextmanager
-def destination_lock(pipeline: dlt.Pipeline) -> Iterator[None]:
+def destination_lock(pipeline: dlt.Pipeline) -> Iterator[DestinationLock]:
     """Hold the lake's lock in the destination itself, so that syncs from other machines (or
     other local directories) never interleave; raise SyncLockedError at once if it is held.
 
@@ -228,32 +283,12 @@ def destination_lock(pipeline: dlt.Pipeline) -> Iterator[None]:
       connections in this process share that database instance.
     - Others (filesystem, warehouses): none; run one writer (docs/sync.md).
     """
-    kind = destination_kind(pipeline.destination)
-    if kind not in ("postgres", "duckdb"):
-        yield
-        return
+    lock = DestinationLock(pipeline)
+    lock.acquire()
     try:
-        client = pipeline.sql_client()
-        client.open_connection()
-    except Exception as exc:  # noqa: BLE001 - whatever the driver raises becomes one line
-        conflict = duckdb_lock_conflict(exc) if kind == "duckdb" else None
-        if conflict is not None:
-            raise SyncLockedError(duckdb_locked_message(conflict)) from None
-        if isinstance(exc, ConfigFieldMissingException):
-            raise ConfigError(f"destination configuration: {one_line(exc)}") from None
-        raise ApiError(f"cannot connect to the lake on {kind}: {one_line(exc)}") from None
-    try:
-        if kind == "postgres":
-            key = f"cgsync:{pipeline.dataset_name}"
-            rows = client.execute_sql("SELECT pg_try_advisory_lock(hashtext(%s))", key)
-            if not rows or not rows[0][0]:
-                raise SyncLockedError(
-                    f"another sync of dataset {pipeline.dataset_name!r} holds its lock in "
-                    "PostgreSQL (an advisory lock): wait for it to end"
-                )
-        yield
+        yield lock
     finally:
-        client.close_connection()
+        lock.release()
 
 
 @dataclass(frozen=True)

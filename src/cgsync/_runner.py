@@ -36,6 +36,7 @@ from cgsync._endpoints import parse_resources
 from cgsync._errors import dlt_errors, one_line
 from cgsync._exceptions import ApiError, CGSyncError
 from cgsync._lake import (
+    DestinationLock,
     System,
     TableFormat,
     build_pipeline,
@@ -83,7 +84,7 @@ def run_sync(
     # The source validates its arguments when called: before the lock and any request.
     customergauge_source(options, client=client)
     pipeline = build_pipeline(options.lake)
-    with local_lock(pipeline), destination_lock(pipeline), client:
+    with local_lock(pipeline), destination_lock(pipeline) as lock, client:
         system = System.of(client.api_url, client.client_id)
         if _table_format(pipeline, options) == "iceberg":
             prepare_iceberg_catalog(pipeline)
@@ -114,7 +115,7 @@ def run_sync(
         try:
             counter = PageCounter(summary, on_page)
             try:
-                failures = _checkpoint_loop(pipeline, options, client, summary, counter)
+                failures = _checkpoint_loop(pipeline, options, client, summary, counter, lock)
             finally:
                 stats = client.stats
                 summary.api_calls, summary.token_calls = stats.api_calls, stats.token_calls
@@ -148,6 +149,7 @@ def _checkpoint_loop(
     client: ApiClient,
     summary: SyncSummary,
     counter: PageCounter,
+    lock: DestinationLock,
 ) -> list[str]:
     """Checkpoints until every resource has ended its cycle or failed; the failures, each
     naming its resource and cursor (the others went on)."""
@@ -163,7 +165,7 @@ def _checkpoint_loop(
         )
         # Restores the state from the destination if need be, and loads what a killed sync
         # left extracted (its data and its cursors) before anything is fetched.
-        _run_within_memory(pipeline)
+        _run_within_memory(pipeline, lock=lock)
         pending = list(summary.resources)
         failures: list[str] = []
         full_refresh = options.full_refresh or options.reconcile
@@ -177,7 +179,7 @@ def _checkpoint_loop(
                 table_format=fmt,
                 staging_deduplicated=staging_deduplicated,
             )
-            _run_within_memory(pipeline, source)
+            _run_within_memory(pipeline, source, lock=lock)
             summary.checkpoints += 1
             full_refresh = False
             state = pipeline.state.get("sources", {}).get(SOURCE_NAME, {})
@@ -254,16 +256,22 @@ def prepare_iceberg_catalog(pipeline: dlt.Pipeline) -> None:
         ) from None
 
 
-def _run_within_memory(pipeline: dlt.Pipeline, data: Any = None) -> None:
+def _run_within_memory(
+    pipeline: dlt.Pipeline, data: Any = None, *, lock: DestinationLock | None = None
+) -> None:
     """`pipeline.run(data)`; a DuckDB load that runs short of memory is loaded again (its
     package is still pending) after each step `_ease_duckdb` takes, until it loads or no step is
-    left."""
+    left. Before each, `lock` starts the DuckDB database afresh (`restart_duckdb`: a DELETE that
+    ran out of memory would make every later merge of its table conflict)."""
     try:
         pipeline.run() if data is None else pipeline.run(data)
         return
     except PipelineStepFailed as failure:
         last = failure
     while _ease_duckdb(pipeline, last, loading=True):
+        if lock is not None:
+            del last  # its frames hold dlt's clients of the failed load
+            lock.restart_duckdb()
         try:
             pipeline.run()
             return
