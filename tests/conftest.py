@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -21,11 +22,14 @@ StartEmulator = Callable[..., Emulator]
 @pytest.fixture(autouse=True)
 def environment_restored() -> Iterator[None]:
     """Each test ends with the environment it started with: a sync run in-process (the CLI
-    tests) tunes `os.environ` for its process (`cgsync._tuning`), not for the tests after it."""
+    tests) tunes `os.environ` for its process (`cgsync._tuning`), not for the tests after it,
+    and `--log-format json` sends warnings to logging for that run only (while one test left
+    it on, the next test's own switch found it on and pytest's warning capture won)."""
     saved = os.environ.copy()
     yield
     os.environ.clear()
     os.environ.update(saved)
+    logging.captureWarnings(False)
 
 
 @pytest.fixture

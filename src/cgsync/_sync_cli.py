@@ -56,7 +56,6 @@ from cgsync.settings import (
 # Arrow (about a second), which `cgsync --help` and the other commands must not pay for.
 if TYPE_CHECKING:
     from cgsync._lake import TableFormat
-    from cgsync.report import ReportFigures
 
 DEMO_DATABASE = "cgsync-demo.duckdb"
 DEMO_PIPELINE = "cgsync_demo"
@@ -386,34 +385,10 @@ def demo_command(
         else:
             print_summary(initial, title="initial sync")
             print_summary(periodic, title="periodic sync")
-            for line in _highlight_lines(figures):
+            for line in figures.highlight_lines():
                 typer.echo(line)
             typer.echo(f"report: {report}")
     shutil.rmtree(pipelines_dir, ignore_errors=True)
-
-
-def _highlight_lines(figures: ReportFigures) -> list[str]:
-    """What the demo's report shows at a glance: its lowest period and its worst segment."""
-    overall = _signed(figures.headline.score.nps)
-    lines = []
-    if (lowest := figures.lowest_period) is not None:
-        when = lowest.start.strftime(
-            "%B %Y" if figures.granularity == "month" else "week of %d %b %Y"
-        )
-        lines.append(
-            f"lowest {figures.granularity}: {when}, NPS {_signed(lowest.score.nps)} (all: {overall})"
-        )
-    if (worst := figures.worst_segment) is not None:
-        segment, value = worst
-        lines.append(
-            f"worst segment: {segment.name} = {value.value}, NPS {_signed(value.score.nps)}"
-            f" (all: {overall})"
-        )
-    return lines
-
-
-def _signed(nps: float | None) -> str:
-    return "n/a" if nps is None else f"{round(nps):+d}"
 
 
 def _parse_date(text: str | None, flag: str) -> date | None:

@@ -9,6 +9,7 @@ import pytest
 
 from cgsync import ConfigError
 from cgsync.report import NpsScore, SegmentFilter, Topic, Topics, build_report
+from cgsync.report._models import format_nps
 
 
 def at(text: str) -> datetime:
@@ -376,5 +377,15 @@ def test_the_lowest_period_and_the_worst_segment_need_30_responses(make_lake) ->
     assert figures.worst_segment is not None
     segment, value = figures.worst_segment
     assert (segment.name, value.value, value.score.responses) == ("touchpoint", "Support", 30)
+    # 30 promoters, 30 detractors and 5 more: the period's NPS is -8.
+    assert figures.highlight_lines() == [
+        "lowest week: week of 12 Jan 2026, NPS -100 (all: -8)",
+        "worst segment: touchpoint = Support, NPS -100 (all: -8)",
+    ]
     few = build_report(duckdb_path=make_lake(rows[:20], []))
     assert few.lowest_period is None and few.worst_segment is None
+    assert few.highlight_lines() == []
+
+
+def test_an_nps_is_shown_whole_and_signed_above_zero() -> None:
+    assert [format_nps(n) for n in (12.4, 0.3, -0.4, -7.6, None)] == ["+12", "0", "0", "-8", "—"]

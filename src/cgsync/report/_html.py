@@ -26,6 +26,7 @@ from cgsync.report._models import (
     SegmentValue,
     Topic,
     Topics,
+    format_nps,
 )
 
 
@@ -97,16 +98,16 @@ def _highlights(figures: ReportFigures) -> str:
         items.append(
             f'<li id="lowest-period"><span class="label">Lowest {unit}</span> '
             f"<strong>{escape(when)}</strong>: NPS "
-            f'<span class="{_tone(lowest.score.nps)}">{_nps(lowest.score.nps)}</span> '
-            f"({lowest.score.responses:,} responses; the period: {_nps(overall)})</li>"
+            f'<span class="{_tone(lowest.score.nps)}">{format_nps(lowest.score.nps)}</span> '
+            f"({lowest.score.responses:,} responses; the period: {format_nps(overall)})</li>"
         )
     if (worst := figures.worst_segment) is not None:
         segment, value = worst
         items.append(
             f'<li id="worst-segment"><span class="label">Worst segment</span> '
             f"<strong>{escape(_title(segment))} = {escape(value.value or '')}</strong>: NPS "
-            f'<span class="{_tone(value.score.nps)}">{_nps(value.score.nps)}</span> '
-            f"({value.score.responses:,} responses; the period: {_nps(overall)})</li>"
+            f'<span class="{_tone(value.score.nps)}">{format_nps(value.score.nps)}</span> '
+            f"({value.score.responses:,} responses; the period: {format_nps(overall)})</li>"
         )
     if not items:
         return ""
@@ -138,8 +139,8 @@ def _driver_row(driver: Driver) -> str:
         f'<td class="num">{driver.mentions:,}</td>'
         f'<td class="num">{_percent(driver.positive_share)}</td>'
         f'<td class="num">{_percent(driver.negative_share)}</td>'
-        f'<td class="num {_tone(driver.score.nps)}">{_nps(driver.score.nps)}</td>'
-        f'<td class="num {_tone(difference)}">{_nps(difference)}</td></tr>'
+        f'<td class="num {_tone(driver.score.nps)}">{format_nps(driver.score.nps)}</td>'
+        f'<td class="num {_tone(difference)}">{format_nps(difference)}</td></tr>'
     )
 
 
@@ -171,7 +172,7 @@ def _cards(headline: Headline) -> str:
     score = headline.score
     return "".join(
         [
-            _card("NPS", _nps(score.nps), _band_bar(score), css=_tone(score.nps)),
+            _card("NPS", format_nps(score.nps), _band_bar(score), css=_tone(score.nps)),
             _card(
                 "Responses",
                 f"{score.responses:,}",
@@ -262,7 +263,7 @@ def _segment_row(value: SegmentValue) -> str:
         f'<tr class="{"few" if value.too_few else ""}"><td>{label}'
         f"{_too_few() if value.too_few else ''}</td>"
         f'<td class="num">{value.score.responses:,}</td>'
-        f'<td class="num {_tone(nps)}">{_nps(nps)}</td><td>{_diverging_bar(nps)}</td></tr>'
+        f'<td class="num {_tone(nps)}">{format_nps(nps)}</td><td>{_diverging_bar(nps)}</td></tr>'
     )
 
 
@@ -301,13 +302,6 @@ def _comments(comments: tuple[DetractorComment, ...]) -> str:
 
 def _empty(text: str) -> str:
     return f'<p class="empty">{escape(text)}</p>'
-
-
-def _nps(nps: float | None) -> str:
-    if nps is None:
-        return "—"
-    whole = round(nps)
-    return f"+{whole}" if whole > 0 else str(whole)
 
 
 def _count(count: int, word: str) -> str:

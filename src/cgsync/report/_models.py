@@ -289,6 +289,27 @@ class ReportFigures:
             "highlights": self._highlights(),
         }
 
+    def highlight_lines(self) -> list[str]:
+        """The page's highlights as plain lines (what `cgsync demo` prints): the lowest week or
+        month and the worst segment value, each beside the period's NPS."""
+        overall = format_nps(self.headline.score.nps)
+        lines = []
+        if (lowest := self.lowest_period) is not None:
+            when = lowest.start.strftime(
+                "%B %Y" if self.granularity == "month" else "week of %d %b %Y"
+            )
+            lines.append(
+                f"lowest {self.granularity}: {when}, NPS {format_nps(lowest.score.nps)}"
+                f" (all: {overall})"
+            )
+        if (worst := self.worst_segment) is not None:
+            segment, value = worst
+            lines.append(
+                f"worst segment: {segment.name} = {value.value}, "
+                f"NPS {format_nps(value.score.nps)} (all: {overall})"
+            )
+        return lines
+
     def _highlights(self) -> dict[str, Any]:
         lowest, worst = self.lowest_period, self.worst_segment
         return {
@@ -304,6 +325,14 @@ class ReportFigures:
                 **_score_dict(worst[1].score),
             },
         }
+
+
+def format_nps(nps: float | None) -> str:
+    """A whole NPS, signed when above zero (+12, 0, -7); a dash when there is none."""
+    if nps is None:
+        return "—"
+    whole = round(nps)
+    return f"+{whole}" if whole > 0 else str(whole)
 
 
 def _score_dict(score: NpsScore) -> dict[str, Any]:
