@@ -24,9 +24,10 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples
 
-# make turns any failing status into 2, so pytest's 5 (no tests collected) is named here.
+# One pytest worker per core (pytest-xdist): the suite is mostly syncs against emulators, one
+# core each. make turns any failing status into 2, so pytest's 5 (no tests collected) is named here.
 test: lint
-	$(BIN)/pytest -q $(PYTEST_ARGS); status=$$?; \
+	$(BIN)/pytest -q -n auto --dist worksteal $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing the run" >&2; fi; \
 	exit $$status
 
