@@ -25,6 +25,7 @@ from typer.testing import CliRunner, Result
 from cgsync import Lake, _runner, _tuning, settings
 from cgsync._lake import build_pipeline, local_lock
 from cgsync._lake_sql import lake_counts
+from cgsync._reconcile import unlisted_keys
 from cgsync._sync_cli import format_duration, parse_duration
 from cgsync.cli import app
 from cgsync.emulator import Emulator
@@ -287,17 +288,8 @@ def test_counting_a_lake_out_of_the_syncs_own_duckdb_memory_goes_on_with_the_nex
 ) -> None:
     emu = emulator(records=2_000)
     monkeypatch.delenv(ENV_DUCKDB_GLOBAL_CONFIG, raising=False)  # the sync's own ladder
-    tiny = duckdb.connect(config={"memory_limit": "2MB", "threads": 1})
-    counts: list[int] = []
-
-    def out_of_memory_once(*args: Any, **kwargs: Any) -> Any:
-        # A real out-of-memory error, as the counts after a 10M-record full refresh raised.
-        counts.append(1)
-        if len(counts) == 1:
-            tiny.execute("SELECT list(range) FROM range(10000000) GROUP BY range % 1000").fetchall()
-        return lake_counts(*args, **kwargs)
-
-    monkeypatch.setattr(_runner, "lake_counts", out_of_memory_once)
+    # As the counts after a 10M-record full refresh did.
+    counts = out_of_duckdb_memory_once(monkeypatch, "lake_counts", lake_counts)
     synced = cgsync("sync", "--log-format", "json", env=connect(emu))
 
     assert synced.exit_code == 0, synced.output
@@ -309,6 +301,52 @@ def test_counting_a_lake_out_of_the_syncs_own_duckdb_memory_goes_on_with_the_nex
     truth = emu.truth()
     assert summary["row_counts"]["responses"] == len(truth.responses)
     assert summary["row_counts"]["non_responses"] == len(truth.non_responses)
+
+
+def test_a_reconcile_whose_search_for_unlisted_records_runs_out_of_memory_goes_on(
+    cgsync: Callable[..., Result],
+    emulator: Callable[..., Emulator],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    emu = emulator(records=2_000, seed=21, history_days=20, erasures=0.05)
+    monkeypatch.delenv(ENV_DUCKDB_GLOBAL_CONFIG, raising=False)  # the sync's own ladder
+    assert cgsync("sync", env=connect(emu)).exit_code == 0
+    emu.clock.advance(timedelta(days=6))  # the erasures are due
+    # As the 10M-record reconcile's anti-joins did at 96 MB.
+    searches = out_of_duckdb_memory_once(monkeypatch, "unlisted_keys", unlisted_keys)
+    reconciled = cgsync("sync", "--reconcile", "--log-format", "json", env=connect(emu))
+
+    assert reconciled.exit_code == 0, reconciled.output
+    events = json_events(reconciled)
+    eased = [event for event in events if event["event"] == "duckdb_load_eased"]
+    assert [event.get("memory_limit") for event in eased] == [settings.DUCKDB_MEMORY_LIMITS[1]]
+    assert len(searches) == 2
+    resources = events[-1]["summary"]["resources"]
+    assert resources["responses"]["removed"] + resources["non_responses"]["removed"] > 0
+    lake = Lake(
+        dlt.destinations.duckdb(str(tmp_path / "lake.duckdb")),
+        pipelines_dir=str(tmp_path / "pipelines"),
+    )
+    assert_exact(LakeReader(lake), emu.truth())
+
+
+def out_of_duckdb_memory_once(
+    monkeypatch: pytest.MonkeyPatch, name: str, step: Callable[..., Any]
+) -> list[int]:
+    """Make the runner's `name` (`step`) raise a real DuckDB out-of-memory error on its first
+    call; the list grows by one per call."""
+    tiny = duckdb.connect(config={"memory_limit": "2MB", "threads": 1})
+    calls: list[int] = []
+
+    def out_of_memory_once(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            tiny.execute("SELECT list(range) FROM range(10000000) GROUP BY range % 1000").fetchall()
+        return step(*args, **kwargs)
+
+    monkeypatch.setattr(_runner, name, out_of_memory_once)
+    return calls
 
 
 def json_events(result: Result) -> list[dict[str, Any]]:

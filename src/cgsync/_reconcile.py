@@ -12,7 +12,7 @@ killed at any moment has deleted nothing still listed: the next one walks again.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -54,20 +54,32 @@ def check_reconcile(options: SyncOptions) -> None:
         raise ConfigError("--reconcile walks everything: drop the filters (--cgid, --since...)")
 
 
-def delete_unlisted(pipeline: dlt.Pipeline, summary: SyncSummary, fmt: TableFormat | None) -> None:
-    """After a reconcile's complete walks: delete, from every table, the records the API no
-    longer lists (their rows were not synced by this run)."""
+def unlisted_keys(pipeline: dlt.Pipeline, summary: SyncSummary) -> dict[str, list[dict[str, Any]]]:
+    """After a reconcile's complete walks: per table, the keys of the records the API no longer
+    lists (their rows were not synced by this run). Only reads the lake."""
     columns = table_columns(pipeline)
     mains = [name for name in summary.resources if name in columns]
     tables = [name for name in columns if name.split("__")[0] in mains]
+    with dlt_errors(pipeline), lake_sql(pipeline) as sql:
+        return stale_keys(sql, tables, mains, summary.started_at)
+
+
+def delete_unlisted(
+    pipeline: dlt.Pipeline,
+    summary: SyncSummary,
+    stale: Mapping[str, list[dict[str, Any]]],
+    fmt: TableFormat | None,
+    *,
+    run: Callable[[Any], None],
+) -> None:
+    """Delete the `stale` rows (`unlisted_keys`) from every table; `run` loads the tombstones
+    (the runner's `pipeline.run`)."""
     with dlt_errors(pipeline):
-        with lake_sql(pipeline) as sql:
-            stale = stale_keys(sql, tables, mains, summary.started_at)
         if any(stale.values()) and fmt == "iceberg":
             delete_from_iceberg(pipeline, stale)
         elif any(stale.values()):
-            pipeline.run(tombstone_source(stale, fmt))
-    for name in mains:
+            run(tombstone_source(stale, fmt))
+    for name in summary.resources:
         summary.resources[name].removed = len(stale.get(name, []))
 
 

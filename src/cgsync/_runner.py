@@ -12,11 +12,11 @@ resumes from the stored cursors.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import closing
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import dlt
 import httpx
@@ -55,7 +55,7 @@ from cgsync._lake_sql import (
 )
 from cgsync._logs import log_event
 from cgsync._pages import ReadAhead
-from cgsync._reconcile import check_reconcile, delete_unlisted
+from cgsync._reconcile import check_reconcile, delete_unlisted, unlisted_keys
 from cgsync._runs import HistoryDeferred, record_run, run_row
 from cgsync._summary import PageCounter, ResourceSummary, SyncSummary
 from cgsync._tuning import load_one_job_at_a_time, raise_duckdb_memory_limit
@@ -64,6 +64,8 @@ from cgsync.settings import ATOMIC_LOCAL_DESTINATIONS, SOURCE_NAME
 from cgsync.source import customergauge_source
 
 __all__ = ["run_sync"]
+
+_T = TypeVar("_T")
 
 
 def run_sync(
@@ -121,7 +123,14 @@ def run_sync(
                 summary.api_calls, summary.token_calls = stats.api_calls, stats.token_calls
                 summary.retries = dict(stats.retries)
             if options.reconcile and not failures:
-                delete_unlisted(pipeline, summary, _table_format(pipeline, options))
+                stale = _within_memory(pipeline, lambda: unlisted_keys(pipeline, summary))
+                delete_unlisted(
+                    pipeline,
+                    summary,
+                    stale,
+                    _table_format(pipeline, options),
+                    run=lambda data: _run_within_memory(pipeline, data, lock=lock),
+                )
             _finish(pipeline, summary)
             if failures:
                 raise ApiError("; ".join(failures))
@@ -306,19 +315,29 @@ def _ease_duckdb(pipeline: dlt.Pipeline, error: BaseException, *, loading: bool)
 
 
 def _finish(pipeline: dlt.Pipeline, summary: SyncSummary) -> None:
-    """Regenerate the views (SQL destinations), then count rows and open non-responses; again
-    after each step `_ease_duckdb` takes when DuckDB runs out of memory (after a full refresh of
-    a 10M-record lake it did at 96 MB). Each attempt only reads or replaces views."""
+    """Regenerate the views (SQL destinations), then count rows and open non-responses (after a
+    full refresh of a 10M-record lake this ran out of DuckDB's 96 MB). It only reads or replaces
+    views, so `_within_memory` may do it again."""
     columns = table_columns(pipeline)
+
+    def views_and_counts() -> None:
+        write_views(pipeline, columns)
+        with lake_sql(pipeline) as sql:  # one session: a filesystem lake is read once
+            summary.row_counts, summary.open_non_responses = lake_counts(sql, columns)
+            tables = loaded_tables(pipeline)
+            summary.rejected_values = count_rejected(sql, tables, since=summary.started_at)
+
+    _within_memory(pipeline, views_and_counts)
+
+
+def _within_memory(pipeline: dlt.Pipeline, step: Callable[[], _T]) -> _T:
+    """`step()`, which only reads the lake (or replaces views); again after each step
+    `_ease_duckdb` takes when DuckDB runs out of memory (a 10M-record reconcile's search for
+    unlisted records did at 96 MB)."""
     with dlt_errors(pipeline):
         while True:
             try:
-                write_views(pipeline, columns)
-                with lake_sql(pipeline) as sql:  # one session: a filesystem lake is read once
-                    summary.row_counts, summary.open_non_responses = lake_counts(sql, columns)
-                    tables = loaded_tables(pipeline)
-                    summary.rejected_values = count_rejected(sql, tables, since=summary.started_at)
-                return
+                return step()
             except Exception as exc:
                 if not _ease_duckdb(pipeline, exc, loading=False):
                     raise
