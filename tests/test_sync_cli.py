@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import dlt
@@ -22,10 +23,10 @@ from sync_lake import LakeReader, assert_exact
 from timing import hold_request, paused
 from typer.testing import CliRunner, Result
 
-from cgsync import Lake, _runner, _tuning, settings
+from cgsync import Lake, _reconcile, _runner, _tuning, settings
 from cgsync._lake import build_pipeline, local_lock
 from cgsync._lake_sql import lake_counts
-from cgsync._reconcile import unlisted_keys
+from cgsync._reconcile import stale_keys
 from cgsync._sync_cli import format_duration, parse_duration
 from cgsync.cli import app
 from cgsync.emulator import Emulator
@@ -289,7 +290,7 @@ def test_counting_a_lake_out_of_the_syncs_own_duckdb_memory_goes_on_with_the_nex
     emu = emulator(records=2_000)
     monkeypatch.delenv(ENV_DUCKDB_GLOBAL_CONFIG, raising=False)  # the sync's own ladder
     # As the counts after a 10M-record full refresh did.
-    counts = out_of_duckdb_memory_once(monkeypatch, "lake_counts", lake_counts)
+    counts = out_of_duckdb_memory_once(monkeypatch, _runner, "lake_counts", lake_counts)
     synced = cgsync("sync", "--log-format", "json", env=connect(emu))
 
     assert synced.exit_code == 0, synced.output
@@ -313,8 +314,8 @@ def test_a_reconcile_whose_search_for_unlisted_records_runs_out_of_memory_goes_o
     monkeypatch.delenv(ENV_DUCKDB_GLOBAL_CONFIG, raising=False)  # the sync's own ladder
     assert cgsync("sync", env=connect(emu)).exit_code == 0
     emu.clock.advance(timedelta(days=6))  # the erasures are due
-    # As the 10M-record reconcile's anti-joins did at 96 MB.
-    searches = out_of_duckdb_memory_once(monkeypatch, "unlisted_keys", unlisted_keys)
+    # In the query itself, as the 10M-record reconcile's anti-joins did at 96 MB.
+    searches = out_of_duckdb_memory_once(monkeypatch, _reconcile, "stale_keys", stale_keys)
     reconciled = cgsync("sync", "--reconcile", "--log-format", "json", env=connect(emu))
 
     assert reconciled.exit_code == 0, reconciled.output
@@ -332,9 +333,9 @@ def test_a_reconcile_whose_search_for_unlisted_records_runs_out_of_memory_goes_o
 
 
 def out_of_duckdb_memory_once(
-    monkeypatch: pytest.MonkeyPatch, name: str, step: Callable[..., Any]
+    monkeypatch: pytest.MonkeyPatch, module: ModuleType, name: str, step: Callable[..., Any]
 ) -> list[int]:
-    """Make the runner's `name` (`step`) raise a real DuckDB out-of-memory error on its first
+    """Make `module`'s `name` (`step`) raise a real DuckDB out-of-memory error on its first
     call; the list grows by one per call."""
     tiny = duckdb.connect(config={"memory_limit": "2MB", "threads": 1})
     calls: list[int] = []
@@ -345,7 +346,7 @@ def out_of_duckdb_memory_once(
             tiny.execute("SELECT list(range) FROM range(10000000) GROUP BY range % 1000").fetchall()
         return step(*args, **kwargs)
 
-    monkeypatch.setattr(_runner, name, out_of_memory_once)
+    monkeypatch.setattr(module, name, out_of_memory_once)
     return calls
 
 

@@ -56,11 +56,12 @@ def check_reconcile(options: SyncOptions) -> None:
 
 def unlisted_keys(pipeline: dlt.Pipeline, summary: SyncSummary) -> dict[str, list[dict[str, Any]]]:
     """After a reconcile's complete walks: per table, the keys of the records the API no longer
-    lists (their rows were not synced by this run). Only reads the lake."""
+    lists (their rows were not synced by this run). Only reads the lake; the runner calls it
+    within `dlt_errors` and DuckDB's memory steps."""
     columns = table_columns(pipeline)
     mains = [name for name in summary.resources if name in columns]
     tables = [name for name in columns if name.split("__")[0] in mains]
-    with dlt_errors(pipeline), lake_sql(pipeline) as sql:
+    with lake_sql(pipeline) as sql:
         return stale_keys(sql, tables, mains, summary.started_at)
 
 
