@@ -38,6 +38,7 @@ from cgsync._dlt import (
     merge_patch_supported,
     read_only_duckdb,
     reset_staging_deduplicated,
+    sync_destination_once,
 )
 
 DELETE_COMPLETED_JOBS = "LOAD__DELETE_COMPLETED_JOBS"
@@ -290,6 +291,47 @@ def test_the_report_opens_duckdb_read_only(tmp_path: Path) -> None:
         assert sql.execute_sql("SELECT x FROM main.t") == [(1,)]
         with pytest.raises(Exception, match="read-only"):
             sql.execute_sql("CREATE TABLE main.u (x INT)")
+
+
+# -- The lake's state, restored once ------------------------------------------------------------
+
+
+def counted_restores(pipeline: dlt.Pipeline, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """One entry per time `pipeline` reads its state from the destination, from now on."""
+    restores: list[int] = []
+    restore = pipeline._restore_state_from_destination
+    monkeypatch.setattr(
+        pipeline, "_restore_state_from_destination", lambda: restores.append(1) or restore()
+    )
+    return restores
+
+
+@pytest.mark.parametrize("once", [True, False])
+def test_a_pipeline_synced_once_is_not_synced_again_by_its_first_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, once: bool
+) -> None:
+    tmp_pipeline(tmp_path, "synced").run([{"id": 1}], table_name="t")  # a lake with a state
+    pipeline = tmp_pipeline(tmp_path, "synced")
+    restores = counted_restores(pipeline, monkeypatch)
+
+    sync_destination_once(pipeline) if once else pipeline.sync_destination()
+    pipeline.run([{"id": 2}], table_name="t")
+
+    # Without the flag, dlt's run reads the state again: the round trip the flag saves.
+    assert len(restores) == (1 if once else 2)
+    with pipeline.sql_client() as sql:
+        assert sorted(sql.execute_sql("SELECT id FROM t")) == [(1,), (2,)]
+
+
+def test_a_dlt_without_the_flag_is_left_to_restore_the_state_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipeline = tmp_pipeline(tmp_path, "unflagged")
+    monkeypatch.delattr(pipeline, "_state_restored")
+
+    sync_destination_once(pipeline)
+
+    assert not hasattr(pipeline, "_state_restored")
 
 
 def test_the_pipelines_directory_follows_dlts_data_dir(

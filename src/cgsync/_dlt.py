@@ -38,6 +38,7 @@ __all__ = [
     "open_tables",
     "read_only_duckdb",
     "reset_staging_deduplicated",
+    "sync_destination_once",
     "turn_off_telemetry",
 ]
 
@@ -81,6 +82,21 @@ def dlt_pipelines_dir() -> Path:
     from dlt.common.pipeline import get_dlt_pipelines_dir
 
     return Path(get_dlt_pipelines_dir())
+
+
+# -- The lake's state, restored once ------------------------------------------------------------
+
+
+def sync_destination_once(pipeline: dlt.Pipeline) -> None:
+    """`pipeline.sync_destination()`, and dlt told so: its `run` restores the state from the
+    destination the first time it runs, again, unless its private `_state_restored` says that
+    was done (a second round trip to the lake: 6% of a sync with nothing new).
+
+    Where this dlt has no such flag, `run` restores the state a second time, which is correct.
+    """
+    pipeline.sync_destination()
+    if isinstance(getattr(pipeline, "_state_restored", None), bool):
+        pipeline._state_restored = True
 
 
 # -- Runtime ---------------------------------------------------------------------------------

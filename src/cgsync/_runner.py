@@ -31,6 +31,7 @@ from cgsync._dlt import (
     is_duckdb_out_of_memory,
     open_iceberg_catalog,
     reset_staging_deduplicated,
+    sync_destination_once,
 )
 from cgsync._endpoints import parse_resources
 from cgsync._errors import dlt_errors, one_line
@@ -147,7 +148,7 @@ def run_sync(
 def _check_lake_system(pipeline: dlt.Pipeline, system: System, options: SyncOptions) -> None:
     """Refuse, before anything is written, a sync of another system into this lake."""
     with dlt_errors(pipeline):
-        pipeline.sync_destination()  # the lake's own state, also on a fresh machine
+        sync_destination_once(pipeline)  # the lake's own state, also on a fresh machine
     stored = System.stored(pipeline.state.get("sources", {}).get(SOURCE_NAME, {}).get("system"))
     check_system(stored, system, new_client_id=options.new_client_id)
 
@@ -172,9 +173,10 @@ def _checkpoint_loop(
             reset_staging_deduplicated(pipeline)
             and _destination_kind(pipeline) in ATOMIC_LOCAL_DESTINATIONS
         )
-        # Restores the state from the destination if need be, and loads what a killed sync
-        # left extracted (its data and its cursors) before anything is fetched.
-        _run_within_memory(pipeline, lock=lock)
+        # What a killed sync left extracted (its data and its cursors) loads before anything
+        # is fetched. The state came from the lake already (_check_lake_system).
+        if pipeline.has_pending_data:
+            _run_within_memory(pipeline, lock=lock)
         pending = list(summary.resources)
         failures: list[str] = []
         full_refresh = options.full_refresh or options.reconcile
