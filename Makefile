@@ -27,7 +27,7 @@ lint: $(STAMP)
 # One pytest worker per core and one more (pytest-xdist): the suite is mostly syncs against
 # emulators, and each worker also waits (process starts, locks, the emulator's held requests).
 # make turns any failing status into 2, so pytest's 5 (no tests collected) is named here.
-PYTEST_WORKERS ?= $(shell expr $$(nproc) + 1)
+PYTEST_WORKERS ?= $(shell expr $$(nproc 2>/dev/null || echo 1) + 1)
 test: lint
 	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing the run" >&2; fi; \
