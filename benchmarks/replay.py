@@ -6,8 +6,8 @@ a server to `cgsync sync`'s own runner (`run_sync`), so `ApiClient` (parse), `re
 nothing waits on the network. One endpoint at a time, so that each record kind has its own
 rate; before the replay the same page files are parsed by `pyarrow.json` alone, the yardstick
 of issue #15. Run as a child process by `python -m benchmarks`; prints
-`{"records": ..., "seconds": ..., "cpu_seconds": ..., "parse": {"records": ..., "seconds": ...,
-"cpu_seconds": ...}}`.
+`{"records": ..., "refresh_records": ..., "seconds": ..., "cpu_seconds": ..., "parse":
+{"records": ..., "seconds": ..., "cpu_seconds": ...}}`.
 
     python -m benchmarks.replay PAGES_DIR --workdir DIR --endpoint responses \
         [--source-timezone Europe/Amsterdam]
@@ -31,14 +31,20 @@ from benchmarks.floor import FIRST_PAGE, page_file
 from cgsync import Lake, SyncOptions, run_sync
 from cgsync._endpoints import ENDPOINTS
 from cgsync._tuning import tune_sync_process
-from cgsync.settings import CURSOR_PARAM, DEFAULT_SOURCE_TIMEZONE
+from cgsync.settings import CURSOR_PARAM, DEFAULT_SOURCE_TIMEZONE, PERIOD_FIELD_PARAM
 
 REPLAY_URL = "http://replay.invalid"
 TOKEN_PATH = "/oauth2/token"
+EMPTY_WINDOW = {"data": [], "cursor": {"next": None}}
 
 
 class ReplayTransport(httpx.BaseTransport):
-    """Answers the token request, and each page request with the page recorded at its cursor."""
+    """Answers the token request, and each page request with the page recorded at its cursor.
+
+    The recording is the walk alone (the floor's): a request for a period, which is the sync's
+    refresh window, gets an empty listing, as a window with nothing new in it would. Served the
+    recorded pages instead, the refresh would read every record twice.
+    """
 
     def __init__(self, pages: Path) -> None:
         self._pages = pages
@@ -46,6 +52,8 @@ class ReplayTransport(httpx.BaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if request.url.path == TOKEN_PATH:
             return httpx.Response(200, json={"access_token": "replay", "expires_in": 3600})
+        if PERIOD_FIELD_PARAM in request.url.params:
+            return httpx.Response(200, json=EMPTY_WINDOW)
         cursor = request.url.params.get(CURSOR_PARAM, FIRST_PAGE)
         recorded = page_file(self._pages, request.url.path, cursor)
         if not recorded.is_file():
@@ -93,7 +101,13 @@ def replay(pages: Path, workdir: Path, *, endpoint: str, source_timezone: str) -
     summary = run_sync(options, transport=ReplayTransport(pages))
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     records = sum(resource.records for resource in summary.resources.values())
-    return {"records": records, "seconds": seconds, "cpu_seconds": cpu_seconds}
+    refresh = sum(resource.refresh_records for resource in summary.resources.values())
+    return {
+        "records": records,
+        "refresh_records": refresh,
+        "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -326,6 +326,8 @@ def measure_replay(pages: Path, workdir: Path, endpoint: str) -> Replay:
         env=dict(os.environ),
     )  # fmt: skip
     result = orjson.loads(child.stdout)
+    if result["refresh_records"]:  # the recording holds no refresh window: nothing is read twice
+        raise BenchmarkError(f"the {endpoint} replay read {result['refresh_records']:,} again")
     # The rates are the child's own: its interpreter start and imports are not processing.
     replay = Measurement(
         result["seconds"], result["records"], child.peak_rss_bytes, result["cpu_seconds"]

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import orjson
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -277,3 +278,29 @@ def test_a_run_that_fails_at_a_later_size_still_writes_the_sizes_it_measured(
     assert "**The run stopped: cgsync sync ended failed: out of memory**" in text
     sizes = {row[0] for row in markdown_rows(text, COLUMNS)}
     assert sizes == {"1,000"}
+
+
+def test_the_replay_reads_each_recorded_record_once_and_its_refresh_window_empty(
+    tmp_path: Path,
+) -> None:
+    from benchmarks.floor import FIRST_PAGE, page_file
+    from benchmarks.replay import replay as replay_pages
+
+    path = "/v7/rest/sync/responses"
+    answered = "2026-12-01 10:00:00"
+    records = [
+        {"number_customergauge": cgid, "date_survey_response": answered, "nps": 9}
+        for cgid in (1, 2, 3)
+    ]
+    pages = {FIRST_PAGE: (records[:2], 2), "2": (records[2:], 3), "3": ([], 3)}
+    for cursor, (data, next_cursor) in pages.items():
+        recorded = page_file(tmp_path / "pages", path, cursor)
+        recorded.parent.mkdir(parents=True, exist_ok=True)
+        recorded.write_bytes(orjson.dumps({"data": data, "cursor": {"next": next_cursor}}))
+
+    result = replay_pages(
+        tmp_path / "pages", tmp_path / "lake", endpoint="responses", source_timezone="UTC"
+    )
+
+    # The sync reads its refresh window after the walk: the recording has none to serve.
+    assert (result["records"], result["refresh_records"]) == (3, 0)
