@@ -358,3 +358,25 @@ def test_a_conflicting_load_with_nothing_left_to_change_fails_with_its_own_error
     assert os.environ["LOAD__WORKERS"] == "2"
     held.other.rollback()
     assert held.values() == [(1, "a")]
+
+
+def test_the_lake_is_counted_after_duckdb_wrote_its_loads_into_the_file(
+    emulator: Callable[..., Emulator], lake: Lake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What a load leaves in DuckDB's write-ahead log stays in its memory limit too: after a
+    # 10M-record full refresh, too little of it was left to count the open non-responses.
+    emu = emulator(records=2_000)
+    database = Path(build_pipeline(lake).destination_client().config.credentials.database)
+    wal = database.with_name(database.name + ".wal")
+    wal_at_counts = []
+    finish = _runner._finish
+
+    def counting(pipeline: dlt.Pipeline, summary: Any) -> None:
+        wal_at_counts.append(wal.stat().st_size if wal.exists() else 0)
+        finish(pipeline, summary)
+
+    monkeypatch.setattr(_runner, "_finish", counting)
+    run_sync(sync_options(emu, lake, checkpoint_pages=2))
+
+    assert wal_at_counts == [0]
+    assert_exact(LakeReader(lake), emu.truth())

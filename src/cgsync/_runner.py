@@ -123,6 +123,8 @@ def run_sync(
                 stats = client.stats
                 summary.api_calls, summary.token_calls = stats.api_calls, stats.token_calls
                 summary.retries = dict(stats.retries)
+            # The reconcile's search and the counts need DuckDB's memory the loads left used.
+            lock.checkpoint_duckdb()
             if options.reconcile and not failures:
                 stale = _within_memory(pipeline, lambda: unlisted_keys(pipeline, summary))
                 delete_unlisted(
@@ -132,6 +134,7 @@ def run_sync(
                     _table_format(pipeline, options),
                     run=lambda data: _run_within_memory(pipeline, data, lock=lock),
                 )
+                lock.checkpoint_duckdb()
             _finish(pipeline, summary)
             if failures:
                 raise ApiError("; ".join(failures))
@@ -317,9 +320,10 @@ def _ease_duckdb(pipeline: dlt.Pipeline, error: BaseException, *, loading: bool)
 
 
 def _finish(pipeline: dlt.Pipeline, summary: SyncSummary) -> None:
-    """Regenerate the views (SQL destinations), then count rows and open non-responses (after a
-    full refresh of a 10M-record lake this ran out of DuckDB's 96 MB). It only reads or replaces
-    views, so `_within_memory` may do it again."""
+    """Regenerate the views (SQL destinations), then count rows and open non-responses. It only
+    reads or replaces views, so `_within_memory` may do it again when DuckDB runs short of
+    memory (before `DestinationLock.checkpoint_duckdb`, it did after a 10M-record full
+    refresh)."""
     columns = table_columns(pipeline)
 
     def views_and_counts() -> None:
