@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -22,7 +23,7 @@ from cgsync._batches import BATCH_ROWS
 from cgsync._checkpoints import walk_state
 from cgsync._client import ApiClient, Page
 from cgsync._dlt import duckdb_file_destination, is_duckdb_load_conflict
-from cgsync._lake import build_pipeline, destination_lock
+from cgsync._lake import DestinationLock, build_pipeline, destination_lock
 from cgsync._tuning import load_one_job_at_a_time
 from cgsync.emulator import Emulator
 from cgsync.settings import ENV_DUCKDB_GLOBAL_CONFIG, READ_AHEAD_PAGES
@@ -379,4 +380,36 @@ def test_the_lake_is_counted_after_duckdb_wrote_its_loads_into_the_file(
     run_sync(sync_options(emu, lake, checkpoint_pages=2))
 
     assert wal_at_counts == [0]
+    assert_exact(LakeReader(lake), emu.truth())
+
+
+def test_a_checkpoint_duckdb_refuses_is_a_warning_and_the_sync_goes_on(
+    emulator: Callable[..., Emulator],
+    lake: Lake,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    emu = emulator(records=500)
+    acquire = DestinationLock.acquire
+
+    def acquire_with_a_refusing_checkpoint(self: DestinationLock) -> None:
+        acquire(self)
+        execute = self._client.execute_sql
+
+        def execute_sql(sql: str, *args: Any, **kwargs: Any) -> Any:
+            if sql == "CHECKPOINT":
+                raise duckdb.TransactionException("Cannot CHECKPOINT: there are other transactions")
+            return execute(sql, *args, **kwargs)
+
+        self._client.execute_sql = execute_sql
+
+    monkeypatch.setattr(DestinationLock, "acquire", acquire_with_a_refusing_checkpoint)
+    with caplog.at_level(logging.WARNING, logger="cgsync"):
+        summary = run_sync(sync_options(emu, lake))
+
+    skipped = [
+        r for r in caplog.records if getattr(r, "event", None) == "duckdb_checkpoint_skipped"
+    ]
+    assert len(skipped) == 1 and "other transactions" in skipped[0].getMessage()
+    assert summary.row_counts["responses"] == len(emu.truth().responses)
     assert_exact(LakeReader(lake), emu.truth())

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import logging
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -35,6 +36,7 @@ from cgsync._dlt import (
 )
 from cgsync._errors import duckdb_locked_message, one_line
 from cgsync._exceptions import ApiError, ConfigError, SyncLockedError
+from cgsync._logs import log_event
 from cgsync.settings import (
     DEFAULT_DATASET,
     DEFAULT_DESTINATION,
@@ -263,7 +265,16 @@ class DestinationLock:
         refresh they held 85 of the 96 MB, and counting the open non-responses ran out."""
         if self._kind != "duckdb" or self._client is None:
             return
-        self._client.execute_sql("CHECKPOINT")
+        try:
+            self._client.execute_sql("CHECKPOINT")
+        except Exception as exc:  # noqa: BLE001 - the data is committed: the sync goes on
+            log_event(
+                "duckdb_checkpoint_skipped",
+                "DuckDB did not checkpoint before the counts (%s); they may need more memory",
+                one_line(exc),
+                level=logging.WARNING,
+                reason=one_line(exc),
+            )
 
     def restart_duckdb(self) -> None:
         """Start the DuckDB database of the lake afresh in this process: close the lock's
