@@ -268,12 +268,13 @@ class DestinationLock:
         try:
             self._client.execute_sql("CHECKPOINT")
         except Exception as exc:  # noqa: BLE001 - the data is committed: the sync goes on
+            reason = one_line(exc)
             log_event(
                 "duckdb_checkpoint_skipped",
                 "DuckDB did not checkpoint before the counts (%s); they may need more memory",
-                one_line(exc),
+                reason,
                 level=logging.WARNING,
-                reason=one_line(exc),
+                reason=reason,
             )
 
     def restart_duckdb(self) -> None:
